@@ -1,0 +1,76 @@
+/*
+ * interp.h: the cold tier's internal code format, shared by translate.c
+ * (which writes it) and interp.c (which runs it). Internal to the agent.
+ *
+ * A function runs in a frame of 64-bit slots on the thread's operand stack:
+ *
+ *   fp[0 .. nparams)              parameters (the caller put them there)
+ *   fp[nparams .. nl)             declared locals (zeroed on entry)
+ *   fp[nl .. nl + max_height)     operand stack: the value at height h lives
+ *                                 in slot nl + h (its "home" slot)
+ *
+ * Operand-stack heights are static in WebAssembly, so every instruction names
+ * its operand and result slots explicitly (three-address code): `i32.add`
+ * becomes `I32_ADD_SS dst, a, b` where a or b may be a local's slot directly.
+ * Results are left at fp[0 .. nresults) on return; a callee's frame starts at
+ * the slot of its first argument, inside the caller's operand area.
+ *
+ * Code is an array of 64-bit words. An instruction is one word holding its
+ * handler (a label address under computed goto, else the OP_* number),
+ * followed by its 32-bit operand fields packed two per word (F0, F1 in the
+ * first, F2, F3 in the second, ...), followed by any 64-bit immediates.
+ * Branch offsets are signed word counts from the branching instruction's
+ * first word.
+ */
+#ifndef KILN_INTERP_H
+#define KILN_INTERP_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ops.h"
+#include "runtime.h"
+
+/* Direct threading needs GCC's labels-as-values; anything else (or
+ * -DKILN_NO_COMPUTED_GOTO) gets the portable switch. */
+#if defined(__GNUC__) && !defined(KILN_NO_COMPUTED_GOTO)
+#define KILN_COMPUTED_GOTO 1
+/* translate.c: one line per instruction, for debugging and tests. */
+void interp_dump(const InterpCode *c, FILE *out);
+
+#endif
+
+typedef union {
+  const void *h;
+  uint64_t u64;
+  uint32_t u32[2];
+  const void *ptr;
+} InterpWord;
+
+enum {
+#define KILN_OP_ENUM(name) OP_##name,
+  KILN_OPS(KILN_OP_ENUM)
+#undef KILN_OP_ENUM
+      OP_COUNT
+};
+
+struct InterpCode {
+  uint32_t func_index;
+  uint32_t nparams, nlocals, nresults; /* nlocals: declared, params excluded */
+  uint32_t frame_slots; /* params + locals + deepest operand stack */
+  uint32_t ncode; /* words in code[] */
+  uint32_t ninstr; /* instructions in code[] (tests check fusion by it) */
+  InterpWord code[];
+};
+
+/* interp.c: the handler address of each OP_*, or NULL when dispatch is a
+ * switch (code words then hold OP_* numbers). */
+const void *const *interp_handlers(void);
+
+/* interp.c: name of an OP_* for dumps and tests. */
+const char *interp_op_name(unsigned op);
+
+/* translate.c: one line per instruction, for debugging and tests. */
+void interp_dump(const InterpCode *c, FILE *out);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * kiln.h: the embedding API of libkiln.
+ *
+ * A runtime owns everything: modules, instances, host functions and the
+ * stacks scripts run on. Use one runtime from one thread at a time. Every
+ * call that can fail returns NULL or a non-zero kiln_status, and leaves one
+ * line saying what, where and why in kiln_error(rt).
+ *
+ *   kiln_runtime *rt = kiln_runtime_new(NULL);
+ *   kiln_module *m = kiln_module_new(rt, bytes, len, "app.wasm");
+ *   kiln_instance *in = m ? kiln_instantiate(rt, m, "app") : NULL;
+ *   kiln_func *f = in ? kiln_instance_func(in, "add") : NULL;
+ *   kiln_value args[2] = {KILN_I32_VAL(2), KILN_I32_VAL(3)}, res[1];
+ *   if (!f || kiln_call(rt, f, args, 2, res, 1) != KILN_OK)
+ *     fprintf(stderr, "%s\n", kiln_error(rt));
+ *   kiln_runtime_free(rt);
+ */
+#ifndef KILN_H
+#define KILN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define KILN_API __attribute__((visibility("default")))
+#else
+#define KILN_API
+#endif
+
+typedef struct kiln_runtime kiln_runtime;
+typedef struct kiln_module kiln_module;
+typedef struct kiln_instance kiln_instance;
+typedef struct kiln_func kiln_func;
+typedef struct kiln_caller kiln_caller;
+
+typedef enum {
+  KILN_OK = 0,
+  KILN_ERROR = 1, /* bad input or misuse: the module, an argument, a link */
+  KILN_TRAP = 2,  /* the script trapped; kiln_error says which trap, where */
+  KILN_EXIT = 3,  /* the script asked to exit (WASI proc_exit): kiln_exit_code */
+} kiln_status;
+
+typedef enum {
+  KILN_I32,
+  KILN_I64,
+  KILN_F32,
+  KILN_F64,
+  KILN_FUNCREF,
+  KILN_EXTERNREF,
+} kiln_type;
+
+typedef struct {
+  kiln_type type;
+  union {
+    int32_t i32;
+    int64_t i64;
+    float f32;
+    double f64;
+    kiln_func *func; /* KILN_FUNCREF; NULL is ref.null */
+    void *ref;       /* KILN_EXTERNREF; NULL is ref.null */
+  } of;
+} kiln_value;
+
+#define KILN_I32_VAL(v) ((kiln_value){.type = KILN_I32, .of.i32 = (v)})
+#define KILN_I64_VAL(v) ((kiln_value){.type = KILN_I64, .of.i64 = (v)})
+#define KILN_F32_VAL(v) ((kiln_value){.type = KILN_F32, .of.f32 = (v)})
+#define KILN_F64_VAL(v) ((kiln_value){.type = KILN_F64, .of.f64 = (v)})
+
+typedef struct {
+  /* Operand stack for all frames, in bytes. 0 means 8 MiB. */
+  size_t value_stack_bytes;
+  /* Native stack a call into a script may use, in bytes, measured from where
+   * the host entered. 0 means: the calling thread's stack, less a margin. */
+  size_t native_stack_bytes;
+} kiln_config;
+
+/* --- runtime -------------------------------------------------------------- */
+KILN_API kiln_runtime *kiln_runtime_new(const kiln_config *config); /* NULL: defaults */
+KILN_API void kiln_runtime_free(kiln_runtime *rt);
+KILN_API const char *kiln_error(const kiln_runtime *rt);
+KILN_API int kiln_exit_code(const kiln_runtime *rt);
+
+/* --- modules -------------------------------------------------------------- */
+/* Decode, validate and prepare a module for the interpreter. name is used in
+ * messages ("app.wasm"); the bytes are copied. */
+KILN_API kiln_module *kiln_module_new(kiln_runtime *rt, const uint8_t *bytes, size_t len,
+                                      const char *name);
+/* Reads a whole file and calls kiln_module_new. */
+KILN_API kiln_module *kiln_module_load(kiln_runtime *rt, const char *path);
+/* SHA-256 of the binary, as 64 hex digits. */
+KILN_API const char *kiln_module_hash(const kiln_module *m);
+
+/* --- linking -------------------------------------------------------------- */
+/* A host function, callable by scripts that import it. Return KILN_OK after
+ * filling results, or the status of kiln_caller_trap / kiln_caller_exit. */
+typedef kiln_status (*kiln_host_fn)(kiln_caller *caller, void *data, const kiln_value *args,
+                                    kiln_value *results);
+
+/* Make module.name importable by later instances: a host function, or every
+ * export of an instance (kiln_register). A later definition of the same name
+ * replaces the earlier one. */
+KILN_API kiln_status kiln_define_func(kiln_runtime *rt, const char *module, const char *name,
+                                      const kiln_type *params, uint32_t nparams,
+                                      const kiln_type *results, uint32_t nresults,
+                                      kiln_host_fn fn, void *data);
+KILN_API kiln_status kiln_register(kiln_runtime *rt, const char *module, kiln_instance *in);
+
+/* Resolve imports from the definitions, create memories, tables and globals,
+ * apply segments and run the start function. name appears in messages. A
+ * trap in the start function returns NULL with the trap in kiln_error. */
+KILN_API kiln_instance *kiln_instantiate(kiln_runtime *rt, kiln_module *m, const char *name);
+
+/* --- exports and calls ---------------------------------------------------- */
+KILN_API kiln_func *kiln_instance_func(kiln_instance *in, const char *name);
+KILN_API kiln_status kiln_instance_global(kiln_instance *in, const char *name, kiln_value *out);
+/* Base and size of the instance's exported memory (or memory 0). */
+KILN_API uint8_t *kiln_instance_memory(kiln_instance *in, const char *name, uint64_t *size);
+
+KILN_API uint32_t kiln_func_param_count(const kiln_func *f);
+KILN_API uint32_t kiln_func_result_count(const kiln_func *f);
+KILN_API kiln_type kiln_func_param_type(const kiln_func *f, uint32_t i);
+KILN_API kiln_type kiln_func_result_type(const kiln_func *f, uint32_t i);
+
+/* Call f. Arguments must match its parameters in count and type. */
+KILN_API kiln_status kiln_call(kiln_runtime *rt, kiln_func *f, const kiln_value *args,
+                               uint32_t nargs, kiln_value *results, uint32_t nresults);
+
+/* --- inside host functions ------------------------------------------------ */
+/* The calling instance's memory 0 (NULL and size 0 when it has none). The
+ * pointer stays valid until the host function returns. */
+KILN_API uint8_t *kiln_caller_memory(kiln_caller *caller, uint64_t *size);
+KILN_API kiln_runtime *kiln_caller_runtime(kiln_caller *caller);
+/* Ends the script with a trap whose message is printf-formatted. */
+KILN_API kiln_status kiln_caller_trap(kiln_caller *caller, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Ends the script as WASI proc_exit does. */
+KILN_API kiln_status kiln_caller_exit(kiln_caller *caller, int code);
+
+/* --- WASI preview1 -------------------------------------------------------- */
+typedef struct {
+  int argc;
+  const char *const *argv; /* argv[0] is the program name the script sees */
+  int envc;
+  const char *const *envp; /* "NAME=VALUE" */
+  int npreopens;
+  const char *const *preopen_host;  /* directories on the host ... */
+  const char *const *preopen_guest; /* ... and the names the script sees them by
+                                     * (NULL, or a NULL entry: the host name) */
+} kiln_wasi_config;
+
+/* The WASI state of a runtime: arguments, environment and open files. */
+typedef struct kiln_wasi kiln_wasi;
+
+/* Defines the wasi_snapshot_preview1 functions in rt, bound to a new WASI
+ * state that it returns. The strings are copied; fd 0, 1 and 2 are the
+ * host's stdio, the preopens follow from fd 3. The script reaches files only
+ * under the preopens: no path, "..", or symlink resolves outside them.
+ * Returns NULL with a message in kiln_error if a preopened directory cannot
+ * be opened. */
+KILN_API kiln_wasi *kiln_wasi_define(kiln_runtime *rt, const kiln_wasi_config *config);
+/* Closes the script's files and frees the state. The functions defined in
+ * rt use it: call this after kiln_runtime_free (or once no script can call
+ * them any more). NULL is allowed. */
+KILN_API void kiln_wasi_free(kiln_wasi *wasi);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,306 @@
+/*
+ * main.c: the `kiln` command.
+ *
+ *   kiln run [--tier cold] [--dir HOST[::GUEST]]... [--env NAME=VALUE]... FILE.wasm [ARGS...]
+ *
+ * Everything goes through kiln.h, as any embedder would. Exit status:
+ * the script's own (proc_exit, or 0 when _start returns); 134 after a trap
+ * (as a native program killed by abort); 2 for bad usage or a bad module,
+ * always with exactly one "kiln: ..." line on stderr.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kiln.h"
+
+#ifndef KILN_VERSION
+#define KILN_VERSION "0.1.0"
+#endif
+
+enum { EXIT_USAGE = 2, EXIT_TRAP = 134, HELP_SHOWN = -1 };
+
+/* The script runs on its own thread with this much stack (address space
+ * only: pages are touched as recursion reaches them), so deep but
+ * legitimate recursion works; the runtime traps runaway recursion before
+ * the stack's end. */
+#if defined(__SANITIZE_ADDRESS__)
+/* AddressSanitizer cannot clean up after a trap's longjmp on a stack of
+ * more than 64 MiB (it warns on stderr instead): stay just below. */
+#define SCRIPT_STACK_BYTES (((size_t)64 << 20) - ((size_t)64 << 10))
+#else
+#define SCRIPT_STACK_BYTES ((size_t)256 << 20)
+#endif
+/* The operand stack is sized so that it is not the first limit deep
+ * recursion meets. */
+#define VALUE_STACK_BYTES ((size_t)64 << 20)
+
+static const char usage_text[] =
+    "Usage: kiln run [OPTIONS] FILE.wasm [ARGS...]\n"
+    "       kiln --help | --version\n"
+    "\n"
+    "Runs the WebAssembly program FILE.wasm (its _start export) with WASI\n"
+    "preview1. ARGS are passed to the program; its exit status is kiln's.\n"
+    "\n"
+    "Options:\n"
+    "  --tier cold            run in the interpreter (the only tier built yet)\n"
+    "  --dir HOST[::GUEST]    let the program use the directory HOST, under the\n"
+    "                         name GUEST (default: HOST); may be repeated\n"
+    "  --env NAME=VALUE       set an environment variable for the program; may\n"
+    "                         be repeated (nothing is inherited from kiln's own)\n"
+    "  --help                 show this help\n"
+    "  --version              show the version\n"
+    "\n"
+    "Exit status: the program's; 134 after a trap; 2 for bad usage or a bad module.\n";
+
+typedef struct {
+  const char *file;
+  int nargs; /* the script's argv, argv[0] being FILE as given */
+  const char *const *args;
+  int ndirs;
+  char **dir_host; /* each a copy of HOST::GUEST, split in place; owned */
+  const char **dir_guest; /* pointers into dir_host's strings */
+  int nenv;
+  const char **env;
+} Options;
+
+/* One line on stderr, as every refusal is. */
+__attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("kiln: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  return EXIT_USAGE;
+}
+
+static void options_free(Options *o) {
+  for (int i = 0; i < o->ndirs; i++)
+    free(o->dir_host[i]);
+  free(o->dir_host);
+  free(o->dir_guest);
+  free(o->env);
+}
+
+/* HOST[::GUEST]; "::" and not ":" so host paths with a colon still work. */
+static int add_dir(Options *o, const char *spec) {
+  char *copy = strdup(spec);
+  if (!copy)
+    return fail("%s", "out of memory");
+  char *sep = strstr(copy, "::");
+  const char *guest = copy;
+  if (sep) {
+    *sep = 0;
+    guest = sep + 2;
+  }
+  if (!*copy || !*guest) {
+    free(copy);
+    return fail("--dir %s: expected HOST or HOST::GUEST", spec);
+  }
+  o->dir_host[o->ndirs] = copy;
+  o->dir_guest[o->ndirs] = guest;
+  o->ndirs++;
+  return 0;
+}
+
+static int check_tier(const char *tier) {
+  if (strcmp(tier, "cold") == 0)
+    return 0;
+  if (strcmp(tier, "warm") == 0 || strcmp(tier, "hot") == 0)
+    return fail("--tier %s: the compiled tiers are not built yet; use --tier cold", tier);
+  return fail("--tier %s: unknown tier (expected cold, warm or hot)", tier);
+}
+
+/* The value of an option given as "--opt VALUE" or "--opt=VALUE", or NULL
+ * when arg is not that option. *i moves past a separate value. */
+static const char *option_value(int argc, char **argv, int *i, const char *opt, int *err) {
+  size_t n = strlen(opt);
+  const char *arg = argv[*i];
+  if (strncmp(arg, opt, n) != 0)
+    return NULL;
+  if (arg[n] == '=')
+    return arg + n + 1;
+  if (arg[n] != 0)
+    return NULL;
+  if (*i + 1 >= argc) {
+    *err = fail("%s: missing value", opt);
+    return NULL;
+  }
+  return argv[++*i];
+}
+
+/* Parses the words after "run". Returns 0, HELP_SHOWN, or the exit status
+ * of a refusal. */
+static int parse_run(int argc, char **argv, Options *o) {
+  /* No more options than words; + 1 so that none is a zero-sized calloc. */
+  size_t n = (size_t)argc + 1;
+  o->dir_host = calloc(n, sizeof *o->dir_host);
+  o->dir_guest = calloc(n, sizeof *o->dir_guest);
+  o->env = calloc(n, sizeof *o->env);
+  if (!o->dir_host || !o->dir_guest || !o->env)
+    return fail("%s", "out of memory");
+  int i = 0;
+  for (; i < argc; i++) {
+    const char *arg = argv[i], *v;
+    int err = 0;
+    if (strcmp(arg, "--") == 0) {
+      i++;
+      break;
+    }
+    if (arg[0] != '-' || strcmp(arg, "-") == 0)
+      break;
+    if ((v = option_value(argc, argv, &i, "--tier", &err))) {
+      if ((err = check_tier(v)))
+        return err;
+    } else if ((v = option_value(argc, argv, &i, "--dir", &err))) {
+      if ((err = add_dir(o, v)))
+        return err;
+    } else if ((v = option_value(argc, argv, &i, "--env", &err))) {
+      if (!strchr(v, '=') || v[0] == '=')
+        return fail("--env %s: expected NAME=VALUE", v);
+      o->env[o->nenv++] = v;
+    } else if (err) {
+      return err;
+    } else {
+      if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+        fputs(usage_text, stdout);
+        return HELP_SHOWN;
+      }
+      return fail("run: unknown option '%s'; try 'kiln --help'", arg);
+    }
+  }
+  if (i >= argc)
+    return fail("run: no FILE.wasm given; try 'kiln --help'");
+  o->file = argv[i];
+  o->args = (const char *const *)argv + i;
+  o->nargs = argc - i;
+  return 0;
+}
+
+/* --- running the script ----------------------------------------------------- */
+
+typedef struct {
+  const Options *o;
+  int status; /* the process's exit status */
+} Run;
+
+/* After a failed call: the exit status and, unless the script exited, the
+ * one line. The runtime's traps already read "trap: ...". */
+static int outcome(kiln_runtime *rt, kiln_status st) {
+  const char *msg = kiln_error(rt);
+  if (st == KILN_EXIT)
+    return kiln_exit_code(rt) & 0xff;
+  fprintf(stderr, "kiln: %s\n", msg);
+  return st == KILN_TRAP ? EXIT_TRAP : EXIT_USAGE;
+}
+
+/* Loads, links and runs the script in rt. The WASI state, once made, is
+ * left in *wasi for the caller to free after the runtime. */
+static int run_module(kiln_runtime *rt, const Options *o, kiln_wasi **wasi) {
+  kiln_module *m = kiln_module_load(rt, o->file);
+  if (!m)
+    return outcome(rt, KILN_ERROR);
+  kiln_wasi_config wc = {
+      .argc = o->nargs,
+      .argv = o->args,
+      .envc = o->nenv,
+      .envp = o->env,
+      .npreopens = o->ndirs,
+      .preopen_host = (const char *const *)o->dir_host,
+      .preopen_guest = o->dir_guest,
+  };
+  if (!(*wasi = kiln_wasi_define(rt, &wc)))
+    return outcome(rt, KILN_ERROR);
+  kiln_instance *in = kiln_instantiate(rt, m, o->file);
+  if (!in) {
+    /* A start function can trap or exit too; the message says which. */
+    const char *msg = kiln_error(rt);
+    if (strncmp(msg, "trap:", 5) == 0)
+      return outcome(rt, KILN_TRAP);
+    if (strncmp(msg, "exit with code", 14) == 0)
+      return outcome(rt, KILN_EXIT);
+    return outcome(rt, KILN_ERROR);
+  }
+  kiln_func *start = kiln_instance_func(in, "_start");
+  if (!start || kiln_func_param_count(start) || kiln_func_result_count(start)) {
+    fprintf(stderr,
+            "kiln: %s: no \"_start\" function of type [] -> [] exported "
+            "(not a WASI command module)\n",
+            o->file);
+    return EXIT_USAGE;
+  }
+  kiln_status st = kiln_call(rt, start, NULL, 0, NULL, 0);
+  return st == KILN_OK ? 0 : outcome(rt, st);
+}
+
+static void *script_thread(void *arg) {
+  Run *r = arg;
+  kiln_config cfg = {.value_stack_bytes = VALUE_STACK_BYTES};
+  kiln_runtime *rt = kiln_runtime_new(&cfg);
+  if (!rt) {
+    r->status = fail("%s", "out of memory");
+    return NULL;
+  }
+  kiln_wasi *wasi = NULL;
+  r->status = run_module(rt, r->o, &wasi);
+  /* The WASI state outlives every call that could reach it. */
+  kiln_runtime_free(rt);
+  kiln_wasi_free(wasi);
+  return NULL;
+}
+
+/* The stack is mapped here rather than by pthread_create so it is address
+ * space only (MAP_NORESERVE) even where the kernel does strict overcommit
+ * accounting; its lowest page stays unmapped as a guard. */
+static int run_on_big_stack(const Options *o) {
+  Run r = {o, EXIT_USAGE};
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  void *stack = mmap(NULL, SCRIPT_STACK_BYTES, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED)
+    return fail("cannot reserve the script's stack: %s", strerror(errno));
+  pthread_attr_t attr;
+  pthread_t th;
+  bool started = mprotect(stack, page, PROT_NONE) == 0 && pthread_attr_init(&attr) == 0;
+  if (started) {
+    started = pthread_attr_setstack(&attr, (char *)stack + page, SCRIPT_STACK_BYTES - page) == 0 &&
+              pthread_create(&th, &attr, script_thread, &r) == 0;
+    pthread_attr_destroy(&attr);
+  }
+  if (started)
+    pthread_join(th, NULL);
+  munmap(stack, SCRIPT_STACK_BYTES);
+  return started ? r.status : fail("cannot start the script's thread");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2)
+    return fail("no command given; try 'kiln --help'");
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    fputs(usage_text, stdout);
+    return 0;
+  }
+  if (strcmp(cmd, "--version") == 0) {
+    printf("kiln %s\n", KILN_VERSION);
+    return 0;
+  }
+  if (strcmp(cmd, "run") != 0)
+    return fail("unknown command '%s'; try 'kiln --help'", cmd);
+  Options o = {0};
+  int status = parse_run(argc - 2, argv + 2, &o);
+  if (status == HELP_SHOWN)
+    status = 0;
+  else if (status == 0)
+    status = run_on_big_stack(&o);
+  options_free(&o);
+  fflush(stdout);
+  return status;
+}

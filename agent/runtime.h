@@ -1,0 +1,203 @@
+/*
+ * runtime.h: what the agent's parts share inside libkiln (never installed).
+ *
+ * The shape every tier relies on (PRODUCT.md, "Design choices"):
+ * - Every function, whatever runs it, is a FuncInst whose `entry` has one
+ *   signature. Callers always go through `entry`, so switching a function to
+ *   another tier is one pointer store.
+ * - Arguments and results travel on one operand stack of 64-bit slots: the
+ *   caller puts the arguments at sp[0..nparams), the callee leaves its
+ *   results at sp[0..nresults). i32/f32 live in the low 32 bits, f64 as its
+ *   bits, references as pointers (funcref: FuncInst *; externref: the host's
+ *   pointer; null is 0).
+ * - A trap longjmps to the boundary where the host entered (kiln_call), so no
+ *   tier holds anything that needs cleanup when a trap unwinds it.
+ * - A linear memory reserves its largest possible range up front, so its
+ *   base never moves, even across memory.grow.
+ */
+#ifndef KILN_RUNTIME_H
+#define KILN_RUNTIME_H
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kiln.h"
+#include "wasm.h"
+
+typedef struct Thread Thread;
+typedef struct kiln_func FuncInst;
+typedef struct kiln_instance Instance;
+typedef struct kiln_module Module;
+typedef struct InterpCode InterpCode;
+
+typedef void (*FuncEntry)(Thread *t, FuncInst *f, uint64_t *sp);
+
+/* A function signature, interned per runtime: two functions have the same
+ * type exactly when their Sig pointers are equal (call_indirect relies on
+ * this). */
+typedef struct Sig {
+  uint32_t nparams, nresults;
+  const WasmValType *types; /* params, then results */
+} Sig;
+
+struct kiln_func {
+  FuncEntry entry;
+  const Sig *sig;
+  Instance *inst;    /* defining instance; for a host function, the importer */
+  uint32_t index;    /* in inst's module function space (host: 0) */
+  InterpCode *code;  /* cold tier: the translated body (owned by the module) */
+  kiln_host_fn host; /* host functions only */
+  void *host_data;
+};
+
+typedef struct {
+  uint8_t *base;    /* never moves */
+  uint64_t size;    /* in bytes: pages * WASM_PAGE_SIZE */
+  uint32_t pages, max_pages;
+  size_t reserved;  /* bytes of address space behind base */
+  bool has_max;     /* declared with a maximum (import matching needs it) */
+} MemoryInst;
+
+typedef struct {
+  WasmValType elem_type;
+  uint32_t size, max; /* max is UINT32_MAX when the table has none */
+  void **elems;       /* FuncInst * or externref */
+  bool has_max;       /* declared with a maximum (import matching needs it) */
+} TableInst;
+
+typedef struct {
+  uint64_t value;
+  WasmValType type;
+  bool mutable_;
+} GlobalInst;
+
+/* An element segment as this instance sees it: its references evaluated.
+ * Dropped (elem.drop, or after an active/declarative segment is applied)
+ * means len 0. */
+typedef struct {
+  uint32_t len;
+  void **items;
+} ElemInst;
+
+struct kiln_module {
+  kiln_runtime *rt;
+  WasmModule *wasm;
+  char *name;               /* for messages: "app.wasm" */
+  const Sig **sigs;         /* per type index */
+  InterpCode **code;        /* per defined function: code[i - nfunc_imports] */
+  char hash_hex[65];
+};
+
+struct kiln_instance {
+  kiln_runtime *rt;
+  Module *module;
+  char *name;
+  FuncInst **funcs;       /* index spaces: imports first */
+  TableInst **tables;
+  MemoryInst **memories;
+  GlobalInst **globals;
+  ElemInst *elems;        /* per element segment */
+  uint32_t *data_len;     /* per data segment; 0 once dropped */
+  MemoryInst *mem0;       /* memories[0] or NULL: the one 2.0 code can address */
+};
+
+/* Why a script stopped. The messages are the spec's wording. */
+typedef enum {
+  TRAP_NONE = 0,
+  TRAP_UNREACHABLE,          /* "unreachable" */
+  TRAP_INT_DIV_ZERO,         /* "integer divide by zero" */
+  TRAP_INT_OVERFLOW,         /* "integer overflow" */
+  TRAP_INVALID_CONVERSION,   /* "invalid conversion to integer" */
+  TRAP_MEMORY_OOB,           /* "out of bounds memory access" */
+  TRAP_TABLE_OOB,            /* "out of bounds table access" */
+  TRAP_UNDEFINED_ELEMENT,    /* "undefined element" */
+  TRAP_UNINITIALIZED_ELEMENT,/* "uninitialized element" */
+  TRAP_INDIRECT_MISMATCH,    /* "indirect call type mismatch" */
+  TRAP_STACK_EXHAUSTED,      /* "call stack exhausted" */
+  TRAP_HOST,                 /* a host function trapped; message already set */
+  TRAP_EXIT,                 /* proc_exit; not an error */
+} TrapCode;
+
+/* Execution state of a runtime. One per runtime: a runtime runs on one
+ * thread at a time. */
+struct Thread {
+  kiln_runtime *rt;
+  uint64_t *stack, *stack_end; /* the operand stack for every frame */
+  uint64_t *host_sp;           /* where a nested kiln_call from a host function may start */
+  uintptr_t native_limit;      /* trap before the native stack goes below this */
+  jmp_buf *boundary;           /* where traps unwind to */
+  TrapCode trap;
+  int exit_code;
+  char message[512];           /* the trap's line */
+};
+
+/* trap.c */
+const char *trap_text(TrapCode code);
+/* Unwinds to the boundary; `where` names the function in the message
+ * ("integer divide by zero in $f (func 12)"); NULL when unknown. */
+_Noreturn void trap_raise(Thread *t, const FuncInst *where, TrapCode code);
+/* Every tier calls this on function entry: deep recursion must trap, never
+ * overflow the C stack. */
+static inline void trap_check_native_stack(Thread *t, const FuncInst *f) {
+  char probe;
+  if ((uintptr_t)&probe < t->native_limit)
+    trap_raise(t, f, TRAP_STACK_EXHAUSTED);
+}
+
+/* memory.c */
+bool memory_init(MemoryInst *m, uint32_t min_pages, uint32_t max_pages); /* false: no space */
+void memory_release(MemoryInst *m);
+int64_t memory_grow(MemoryInst *m, uint32_t delta_pages); /* old page count or -1 */
+
+/* table.c */
+bool table_init(TableInst *t, WasmValType elem_type, uint32_t size, uint32_t max, void *fill);
+void table_release(TableInst *t);
+int64_t table_grow(TableInst *t, uint32_t delta, void *fill); /* old size or -1 */
+
+/* instance.c: bulk operations shared by the interpreter and instantiation.
+ * Each traps (out of bounds) through trap_raise with `f` as the place. */
+void segment_memory_init(Thread *t, FuncInst *f, uint32_t data_index, uint32_t dst,
+                         uint32_t src, uint32_t n);
+void segment_table_init(Thread *t, FuncInst *f, uint32_t table_index, uint32_t elem_index,
+                        uint32_t dst, uint32_t src, uint32_t n);
+
+/* interp.c / translate.c: the cold tier. */
+/* Translate one validated function body; NULL only when out of memory. */
+InterpCode *interp_translate(const Module *m, uint32_t func_index);
+void interp_free(InterpCode *code);
+/* The FuncEntry of interpreted functions. */
+void interp_entry(Thread *t, FuncInst *f, uint64_t *sp);
+
+/* api.c: FuncEntry of host functions. */
+void host_entry(Thread *t, FuncInst *f, uint64_t *sp);
+
+/* --- api.c and instance.c between themselves ------------------------------ */
+/* "\"module\" \"name\"" of a host function, for trap messages. */
+const char *host_func_name(const FuncInst *f);
+/* One error line into kiln_error(rt). */
+void runtime_error(kiln_runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Looks up a definition; false when there is none. *kind is WASM_EXTERN_*,
+ * *item the FuncInst / TableInst / MemoryInst / GlobalInst. */
+bool runtime_resolve(kiln_runtime *rt, WasmName module, WasmName name, uint8_t *kind,
+                     void **item);
+/* The FuncInst an instance uses for an imported function: host functions
+ * get a copy bound to the importer (so kiln_caller_memory is the importer's
+ * memory), owned by the runtime; others are used as they are. */
+FuncInst *runtime_bind_import(kiln_runtime *rt, FuncInst *f, Instance *importer);
+/* The runtime keeps every instance, even one whose instantiation failed:
+ * its functions may already sit in an imported table (2.0 semantics). */
+void runtime_adopt_instance(kiln_runtime *rt, Instance *in);
+/* Runs fn(t, arg) under a trap boundary. KILN_OK, or KILN_TRAP / KILN_EXIT
+ * with the trap's line in kiln_error. Nests: a host function may call back. */
+kiln_status runtime_protect(kiln_runtime *rt, void (*fn)(Thread *t, void *arg), void *arg);
+/* Where the next call's arguments go on the operand stack. */
+uint64_t *runtime_stack_top(kiln_runtime *rt);
+
+/* instance.c */
+void instance_free(Instance *in);
+/* The export `name` (len bytes, may hold NUL) or false. */
+bool instance_export(const Instance *in, const char *name, size_t len, uint8_t *kind,
+                     void **item);
+
+#endif
