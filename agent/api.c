@@ -51,6 +51,13 @@ typedef struct {
   size_t len, cap;
 } PtrList;
 
+/* State that other parts of libkiln (WASI) hang on a runtime. */
+typedef struct Cleanup {
+  void (*fn)(void *data);
+  void *data;
+  struct Cleanup *next;
+} Cleanup;
+
 struct kiln_runtime {
   kiln_config config;
   Thread thread;
@@ -61,6 +68,8 @@ struct kiln_runtime {
   size_t ndefs, def_cap;
   PtrList modules, instances;
   HostFunc *host_funcs;
+  Cleanup *cleanups; /* run last by kiln_runtime_free, newest first */
+  kiln_status error_status;
   char error[512];
 };
 
@@ -77,6 +86,16 @@ void runtime_error(kiln_runtime *rt, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(rt->error, sizeof rt->error, fmt, ap);
   va_end(ap);
+  rt->error_status = KILN_ERROR;
+}
+
+bool runtime_on_free(kiln_runtime *rt, void (*fn)(void *data), void *data) {
+  Cleanup *c = malloc(sizeof *c);
+  if (!c)
+    return false;
+  *c = (Cleanup){fn, data, rt->cleanups};
+  rt->cleanups = c;
+  return true;
 }
 
 static bool ptrlist_push(PtrList *l, void *p) {
@@ -351,11 +370,20 @@ void kiln_runtime_free(kiln_runtime *rt) {
     free(rt->sigs[i]);
   free(rt->sigs);
   free(rt->thread.stack);
+  for (Cleanup *c = rt->cleanups, *next; c; c = next) {
+    next = c->next;
+    c->fn(c->data);
+    free(c);
+  }
   free(rt);
 }
 
 const char *kiln_error(const kiln_runtime *rt) {
   return rt ? rt->error : "no runtime";
+}
+
+kiln_status kiln_error_status(const kiln_runtime *rt) {
+  return rt ? rt->error_status : KILN_ERROR;
 }
 
 int kiln_exit_code(const kiln_runtime *rt) {
@@ -569,7 +597,9 @@ static uintptr_t native_limit(const kiln_runtime *rt) {
         low = NULL;
       pthread_attr_destroy(&attr);
     }
-    if (low && (uintptr_t)low < here) {
+    /* Only when we run on that stack: a fiber's stack is elsewhere (such
+     * embedders set native_stack_bytes). */
+    if (low && (uintptr_t)low < here && here - (uintptr_t)low <= size) {
       /* A thread with a tiny stack keeps half of what is left as margin. */
       size_t left = here - (uintptr_t)low;
       return (uintptr_t)low + (left / 2 < NATIVE_STACK_MARGIN ? left / 2 : NATIVE_STACK_MARGIN);
@@ -604,6 +634,8 @@ kiln_status runtime_protect(kiln_runtime *rt, void (*fn)(Thread *t, void *arg), 
     snprintf(rt->error, sizeof rt->error, "%s", t->message);
   else if (status == KILN_EXIT)
     snprintf(rt->error, sizeof rt->error, "exit with code %d", t->exit_code);
+  if (status != KILN_OK)
+    rt->error_status = status;
   return status;
 }
 
@@ -717,6 +749,8 @@ void host_entry(Thread *t, FuncInst *f, uint64_t *sp) {
     free(vals); /* before any longjmp */
   if (st == KILN_EXIT)
     trap_raise(t, f, TRAP_EXIT);
+  if (st != KILN_OK && t->message[0] == '\0') /* failed without saying why */
+    snprintf(t->message, sizeof t->message, "trap: host function %s failed", host_func_name(f));
   if (st != KILN_OK)
     trap_raise(t, f, TRAP_HOST);
 }

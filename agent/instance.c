@@ -127,19 +127,28 @@ static bool import_matches(const Instance *in, const WasmImport *imp, void *item
   return false;
 }
 
+/* "\"mod\" \"name\"" of an import, fit for a one-line message. */
+static const char *import_text(const WasmImport *imp, char *buf, size_t size) {
+  char mod[120], name[120];
+  snprintf(buf, size, "\"%s\" \"%s\"",
+           trap_name_text(mod, sizeof mod, imp->module.str, imp->module.len),
+           trap_name_text(name, sizeof name, imp->name.str, imp->name.len));
+  return buf;
+}
+
 static bool link_import(Instance *in, const WasmImport *imp) {
   kiln_runtime *rt = in->rt;
   uint8_t kind;
   void *item;
+  char what[256];
   const char *mod = in->module->name;
   if (!runtime_resolve(rt, imp->module, imp->name, &kind, &item)) {
-    runtime_error(rt, "%s: unknown import: \"%.*s\" \"%.*s\"", mod, (int)imp->module.len,
-                  imp->module.str, (int)imp->name.len, imp->name.str);
+    runtime_error(rt, "%s: unknown import: %s", mod, import_text(imp, what, sizeof what));
     return false;
   }
   if (kind != imp->kind || !import_matches(in, imp, item)) {
-    runtime_error(rt, "%s: incompatible import type for \"%.*s\" \"%.*s\"", mod,
-                  (int)imp->module.len, imp->module.str, (int)imp->name.len, imp->name.str);
+    runtime_error(rt, "%s: incompatible import type for %s", mod,
+                  import_text(imp, what, sizeof what));
     return false;
   }
   switch (kind) {

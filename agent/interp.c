@@ -174,6 +174,9 @@ const char *interp_op_name(unsigned op) {
 #define IMM_U64(v) ((uint64_t)(int64_t)(int32_t)(v))
 
 #define TRAP(code) trap_raise(t, f, (code))
+/* The C type behind F32()/F64(), named by pasting (handler macros below). */
+#define F32_T float
+#define F64_T double
 
 #ifdef KILN_COMPUTED_GOTO
 #define vmcase(op) L_##op:
@@ -238,36 +241,16 @@ void interp_entry(Thread *t, FuncInst *f, uint64_t *fp) {
   const InterpCode *const code = f->code;
   if (UNLIKELY((size_t)(t->stack_end - fp) < code->frame_slots))
     trap_raise(t, f, TRAP_STACK_EXHAUSTED);
-  /* Declared locals start at zero; parameters are already in place. Most
-   * functions have a few, where plain stores beat a call to memset (which
-   * gcc would turn a loop into). */
+  /* Declared locals start at zero; parameters are already in place. Four
+   * slots are always cleared with plain stores (the frame has room for them,
+   * translate.c, and at entry nothing above the parameters is live): most
+   * functions need no more, and neither a call to memset nor a jump table
+   * on the count is cheap for them. */
   {
     uint64_t *l = fp + code->nparams;
-    switch (code->nlocals) {
-    default:
-      memset(l, 0, (size_t)code->nlocals * sizeof *l);
-      break;
-    case 6:
-      l[5] = 0;
-      /* fall through */
-    case 5:
-      l[4] = 0;
-      /* fall through */
-    case 4:
-      l[3] = 0;
-      /* fall through */
-    case 3:
-      l[2] = 0;
-      /* fall through */
-    case 2:
-      l[1] = 0;
-      /* fall through */
-    case 1:
-      l[0] = 0;
-      /* fall through */
-    case 0:
-      break;
-    }
+    l[0] = l[1] = l[2] = l[3] = 0;
+    if (UNLIKELY(code->nlocals > 4))
+      memset(l + 4, 0, (size_t)(code->nlocals - 4) * sizeof *l);
   }
 
   Instance *const inst = f->inst;
@@ -336,7 +319,7 @@ dispatch:
       (callee)->entry(t, (callee), (sp));                                                          \
   } while (0)
 
-    vmcase(CALL) { /* F0 function, F1 first argument (F2 unused) */
+    vmcase(CALL) { /* F0 function, F1 first argument (F2: room for CALL_R) */
       FuncInst *callee = inst->funcs[F0];
       CALL_ENTRY(callee, fp + F1);
       RELOAD_MEMSIZE();
@@ -782,7 +765,7 @@ dispatch:
 
 #define FBIN(NAME, GET, PUT, EXPR)                                                                 \
   vmcase(NAME) {                                                                                   \
-    __typeof__(GET(F1)) a = GET(F1), b = GET(F2);                                                  \
+    GET##_T a = GET(F1), b = GET(F2);                                                              \
     fp[F0] = PUT(EXPR);                                                                            \
     vmnext(3);                                                                                     \
   }
@@ -820,6 +803,29 @@ dispatch:
     FBIN(F64_DIV, F64, f64_bits, a / b)
     FBIN(F64_MIN, F64, f64_bits, f64_min(a, b))
     FBIN(F64_MAX, F64, f64_bits, f64_max(a, b))
+    /* Multiply then add or subtract (F0 dst, F1 a, F2 b, F3 c): two
+     * instructions in one dispatch, still rounded twice as WebAssembly
+     * requires. The product goes through its bit pattern, so even a build
+     * allowing contraction into fused multiply-add cannot merge them. */
+#define FMULOP(NAME, GET, PUT, EXPR)                                                               \
+  vmcase(NAME) {                                                                                   \
+    GET##_T p_ = GET(F1) * GET(F2);                                                                \
+    uint64_t pb_ = PUT(p_);                                                                        \
+    GET##_T m = GET##_BITS(pb_), c = GET(F3);                                                      \
+    fp[F0] = PUT(EXPR);                                                                            \
+    vmnext(3);                                                                                     \
+  }
+#define F32_BITS f32_of
+#define F64_BITS f64_of
+    FMULOP(F32_MULADD, F32, f32_bits, m + c)
+    FMULOP(F32_MULSUB, F32, f32_bits, m - c)
+    FMULOP(F32_SUBMUL, F32, f32_bits, c - m)
+    FMULOP(F64_MULADD, F64, f64_bits, m + c)
+    FMULOP(F64_MULSUB, F64, f64_bits, m - c)
+    FMULOP(F64_SUBMUL, F64, f64_bits, c - m)
+#undef FMULOP
+#undef F32_BITS
+#undef F64_BITS
     FUN(F32_CEIL, F32, f32_bits, w_ceilf)
     FUN(F32_FLOOR, F32, f32_bits, w_floorf)
     FUN(F32_TRUNC, F32, f32_bits, w_truncf)
@@ -852,7 +858,7 @@ dispatch:
 
 #define TRUNC(NAME, GET, LO, HI, CONV)                                                             \
   vmcase(NAME) {                                                                                   \
-    __typeof__(GET(F1)) x = GET(F1);                                                               \
+    GET##_T x = GET(F1);                                                                           \
     if (UNLIKELY(x != x))                                                                          \
       TRAP(TRAP_INVALID_CONVERSION);                                                               \
     if (UNLIKELY(!(x > (LO) && x < (HI))))                                                         \

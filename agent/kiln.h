@@ -40,8 +40,8 @@ typedef struct kiln_caller kiln_caller;
 typedef enum {
   KILN_OK = 0,
   KILN_ERROR = 1, /* bad input or misuse: the module, an argument, a link */
-  KILN_TRAP = 2,  /* the script trapped; kiln_error says which trap, where */
-  KILN_EXIT = 3,  /* the script asked to exit (WASI proc_exit): kiln_exit_code */
+  KILN_TRAP = 2, /* the script trapped; kiln_error says which trap, where */
+  KILN_EXIT = 3, /* the script asked to exit (WASI proc_exit): kiln_exit_code */
 } kiln_status;
 
 typedef enum {
@@ -61,7 +61,7 @@ typedef struct {
     float f32;
     double f64;
     kiln_func *func; /* KILN_FUNCREF; NULL is ref.null */
-    void *ref;       /* KILN_EXTERNREF; NULL is ref.null */
+    void *ref; /* KILN_EXTERNREF; NULL is ref.null */
   } of;
 } kiln_value;
 
@@ -82,6 +82,10 @@ typedef struct {
 KILN_API kiln_runtime *kiln_runtime_new(const kiln_config *config); /* NULL: defaults */
 KILN_API void kiln_runtime_free(kiln_runtime *rt);
 KILN_API const char *kiln_error(const kiln_runtime *rt);
+/* What the failure kiln_error describes was: KILN_ERROR, KILN_TRAP (also a
+ * trap in a start function or a segment out of bounds during instantiation)
+ * or KILN_EXIT. KILN_OK before any failure. */
+KILN_API kiln_status kiln_error_status(const kiln_runtime *rt);
 KILN_API int kiln_exit_code(const kiln_runtime *rt);
 
 /* --- modules -------------------------------------------------------------- */
@@ -105,8 +109,8 @@ typedef kiln_status (*kiln_host_fn)(kiln_caller *caller, void *data, const kiln_
  * replaces the earlier one. */
 KILN_API kiln_status kiln_define_func(kiln_runtime *rt, const char *module, const char *name,
                                       const kiln_type *params, uint32_t nparams,
-                                      const kiln_type *results, uint32_t nresults,
-                                      kiln_host_fn fn, void *data);
+                                      const kiln_type *results, uint32_t nresults, kiln_host_fn fn,
+                                      void *data);
 KILN_API kiln_status kiln_register(kiln_runtime *rt, const char *module, kiln_instance *in);
 
 /* Resolve imports from the definitions, create memories, tables and globals,
@@ -147,25 +151,18 @@ typedef struct {
   int envc;
   const char *const *envp; /* "NAME=VALUE" */
   int npreopens;
-  const char *const *preopen_host;  /* directories on the host ... */
+  const char *const *preopen_host; /* directories on the host ... */
   const char *const *preopen_guest; /* ... and the names the script sees them by
                                      * (NULL, or a NULL entry: the host name) */
 } kiln_wasi_config;
 
-/* The WASI state of a runtime: arguments, environment and open files. */
-typedef struct kiln_wasi kiln_wasi;
-
-/* Defines the wasi_snapshot_preview1 functions in rt, bound to a new WASI
- * state that it returns. The strings are copied; fd 0, 1 and 2 are the
- * host's stdio, the preopens follow from fd 3. The script reaches files only
- * under the preopens: no path, "..", or symlink resolves outside them.
- * Returns NULL with a message in kiln_error if a preopened directory cannot
- * be opened. */
-KILN_API kiln_wasi *kiln_wasi_define(kiln_runtime *rt, const kiln_wasi_config *config);
-/* Closes the script's files and frees the state. The functions defined in
- * rt use it: call this after kiln_runtime_free (or once no script can call
- * them any more). NULL is allowed. */
-KILN_API void kiln_wasi_free(kiln_wasi *wasi);
+/* Defines the wasi_snapshot_preview1 functions in rt, with their own WASI
+ * state (arguments, environment, open files), which kiln_runtime_free
+ * releases. The strings are copied; fd 0, 1 and 2 are the host's stdio, the
+ * preopens follow from fd 3. The script reaches files only under the
+ * preopens: no path, "..", or symlink resolves outside them. Fails with a
+ * message in kiln_error if a preopened directory cannot be opened. */
+KILN_API kiln_status kiln_wasi_define(kiln_runtime *rt, const kiln_wasi_config *config);
 
 #ifdef __cplusplus
 }

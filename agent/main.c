@@ -20,10 +20,6 @@
 
 #include "kiln.h"
 
-#ifndef KILN_VERSION
-#define KILN_VERSION "0.1.0"
-#endif
-
 enum { EXIT_USAGE = 2, EXIT_TRAP = 134, HELP_SHOWN = -1 };
 
 /* The script runs on its own thread with this much stack (address space
@@ -201,9 +197,8 @@ static int outcome(kiln_runtime *rt, kiln_status st) {
   return st == KILN_TRAP ? EXIT_TRAP : EXIT_USAGE;
 }
 
-/* Loads, links and runs the script in rt. The WASI state, once made, is
- * left in *wasi for the caller to free after the runtime. */
-static int run_module(kiln_runtime *rt, const Options *o, kiln_wasi **wasi) {
+/* Loads, links and runs the script in rt. */
+static int run_module(kiln_runtime *rt, const Options *o) {
   kiln_module *m = kiln_module_load(rt, o->file);
   if (!m)
     return outcome(rt, KILN_ERROR);
@@ -216,18 +211,11 @@ static int run_module(kiln_runtime *rt, const Options *o, kiln_wasi **wasi) {
       .preopen_host = (const char *const *)o->dir_host,
       .preopen_guest = o->dir_guest,
   };
-  if (!(*wasi = kiln_wasi_define(rt, &wc)))
+  if (kiln_wasi_define(rt, &wc) != KILN_OK)
     return outcome(rt, KILN_ERROR);
   kiln_instance *in = kiln_instantiate(rt, m, o->file);
-  if (!in) {
-    /* A start function can trap or exit too; the message says which. */
-    const char *msg = kiln_error(rt);
-    if (strncmp(msg, "trap:", 5) == 0)
-      return outcome(rt, KILN_TRAP);
-    if (strncmp(msg, "exit with code", 14) == 0)
-      return outcome(rt, KILN_EXIT);
-    return outcome(rt, KILN_ERROR);
-  }
+  if (!in) /* a start function can trap or exit too */
+    return outcome(rt, kiln_error_status(rt));
   kiln_func *start = kiln_instance_func(in, "_start");
   if (!start || kiln_func_param_count(start) || kiln_func_result_count(start)) {
     fprintf(stderr,
@@ -248,11 +236,8 @@ static void *script_thread(void *arg) {
     r->status = fail("%s", "out of memory");
     return NULL;
   }
-  kiln_wasi *wasi = NULL;
-  r->status = run_module(rt, r->o, &wasi);
-  /* The WASI state outlives every call that could reach it. */
+  r->status = run_module(rt, r->o);
   kiln_runtime_free(rt);
-  kiln_wasi_free(wasi);
   return NULL;
 }
 

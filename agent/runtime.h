@@ -44,26 +44,26 @@ typedef struct Sig {
 struct kiln_func {
   FuncEntry entry;
   const Sig *sig;
-  Instance *inst;    /* defining instance; for a host function, the importer */
-  uint32_t index;    /* in inst's module function space (host: 0) */
-  InterpCode *code;  /* cold tier: the translated body (owned by the module) */
+  Instance *inst; /* defining instance; for a host function, the importer */
+  uint32_t index; /* in inst's module function space (host: 0) */
+  InterpCode *code; /* cold tier: the translated body (owned by the module) */
   kiln_host_fn host; /* host functions only */
   void *host_data;
 };
 
 typedef struct {
-  uint8_t *base;    /* never moves */
-  uint64_t size;    /* in bytes: pages * WASM_PAGE_SIZE */
+  uint8_t *base; /* never moves */
+  uint64_t size; /* in bytes: pages * WASM_PAGE_SIZE */
   uint32_t pages, max_pages;
-  size_t reserved;  /* bytes of address space behind base */
-  bool has_max;     /* declared with a maximum (import matching needs it) */
+  size_t reserved; /* bytes of address space behind base */
+  bool has_max; /* declared with a maximum (import matching needs it) */
 } MemoryInst;
 
 typedef struct {
   WasmValType elem_type;
   uint32_t size, max; /* max is UINT32_MAX when the table has none */
-  void **elems;       /* FuncInst * or externref */
-  bool has_max;       /* declared with a maximum (import matching needs it) */
+  void **elems; /* FuncInst * or externref */
+  bool has_max; /* declared with a maximum (import matching needs it) */
 } TableInst;
 
 typedef struct {
@@ -83,9 +83,9 @@ typedef struct {
 struct kiln_module {
   kiln_runtime *rt;
   WasmModule *wasm;
-  char *name;               /* for messages: "app.wasm" */
-  const Sig **sigs;         /* per type index */
-  InterpCode **code;        /* per defined function: code[i - nfunc_imports] */
+  char *name; /* for messages: "app.wasm" */
+  const Sig **sigs; /* per type index */
+  InterpCode **code; /* per defined function: code[i - nfunc_imports] */
   char hash_hex[65];
 };
 
@@ -93,30 +93,30 @@ struct kiln_instance {
   kiln_runtime *rt;
   Module *module;
   char *name;
-  FuncInst **funcs;       /* index spaces: imports first */
+  FuncInst **funcs; /* index spaces: imports first */
   TableInst **tables;
   MemoryInst **memories;
   GlobalInst **globals;
-  ElemInst *elems;        /* per element segment */
-  uint32_t *data_len;     /* per data segment; 0 once dropped */
-  MemoryInst *mem0;       /* memories[0] or NULL: the one 2.0 code can address */
+  ElemInst *elems; /* per element segment */
+  uint32_t *data_len; /* per data segment; 0 once dropped */
+  MemoryInst *mem0; /* memories[0] or NULL: the one 2.0 code can address */
 };
 
 /* Why a script stopped. The messages are the spec's wording. */
 typedef enum {
   TRAP_NONE = 0,
-  TRAP_UNREACHABLE,          /* "unreachable" */
-  TRAP_INT_DIV_ZERO,         /* "integer divide by zero" */
-  TRAP_INT_OVERFLOW,         /* "integer overflow" */
-  TRAP_INVALID_CONVERSION,   /* "invalid conversion to integer" */
-  TRAP_MEMORY_OOB,           /* "out of bounds memory access" */
-  TRAP_TABLE_OOB,            /* "out of bounds table access" */
-  TRAP_UNDEFINED_ELEMENT,    /* "undefined element" */
-  TRAP_UNINITIALIZED_ELEMENT,/* "uninitialized element" */
-  TRAP_INDIRECT_MISMATCH,    /* "indirect call type mismatch" */
-  TRAP_STACK_EXHAUSTED,      /* "call stack exhausted" */
-  TRAP_HOST,                 /* a host function trapped; message already set */
-  TRAP_EXIT,                 /* proc_exit; not an error */
+  TRAP_UNREACHABLE, /* "unreachable" */
+  TRAP_INT_DIV_ZERO, /* "integer divide by zero" */
+  TRAP_INT_OVERFLOW, /* "integer overflow" */
+  TRAP_INVALID_CONVERSION, /* "invalid conversion to integer" */
+  TRAP_MEMORY_OOB, /* "out of bounds memory access" */
+  TRAP_TABLE_OOB, /* "out of bounds table access" */
+  TRAP_UNDEFINED_ELEMENT, /* "undefined element" */
+  TRAP_UNINITIALIZED_ELEMENT, /* "uninitialized element" */
+  TRAP_INDIRECT_MISMATCH, /* "indirect call type mismatch" */
+  TRAP_STACK_EXHAUSTED, /* "call stack exhausted" */
+  TRAP_HOST, /* a host function trapped; message already set */
+  TRAP_EXIT, /* proc_exit; not an error */
 } TrapCode;
 
 /* Execution state of a runtime. One per runtime: a runtime runs on one
@@ -124,12 +124,12 @@ typedef enum {
 struct Thread {
   kiln_runtime *rt;
   uint64_t *stack, *stack_end; /* the operand stack for every frame */
-  uint64_t *host_sp;           /* where a nested kiln_call from a host function may start */
-  uintptr_t native_limit;      /* trap before the native stack goes below this */
-  jmp_buf *boundary;           /* where traps unwind to */
+  uint64_t *host_sp; /* where a nested kiln_call from a host function may start */
+  uintptr_t native_limit; /* trap before the native stack goes below this */
+  jmp_buf *boundary; /* where traps unwind to */
   TrapCode trap;
   int exit_code;
-  char message[512];           /* the trap's line */
+  char message[512]; /* the trap's line */
 };
 
 /* trap.c */
@@ -137,6 +137,9 @@ const char *trap_text(TrapCode code);
 /* Unwinds to the boundary; `where` names the function in the message
  * ("integer divide by zero in $f (func 12)"); NULL when unknown. */
 _Noreturn void trap_raise(Thread *t, const FuncInst *where, TrapCode code);
+/* A WebAssembly name (any bytes) made fit for a one-line message: control
+ * characters become '?', and it is cut to fit size. Returns dst. */
+char *trap_name_text(char *dst, size_t size, const char *name, size_t len);
 /* Every tier calls this on function entry: deep recursion must trap, never
  * overflow the C stack. */
 static inline void trap_check_native_stack(Thread *t, const FuncInst *f) {
@@ -157,8 +160,8 @@ int64_t table_grow(TableInst *t, uint32_t delta, void *fill); /* old size or -1 
 
 /* instance.c: bulk operations shared by the interpreter and instantiation.
  * Each traps (out of bounds) through trap_raise with `f` as the place. */
-void segment_memory_init(Thread *t, FuncInst *f, uint32_t data_index, uint32_t dst,
-                         uint32_t src, uint32_t n);
+void segment_memory_init(Thread *t, FuncInst *f, uint32_t data_index, uint32_t dst, uint32_t src,
+                         uint32_t n);
 void segment_table_init(Thread *t, FuncInst *f, uint32_t table_index, uint32_t elem_index,
                         uint32_t dst, uint32_t src, uint32_t n);
 
@@ -177,10 +180,12 @@ void host_entry(Thread *t, FuncInst *f, uint64_t *sp);
 const char *host_func_name(const FuncInst *f);
 /* One error line into kiln_error(rt). */
 void runtime_error(kiln_runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Calls fn(data) when rt is freed, after every instance: for state that host
+ * functions defined in rt use (WASI's open files). False: out of memory. */
+bool runtime_on_free(kiln_runtime *rt, void (*fn)(void *data), void *data);
 /* Looks up a definition; false when there is none. *kind is WASM_EXTERN_*,
  * *item the FuncInst / TableInst / MemoryInst / GlobalInst. */
-bool runtime_resolve(kiln_runtime *rt, WasmName module, WasmName name, uint8_t *kind,
-                     void **item);
+bool runtime_resolve(kiln_runtime *rt, WasmName module, WasmName name, uint8_t *kind, void **item);
 /* The FuncInst an instance uses for an imported function: host functions
  * get a copy bound to the importer (so kiln_caller_memory is the importer's
  * memory), owned by the runtime; others are used as they are. */
@@ -197,7 +202,6 @@ uint64_t *runtime_stack_top(kiln_runtime *rt);
 /* instance.c */
 void instance_free(Instance *in);
 /* The export `name` (len bytes, may hold NUL) or false. */
-bool instance_export(const Instance *in, const char *name, size_t len, uint8_t *kind,
-                     void **item);
+bool instance_export(const Instance *in, const char *name, size_t len, uint8_t *kind, void **item);
 
 #endif

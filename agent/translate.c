@@ -24,7 +24,15 @@
  *   - an integer operation with a constant right operand (or a constant left
  *     operand of a commutative operation or comparison) uses the _SI form;
  *   - `br_if` and `if` on a fresh integer comparison or eqz drop the
- *     comparison and emit one compare-and-branch instruction.
+ *     comparison and emit one compare-and-branch instruction; i32.eqz of a
+ *     fresh comparison becomes the opposite comparison;
+ *   - i32.add of a fresh `i32.shl x, k` is one I32_ADDSHL (array
+ *     addressing), and a load (or a store of a local) whose address that
+ *     just computed takes it over in its _X form;
+ *   - `call; local.set x` becomes CALL_R, which copies the result to x.
+ * "Fresh" means the producing instruction is the last one emitted and its
+ * result is the value on top of the stack: nothing else can have read it,
+ * and no label lies between, so the instruction can be taken back.
  *
  * Unreachable code (after br, br_table, return, unreachable) is skipped up to
  * the matching else/end: it has been validated, so only its immediates need
@@ -664,6 +672,36 @@ static void t_binary(Tr *T, unsigned op, unsigned flags, bool is64, int rel) {
 }
 
 static void t_float_binary(Tr *T, unsigned op) {
+  bool f64 = op == OP_F64_ADD || op == OP_F64_SUB;
+  if ((f64 || op == OP_F32_ADD || op == OP_F32_SUB) &&
+      T->last_op == (f64 ? OP_F64_MUL : OP_F32_MUL) && T->dst_valid) {
+    /* c +- (a * b) or (a * b) +- c with the product just computed: one
+     * MULADD/MULSUB/SUBMUL. c must need no code of its own: a constant
+     * written to its home slot could overwrite a factor. */
+    const Val *b = &T->stk[T->sh - 1], *a = &T->stk[T->sh - 2];
+    uint32_t hb = T->sh - 1, ha = T->sh - 2, prod = T->last_f[0];
+    bool add = op == OP_F64_ADD || op == OP_F32_ADD;
+    int which = 0; /* 1: a is the product, 2: b is */
+    if (b->kind == V_TEMP && T->dst_h == hb && b->slot == prod && a->kind != V_CONST)
+      which = 2;
+    else if (a->kind == V_TEMP && T->dst_h == ha && a->slot == prod && b->kind != V_CONST)
+      which = 1;
+    if (which) {
+      uint32_t c = which == 2 ? a->slot : b->slot;
+      uint32_t x = T->last_f[1], y = T->last_f[2];
+      unsigned fop = add ? OP_F32_MULADD : which == 1 ? OP_F32_MULSUB : OP_F32_SUBMUL;
+      if (f64)
+        fop += OP_F64_MULADD - OP_F32_MULADD;
+      T->ncode = T->last_pos;
+      T->ninstr--;
+      clear_peephole(T);
+      pop(T);
+      pop(T);
+      uint32_t d = push_temp(T);
+      EMIT_DST(T, T->sh - 1, fop, d, x, y, c);
+      return;
+    }
+  }
   t_binary(T, op, B_NO_IMM, false, -1);
 }
 
@@ -1380,6 +1418,8 @@ InterpCode *interp_translate(const Module *m, uint32_t func_index) {
       /* Room for the deepest operand stack, and for results even when the
        * function's body never pushes them itself (it then traps first). */
       c->frame_slots = T->nl + T->max_h + ft->nresults + 1;
+      if (c->frame_slots < ft->nparams + 4)
+        c->frame_slots = ft->nparams + 4; /* interp_entry clears four slots */
       c->ncode = T->ncode;
       c->ninstr = T->ninstr;
       memcpy(c->code, T->code, (size_t)T->ncode * sizeof(InterpWord));
@@ -1435,6 +1475,12 @@ static uint32_t op_words(const InterpWord *pc, unsigned op) {
     return 4;
   case OP_CONST64:
   case OP_I32_ADDSHL:
+  case OP_F32_MULADD:
+  case OP_F32_MULSUB:
+  case OP_F32_SUBMUL:
+  case OP_F64_MULADD:
+  case OP_F64_MULSUB:
+  case OP_F64_SUBMUL:
   case OP_CALL:
   case OP_CALL_R:
   case OP_SELECT:

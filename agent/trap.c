@@ -45,6 +45,17 @@ const char *trap_text(TrapCode code) {
   return "unknown trap";
 }
 
+char *trap_name_text(char *dst, size_t size, const char *name, size_t len) {
+  size_t n = 0;
+  for (size_t i = 0; i < len && n + 1 < size; i++) {
+    unsigned char c = (unsigned char)name[i];
+    dst[n++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+  }
+  if (size)
+    dst[n] = '\0';
+  return dst;
+}
+
 /* " in $name (func 12)", " in func 12", or " in host function "m" "n"". */
 static void describe_place(const FuncInst *f, char *buf, size_t size) {
   buf[0] = '\0';
@@ -59,8 +70,10 @@ static void describe_place(const FuncInst *f, char *buf, size_t size) {
     return;
   const WasmModule *m = f->inst->module->wasm;
   const WasmName *name = f->index < m->nfuncs ? &m->funcs[f->index].name : NULL;
+  char text[200];
   if (name && name->str)
-    snprintf(buf, size, " in $%.*s (func %u)", (int)name->len, name->str, f->index);
+    snprintf(buf, size, " in $%s (func %u)",
+             trap_name_text(text, sizeof text, name->str, name->len), f->index);
   else
     snprintf(buf, size, " in func %u", f->index);
 }

@@ -128,7 +128,8 @@ typedef struct {
   size_t ndirents;
 } WasiFd;
 
-struct kiln_wasi {
+typedef struct Wasi Wasi;
+struct Wasi {
   char **argv;
   uint32_t argc;
   char **envp;
@@ -141,7 +142,7 @@ struct kiln_wasi {
 
 /* What one call of a WASI function sees. */
 typedef struct {
-  kiln_wasi *w;
+  Wasi *w;
   kiln_caller *caller;
   uint8_t *mem;
   uint64_t mem_size;
@@ -158,7 +159,7 @@ typedef struct {
 } WasiDef;
 
 typedef struct WasiBinding {
-  kiln_wasi *w;
+  Wasi *w;
   const WasiDef *def;
 } WasiBinding;
 
@@ -297,7 +298,7 @@ static uint32_t load_iovecs(WasiCall *c, uint32_t iovs, uint32_t n, struct iovec
 
 /* --- the fd table --------------------------------------------------------- */
 
-static WasiFd *fd_get(kiln_wasi *w, uint32_t fd) {
+static WasiFd *fd_get(Wasi *w, uint32_t fd) {
   return fd < w->nfds && w->fds[fd].open ? &w->fds[fd] : NULL;
 }
 
@@ -334,8 +335,8 @@ static uint8_t filetype_of_mode(mode_t m) {
 }
 
 /* Puts host_fd in the lowest free slot, as POSIX open does. */
-static uint32_t fd_insert(kiln_wasi *w, int host_fd, bool is_stdio, uint64_t base,
-                          uint64_t inheriting, uint32_t *out) {
+static uint32_t fd_insert(Wasi *w, int host_fd, bool is_stdio, uint64_t base, uint64_t inheriting,
+                          uint32_t *out) {
   uint32_t i = 0;
   while (i < w->nfds && w->fds[i].open)
     i++;
@@ -510,7 +511,7 @@ static bool openat2_works(int dirfd) {
 }
 
 /* openat(dirfd, path, flags) that cannot leave dirfd. */
-static int open_beneath(kiln_wasi *w, int dirfd, const char *path, int flags, mode_t mode) {
+static int open_beneath(Wasi *w, int dirfd, const char *path, int flags, mode_t mode) {
   if (!w->no_openat2) {
     int fd = sys_openat2(dirfd, path, flags | O_CLOEXEC, mode, RESOLVE_BENEATH);
     if (fd >= 0 || errno != ENOSYS)
@@ -1512,15 +1513,6 @@ static kiln_status wasi_dispatch(kiln_caller *caller, void *data, const kiln_val
   return KILN_OK;
 }
 
-/* Stands in for WASI functions whose state is gone (see define_all). */
-static kiln_status wasi_unavailable(kiln_caller *caller, void *data, const kiln_value *args,
-                                    kiln_value *results) {
-  (void)data;
-  (void)args;
-  (void)results;
-  return kiln_caller_trap(caller, "WASI is not available: kiln_wasi_define failed");
-}
-
 /* Defines wasi_defs[i] with fn and data. */
 static kiln_status define_one(kiln_runtime *rt, size_t i, kiln_host_fn fn, void *data) {
   static const kiln_type result_i32[1] = {KILN_I32};
@@ -1533,19 +1525,12 @@ static kiln_status define_one(kiln_runtime *rt, size_t i, kiln_host_fn fn, void 
                           fn, data);
 }
 
-static kiln_status define_all(kiln_runtime *rt, kiln_wasi *w) {
+static kiln_status define_all(kiln_runtime *rt, Wasi *w) {
   for (size_t i = 0; i < WASI_NDEFS; i++) {
     w->bindings[i] = (WasiBinding){w, &wasi_defs[i]};
     kiln_status s = define_one(rt, i, wasi_dispatch, &w->bindings[i]);
-    if (s != KILN_OK) {
-      /* The state is about to be freed: nothing defined may point at it. */
-      char saved[512];
-      snprintf(saved, sizeof saved, "%s", kiln_error(rt));
-      for (size_t j = 0; j < i; j++)
-        define_one(rt, j, wasi_unavailable, NULL);
-      runtime_error(rt, "%s", saved);
+    if (s != KILN_OK)
       return s;
-    }
   }
   return KILN_OK;
 }
@@ -1575,7 +1560,8 @@ static void free_strings(char **list, uint32_t n) {
   free(list);
 }
 
-void kiln_wasi_free(kiln_wasi *w) {
+static void wasi_free(void *state) {
+  Wasi *w = state;
   if (!w)
     return;
   for (uint32_t i = 0; i < w->nfds; i++)
@@ -1590,7 +1576,7 @@ void kiln_wasi_free(kiln_wasi *w) {
 
 /* stdio first (0, 1, 2), then the preopens in order (3, ...), as wasi-libc
  * expects when it scans for preopens from fd 3 on. */
-static bool open_fds(kiln_wasi *w, const kiln_wasi_config *cfg, char *why, size_t whylen) {
+static bool open_fds(Wasi *w, const kiln_wasi_config *cfg, char *why, size_t whylen) {
   uint32_t slot;
   for (int i = 0; i < 3; i++)
     if (fd_insert(w, i, true, RIGHTS_ALL, RIGHTS_ALL, &slot)) {
@@ -1630,18 +1616,18 @@ static bool config_valid(const kiln_wasi_config *cfg) {
   return true;
 }
 
-kiln_wasi *kiln_wasi_define(kiln_runtime *rt, const kiln_wasi_config *cfg) {
+kiln_status kiln_wasi_define(kiln_runtime *rt, const kiln_wasi_config *cfg) {
   static const kiln_wasi_config none = {0};
   if (!rt)
-    return NULL;
+    return KILN_ERROR;
   if (!cfg)
     cfg = &none;
   if (!config_valid(cfg)) {
     runtime_error(rt, "kiln_wasi_define: invalid arguments (a count without its strings)");
-    return NULL;
+    return KILN_ERROR;
   }
   char why[400] = "WASI: out of memory";
-  kiln_wasi *w = calloc(1, sizeof *w);
+  Wasi *w = calloc(1, sizeof *w);
   if (w) {
     w->argc = (uint32_t)(cfg->argc > 0 ? cfg->argc : 0);
     w->envc = (uint32_t)(cfg->envc > 0 ? cfg->envc : 0);
@@ -1654,13 +1640,15 @@ kiln_wasi *kiln_wasi_define(kiln_runtime *rt, const kiln_wasi_config *cfg) {
       w->envc = 0;
   }
   if (!w || !w->argv || !w->envp || !w->bindings || !open_fds(w, cfg, why, sizeof why)) {
-    kiln_wasi_free(w);
+    wasi_free(w);
     runtime_error(rt, "%s", why);
-    return NULL;
+    return KILN_ERROR;
   }
-  if (define_all(rt, w) != KILN_OK) {
-    kiln_wasi_free(w); /* kiln_define_func left its message */
-    return NULL;
+  if (!runtime_on_free(rt, wasi_free, w)) {
+    wasi_free(w);
+    runtime_error(rt, "WASI: out of memory");
+    return KILN_ERROR;
   }
-  return w;
+  /* From here on the runtime owns w, even if a definition fails. */
+  return define_all(rt, w);
 }

@@ -29,7 +29,12 @@ enum {
 };
 typedef uint8_t WasmValType;
 
-enum { WASM_EXTERN_FUNC = 0, WASM_EXTERN_TABLE = 1, WASM_EXTERN_MEMORY = 2, WASM_EXTERN_GLOBAL = 3 };
+enum {
+  WASM_EXTERN_FUNC = 0,
+  WASM_EXTERN_TABLE = 1,
+  WASM_EXTERN_MEMORY = 2,
+  WASM_EXTERN_GLOBAL = 3
+};
 
 #define WASM_PAGE_SIZE 65536u
 #define WASM_MAX_PAGES 65536u /* 4 GiB of 32-bit address space */

@@ -524,19 +524,26 @@ static int usage(void) {
   return 2;
 }
 
+/* Only the interpreter exists so far; later tiers plug in here. */
+static bool tier_known(const char *tier) {
+  if (strcmp(tier, "cold") == 0)
+    return true;
+  fprintf(stderr, "kiln-spec: unknown tier \"%s\" (known: cold)\n", tier);
+  return false;
+}
+
 int main(int argc, char **argv) {
   int first = 1;
   while (first < argc && strncmp(argv[first], "--", 2) == 0) {
-    if (strcmp(argv[first], "--tier") == 0 && first + 1 < argc) {
-      /* Only the interpreter exists so far; later tiers plug in here. */
-      if (strcmp(argv[first + 1], "cold") != 0) {
-        fprintf(stderr, "kiln-spec: unknown tier \"%s\" (known: cold)\n", argv[first + 1]);
-        return 2;
-      }
-      first += 2;
-    } else if (strcmp(argv[first], "--") == 0) {
-      first++;
+    const char *arg = argv[first++];
+    if (strcmp(arg, "--") == 0)
       break;
+    if (strncmp(arg, "--tier=", 7) == 0) {
+      if (!tier_known(arg + 7))
+        return 2;
+    } else if (strcmp(arg, "--tier") == 0 && first < argc) {
+      if (!tier_known(argv[first++]))
+        return 2;
     } else {
       return usage();
     }

@@ -7,6 +7,7 @@
  * names kept) into API_WASM_DIR.
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +20,14 @@
 
 /* --- fixtures ------------------------------------------------------------- */
 
+static const char *wasm_path(char path[512], const char *name) {
+  snprintf(path, 512, "%s/%s", API_WASM_DIR, name);
+  return path;
+}
+
 static kiln_module *load(kiln_runtime *rt, const char *name) {
   char path[512];
-  snprintf(path, sizeof path, "%s/%s", API_WASM_DIR, name);
-  kiln_module *m = kiln_module_load(rt, path);
+  kiln_module *m = kiln_module_load(rt, wasm_path(path, name));
   ck_assert_msg(m != NULL, "%s", kiln_error(rt));
   return m;
 }
@@ -78,7 +83,7 @@ static void setup_basic(void) {
   rt = kiln_runtime_new(NULL);
   ck_assert_ptr_nonnull(rt);
   define_env(rt);
-  basic = kiln_instantiate(rt, load(rt, "basic.wasm"), "basic");
+  basic = kiln_instantiate(rt, load(rt, "api-basic.wasm"), "basic");
   ck_assert_msg(basic != NULL, "%s", kiln_error(rt));
 }
 
@@ -124,7 +129,7 @@ START_TEST(test_call_multi_value) {
   kiln_value args[3] = {KILN_I64_VAL(1LL << 40), KILN_F32_VAL(1.5f), KILN_F64_VAL(0.25)}, res[2];
   ck_assert_int_eq(kiln_call(rt, func(basic, "mix"), args, 3, res, 2), KILN_OK);
   ck_assert_int_eq(res[0].type, KILN_F64);
-  ck_assert(res[0].of.f64 == 1.75);
+  ck_assert_msg(res[0].of.f64 == 1.75, "got %g", res[0].of.f64);
   ck_assert_int_eq(res[1].type, KILN_I64);
   ck_assert_int_eq(res[1].of.i64, 3LL << 40);
 }
@@ -181,7 +186,7 @@ START_TEST(test_runtimes_are_independent) {
   kiln_runtime *other = kiln_runtime_new(NULL);
   define_env(other);
   char path[512];
-  snprintf(path, sizeof path, "%s/basic.wasm", API_WASM_DIR);
+  wasm_path(path, "api-basic.wasm");
   kiln_module *m = kiln_module_load(other, path);
   kiln_instance *in = m ? kiln_instantiate(other, m, "other") : NULL;
   ck_assert_msg(in != NULL, "%s", kiln_error(other));
@@ -223,7 +228,7 @@ START_TEST(test_small_native_stack) {
   kiln_runtime *small = kiln_runtime_new(&config);
   define_env(small);
   char path[512];
-  snprintf(path, sizeof path, "%s/basic.wasm", API_WASM_DIR);
+  wasm_path(path, "api-basic.wasm");
   kiln_module *m = kiln_module_load(small, path);
   kiln_instance *in = m ? kiln_instantiate(small, m, "small") : NULL;
   ck_assert_msg(in != NULL, "%s", kiln_error(small));
@@ -231,6 +236,39 @@ START_TEST(test_small_native_stack) {
   ck_assert_int_eq(kiln_call(small, kiln_instance_func(in, "forever"), &a, 1, &r, 1), KILN_TRAP);
   ck_assert_msg(strstr(kiln_error(small), "call stack exhausted"), "%s", kiln_error(small));
   kiln_runtime_free(small);
+}
+END_TEST
+
+/* Runs "forever" on its own runtime; the result is the error line. */
+static void *recurse_on_thread(void *arg) {
+  char *out = arg;
+  kiln_runtime *r = kiln_runtime_new(NULL);
+  define_env(r);
+  char path[512];
+  wasm_path(path, "api-basic.wasm");
+  kiln_module *m = kiln_module_load(r, path);
+  kiln_instance *in = m ? kiln_instantiate(r, m, "thread") : NULL;
+  kiln_value a = KILN_I32_VAL(0), res;
+  if (in && kiln_call(r, kiln_instance_func(in, "forever"), &a, 1, &res, 1) == KILN_TRAP)
+    snprintf(out, 512, "%s", kiln_error(r));
+  else
+    snprintf(out, 512, "no trap: %s", kiln_error(r));
+  kiln_runtime_free(r);
+  return NULL;
+}
+
+START_TEST(test_thread_with_small_stack) {
+  /* The native limit comes from the calling thread's own stack, however
+   * small: recursion still traps instead of overflowing it. */
+  pthread_attr_t attr;
+  pthread_t th;
+  char out[512] = "";
+  ck_assert_int_eq(pthread_attr_init(&attr), 0);
+  ck_assert_int_eq(pthread_attr_setstacksize(&attr, 1 << 20), 0);
+  ck_assert_int_eq(pthread_create(&th, &attr, recurse_on_thread, out), 0);
+  pthread_join(th, NULL);
+  pthread_attr_destroy(&attr);
+  ck_assert_msg(strstr(out, "trap: call stack exhausted") == out, "%s", out);
 }
 END_TEST
 
@@ -297,10 +335,10 @@ END_TEST
 /* --- linking -------------------------------------------------------------- */
 
 START_TEST(test_link_two_instances) {
-  kiln_instance *provider = kiln_instantiate(rt, load(rt, "provider.wasm"), "provider");
+  kiln_instance *provider = kiln_instantiate(rt, load(rt, "api-provider.wasm"), "provider");
   ck_assert_ptr_nonnull(provider);
   ck_assert_int_eq(kiln_register(rt, "provider", provider), KILN_OK);
-  kiln_instance *consumer = kiln_instantiate(rt, load(rt, "consumer.wasm"), "consumer");
+  kiln_instance *consumer = kiln_instantiate(rt, load(rt, "api-consumer.wasm"), "consumer");
   ck_assert_msg(consumer != NULL, "%s", kiln_error(rt));
   /* Shared memory: the consumer's data segment landed in the provider's. */
   ck_assert_int_eq(call_i32(provider, "read", 100), 42);
@@ -315,16 +353,16 @@ START_TEST(test_link_two_instances) {
 END_TEST
 
 START_TEST(test_failed_instantiation_keeps_writes) {
-  kiln_instance *provider = kiln_instantiate(rt, load(rt, "provider.wasm"), "provider");
+  kiln_instance *provider = kiln_instantiate(rt, load(rt, "api-provider.wasm"), "provider");
   ck_assert_int_eq(kiln_register(rt, "provider", provider), KILN_OK);
-  ck_assert_ptr_null(kiln_instantiate(rt, load(rt, "oob.wasm"), "oob"));
+  ck_assert_ptr_null(kiln_instantiate(rt, load(rt, "api-oob.wasm"), "oob"));
   ck_assert_str_eq(kiln_error(rt), "trap: out of bounds memory access");
   ck_assert_int_eq(call_i32(provider, "read", 200), 1);
 }
 END_TEST
 
 START_TEST(test_start_trap) {
-  ck_assert_ptr_null(kiln_instantiate(rt, load(rt, "start_trap.wasm"), "start"));
+  ck_assert_ptr_null(kiln_instantiate(rt, load(rt, "api-start_trap.wasm"), "start"));
   ck_assert_str_eq(kiln_error(rt), "trap: unreachable in $start (func 0)");
 }
 END_TEST
@@ -332,7 +370,7 @@ END_TEST
 START_TEST(test_unknown_import) {
   kiln_runtime *bare = kiln_runtime_new(NULL);
   char path[512];
-  snprintf(path, sizeof path, "%s/basic.wasm", API_WASM_DIR);
+  wasm_path(path, "api-basic.wasm");
   kiln_module *m = kiln_module_load(bare, path);
   ck_assert_ptr_nonnull(m);
   ck_assert_ptr_null(kiln_instantiate(bare, m, "basic"));
@@ -381,10 +419,10 @@ START_TEST(test_invalid_module) {
 END_TEST
 
 START_TEST(test_module_hash) {
-  kiln_module *m = load(rt, "provider.wasm");
+  kiln_module *m = load(rt, "api-provider.wasm");
   const char *h = kiln_module_hash(m);
   ck_assert_uint_eq(strlen(h), 64);
-  ck_assert_str_eq(h, kiln_module_hash(load(rt, "provider.wasm")));
+  ck_assert_str_eq(h, kiln_module_hash(load(rt, "api-provider.wasm")));
 }
 END_TEST
 
@@ -403,6 +441,7 @@ static Suite *api_suite(void) {
   tcase_add_test(tc, test_trap_messages);
   tcase_add_test(tc, test_deep_recursion_traps);
   tcase_add_test(tc, test_small_native_stack);
+  tcase_add_test(tc, test_thread_with_small_stack);
   tcase_add_test(tc, test_host_import);
   tcase_add_test(tc, test_host_trap);
   tcase_add_test(tc, test_host_exit);

@@ -4,9 +4,10 @@
  * addressing, calls, and that the translator's fusions happen (counted by
  * InterpCode.ninstr, shown by interp_dump).
  *
- * The module is tests/unit/interp/ops.wat, built by wat2wasm into
- * INTERP_WASM_DIR. The official suite covers far more; these tests pin down
- * the cases the translator's peephole rules could get wrong.
+ * The module is tests/unit/interp/ops.wat, built by wat2wasm (as
+ * interp-ops.wasm) into INTERP_WASM_DIR. The official suite covers far more;
+ * these tests pin down the cases the translator's peephole rules could get
+ * wrong.
  */
 #include <check.h>
 #include <math.h>
@@ -29,7 +30,7 @@ static kiln_instance *inst;
 static void setup(void) {
   rt = kiln_runtime_new(NULL);
   ck_assert_ptr_nonnull(rt);
-  mod = kiln_module_load(rt, INTERP_WASM_DIR "/ops.wasm");
+  mod = kiln_module_load(rt, INTERP_WASM_DIR "/interp-ops.wasm");
   ck_assert_msg(mod != NULL, "%s", kiln_error(rt));
   inst = kiln_instantiate(rt, mod, "ops");
   ck_assert_msg(inst != NULL, "%s", kiln_error(rt));
@@ -134,6 +135,13 @@ START_TEST(test_float_rules) {
   kiln_value n[1] = {KILN_F64_VAL(2.5)};
   ck_assert_int_eq(call("nearest", n, 1, r, 1), KILN_OK);
   ck_assert(r[0].of.f64 == 2.0);
+  /* (1 + 2^-30)^2 rounds to 1 + 2^-29 before the subtraction: exactly 0,
+   * where a fused multiply-add would give -2^-60. */
+  kiln_value m[3] = {KILN_F64_VAL(1 + 0x1p-30), KILN_F64_VAL(1 + 0x1p-30),
+                     KILN_F64_VAL(1 + 0x1p-29)};
+  ck_assert_int_eq(call("submul", m, 3, r, 1), KILN_OK);
+  ck_assert(r[0].of.f64 == 0.0);
+  ck_assert_uint_eq(code_of("submul")->ninstr, 2);
   n[0] = KILN_F64_VAL(-3.5);
   ck_assert_int_eq(call("nearest", n, 1, r, 1), KILN_OK);
   ck_assert(r[0].of.f64 == -4.0);

@@ -32,6 +32,9 @@
   (func (export "fmin") (param f64 f64) (result f64) (f64.min (local.get 0) (local.get 1)))
   (func (export "fmax") (param f32 f32) (result f32) (f32.max (local.get 0) (local.get 1)))
   (func (export "nearest") (param f64) (result f64) (f64.nearest (local.get 0)))
+  ;; c - a * b: one fused dispatch, but rounded twice (no FMA).
+  (func (export "submul") (param f64 f64 f64) (result f64)
+    (f64.sub (local.get 2) (f64.mul (local.get 0) (local.get 1))))
   (func (export "rotl") (param i32 i32) (result i32) (i32.rotl (local.get 0) (local.get 1)))
   (func (export "shl_big") (param i64) (result i64) (i64.shl (local.get 0) (i64.const 65)))
   (func (export "clz") (param i64) (result i64) (i64.clz (local.get 0)))

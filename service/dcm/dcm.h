@@ -1,0 +1,51 @@
+/*
+ * dcm.h: the Differential Compilation Module (service side).
+ *
+ * Translates validated WebAssembly functions with libgccjit into one ELF
+ * shared object (a "package", agent/package_abi.h). After dlopen, each
+ * listed function has an exported FuncEntry that behaves exactly like the
+ * interpreter: same results, same traps with the same TrapCodes.
+ *
+ * One call is one libgccjit context (about 17 ms of fixed cost), so callers
+ * batch every function of a request into one dcm_compile.
+ */
+#ifndef KILN_DCM_H
+#define KILN_DCM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wasm.h"
+
+typedef enum {
+  DCM_WARM, /* -O1: each function calls others through the instance's table */
+  DCM_HOT,  /* -O3 -funroll-loops: the set in one unit, direct internal calls */
+} DcmTier;
+
+typedef struct {
+  uint32_t index;     /* in the module's function index space */
+  char symbol[96];    /* the exported FuncEntry: kiln_f<index>_<safe name> */
+  uint64_t code_size; /* bytes of machine code; 0 until the loader measures it */
+} DcmFunc;
+
+typedef struct {
+  DcmTier tier;
+  uint32_t nfuncs;
+  DcmFunc *funcs;       /* nfuncs entries, in request order; free with dcm_manifest_free */
+  double compile_ms;    /* the whole context: translation, gcc, as, ld */
+  uint64_t package_size; /* bytes of the written .so */
+} DcmManifest;
+
+/* Compiles funcs[0..nfuncs) (defined functions of m, which must be valid) at
+ * `tier` into the shared object out_path. On failure returns false with one
+ * line in err (for example "opcode 0xfd not supported by the compiler yet")
+ * and writes nothing usable. */
+bool dcm_compile(const WasmModule *m, const uint32_t *funcs, uint32_t nfuncs, DcmTier tier,
+                 const char *out_path, DcmManifest *out, char *err, size_t errlen);
+
+void dcm_manifest_free(DcmManifest *man);
+
+const char *dcm_tier_name(DcmTier tier);
+
+#endif
