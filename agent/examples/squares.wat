@@ -1,5 +1,5 @@
-;; squares.wat: the module embed.c runs when given no file. It imports one
-;; host function and exports a function that calls it twice.
+;; squares.wat: the module the example-embed test gives embed.c. It imports
+;; one host function and exports a function that calls it twice.
 (module
   (import "host" "square" (func $square (param i32) (result i32)))
   (func (export "sum_of_squares") (param $a i32) (param $b i32) (result i32)
