@@ -201,7 +201,9 @@ const char *interp_op_name(unsigned op) {
 #define MEM_EA(ea, addr_slot, size)                                                                \
   uint64_t ea = (uint64_t)U32(addr_slot) + F2;                                                     \
   MEM_CHECK(ea, size)
-/* _X forms: the address is slot + (F3 slot << F4), wrapping likewise. */
+/* _X forms: the address is slot + (F3 slot << F4), wrapping likewise (an
+ * I32_ADDSHL_A with an addend stays a separate instruction: the extra add
+ * here would cost every array access more than it saves). */
 #define MEM_EA_X(ea, addr_slot, size)                                                              \
   uint64_t ea = (uint64_t)(uint32_t)(U32(addr_slot) + (U32(F3) << F4)) + F2;                       \
   MEM_CHECK(ea, size)
@@ -641,6 +643,10 @@ dispatch:
     vmcase(I32_ADDSHL) { /* F0 dst, F1 base, F2 index, F3 shift: array addressing */
       fp[F0] = (uint32_t)(U32(F1) + (U32(F2) << F3));
       vmnext(3);
+    }
+    vmcase(I32_ADDSHL_A) { /* as I32_ADDSHL, plus F4 */
+      fp[F0] = (uint32_t)(U32(F1) + (U32(F2) << F3) + F4);
+      vmnext(4);
     }
 
     /* Division. The _SI forms are only made for divisors other than 0 and

@@ -69,7 +69,8 @@
   KILN_IBINS(X, KILN_FORMS2, I32) KILN_IBINS(X, KILN_FORMS2, I64)                                  \
   X(I32_EQZ) X(I32_CLZ) X(I32_CTZ) X(I32_POPCNT) X(I32_EXTEND8_S) X(I32_EXTEND16_S)                \
   X(I64_EQZ) X(I64_CLZ) X(I64_CTZ) X(I64_POPCNT) X(I64_EXTEND8_S) X(I64_EXTEND16_S)                \
-  X(I64_EXTEND32_S) X(I32_WRAP_I64) X(I64_EXTEND_I32_U) X(I32_ADDSHL)                              \
+  X(I64_EXTEND32_S) X(I32_WRAP_I64) X(I64_EXTEND_I32_U)                                            \
+  X(I32_ADDSHL) X(I32_ADDSHL_A)                                                                    \
   /* floating point */                                                                             \
   KILN_FLOAT_OPS(X, F32) KILN_FLOAT_OPS(X, F64)                                                    \
   X(F32_MULADD) X(F32_MULSUB) X(F32_SUBMUL) X(F64_MULADD) X(F64_MULSUB) X(F64_SUBMUL)              \

@@ -108,7 +108,7 @@ typedef struct {
   uint32_t dst_field, dst_h;
   uint32_t dst_call; /* UINT32_MAX, or that instruction is a CALL at this position */
   unsigned last_op; /* the last instruction, OP_COUNT after a label or rewind */
-  uint32_t last_pos, last_f[4];
+  uint32_t last_pos, last_f[5];
   bool cmp_valid; /* ... and it was a comparison, described by cmp */
   uint32_t cmp_pos, cmp_h;
   Cond cmp;
@@ -221,7 +221,7 @@ static uint32_t emit_ex(Tr *T, unsigned op, const uint32_t *f, unsigned nf, unsi
   clear_peephole(T);
   T->last_op = op;
   T->last_pos = pos;
-  for (unsigned i = 0; i < 4; i++)
+  for (unsigned i = 0; i < 5; i++)
     T->last_f[i] = i < nf ? f[i] : 0;
   return pos;
 }
@@ -602,6 +602,8 @@ static bool imm_ok(uint64_t v, bool is64, unsigned flags) {
 /* Binary operation with _SS at op and (unless B_NO_IMM) _SI at op + 1. For
  * a comparison, rel >= 0 is its relation, so operands can be mirrored and
  * the result fused into a following branch. */
+static bool mem_address(Tr *T, Val a, uint32_t h, uint32_t *base, uint32_t *add);
+
 static void t_binary(Tr *T, unsigned op, unsigned flags, bool is64, int rel) {
   Val b = pop(T), a = pop(T);
   uint32_t ha = T->sh, hb = T->sh + 1;
@@ -629,10 +631,10 @@ static void t_binary(Tr *T, unsigned op, unsigned flags, bool is64, int rel) {
     push(T, (Val){V_ADDI, a.slot, c});
     return;
   }
-  if (op == OP_I32_ADD_SS && T->last_op == OP_I32_SHL_SI && T->dst_valid && a.kind != V_CONST &&
-      b.kind != V_CONST) {
+  if (op == OP_I32_ADD_SS && T->last_op == OP_I32_SHL_SI && T->dst_valid) {
     /* base + (index << k), the shift just emitted: one I32_ADDSHL. The
-     * shift's result is a temporary read only here, so it can go. */
+     * shift's result is a temporary read only here, so it can go. A base
+     * that is itself slot + c (or just c) gives the addend. */
     Val *sh = NULL, *other = NULL;
     uint32_t hother = 0;
     if (b.kind == V_TEMP && T->dst_h == hb && b.slot == T->last_f[0])
@@ -640,16 +642,20 @@ static void t_binary(Tr *T, unsigned op, unsigned flags, bool is64, int rel) {
     else if (a.kind == V_TEMP && T->dst_h == ha && a.slot == T->last_f[0])
       sh = &a, other = &b, hother = hb;
     if (sh) {
-      /* The shift's source was at the shift's own height (its home slot or
-       * a local), so materializing the other operand into its home slot
-       * cannot overwrite it. */
+      /* The other operand needs no code of its own (a slot, or slot + c,
+       * or c as the zero slot + c), so nothing overwrites the shift's
+       * source between here and the ADDSHL. */
       uint32_t idx = T->last_f[1], k = T->last_f[2] & 31;
       T->ncode = T->last_pos;
       T->ninstr--;
       clear_peephole(T);
-      uint32_t base = slot_of(T, *other, hother);
+      uint32_t base, add;
+      mem_address(T, *other, hother, &base, &add);
       uint32_t d = push_temp(T);
-      EMIT_DST(T, T->sh - 1, OP_I32_ADDSHL, d, base, idx, k);
+      if (add)
+        EMIT_DST(T, T->sh - 1, OP_I32_ADDSHL_A, d, base, idx, k, add);
+      else
+        EMIT_DST(T, T->sh - 1, OP_I32_ADDSHL, d, base, idx, k);
       return;
     }
   }
@@ -1472,6 +1478,7 @@ static uint32_t op_words(const InterpWord *pc, unsigned op) {
   case OP_STORE16_X:
   case OP_STORE32_X:
   case OP_STORE64_X:
+  case OP_I32_ADDSHL_A:
     return 4;
   case OP_CONST64:
   case OP_I32_ADDSHL:

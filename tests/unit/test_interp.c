@@ -222,6 +222,10 @@ START_TEST(test_memory) {
   ck_assert_int_eq(r[0].of.i64, 0xfffe);
   /* base + (i << 2) */
   ck_assert_int_eq(i32_2("index", 4, 25), -2);
+  ck_assert_int_eq(i32_2("index_a", -12, 25), -2); /* -12 + 16 wraps to 4 */
+  ck_assert_int_eq(i32_1("index_c", 1), -2);
+  ck_assert_uint_eq(code_of("index_a")->ninstr, 3);
+  ck_assert_uint_eq(code_of("index_c")->ninstr, 3);
   /* The last 4 bytes are in bounds, one further is not. */
   ck_assert_int_eq(i32_1("load", 65536 - 8), 0);
   l[0] = KILN_I32_VAL(65536 - 7);

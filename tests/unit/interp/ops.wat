@@ -81,6 +81,12 @@
   ;; base + (i << 2): one fused load.
   (func (export "index") (param i32 i32) (result i32)
     (i32.load (i32.add (local.get 0) (i32.shl (local.get 1) (i32.const 2)))))
+  ;; (base + 16) + (i << 2), and 100 + (i << 2): one I32_ADDSHL_A each.
+  (func (export "index_a") (param i32 i32) (result i32)
+    (i32.load (i32.add (i32.add (local.get 0) (i32.const 16))
+                       (i32.shl (local.get 1) (i32.const 2)))))
+  (func (export "index_c") (param i32) (result i32)
+    (i32.load (i32.add (i32.const 100) (i32.shl (local.get 0) (i32.const 2)))))
   (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
   (func (export "size") (result i32) (memory.size))
   (func (export "fill") (param i32 i32 i32) (memory.fill (local.get 0) (local.get 1) (local.get 2)))
