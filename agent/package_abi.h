@@ -44,8 +44,8 @@ typedef struct {
   int64_t (*table_grow)(TableInst *t, uint32_t delta, void *fill);
   void (*segment_memory_init)(Thread *t, FuncInst *f, uint32_t data_index, uint32_t dst,
                               uint32_t src, uint32_t n);
-  void (*segment_table_init)(Thread *t, FuncInst *f, uint32_t table_index,
-                             uint32_t elem_index, uint32_t dst, uint32_t src, uint32_t n);
+  void (*segment_table_init)(Thread *t, FuncInst *f, uint32_t table_index, uint32_t elem_index,
+                             uint32_t dst, uint32_t src, uint32_t n);
 } KilnPackageImports;
 
 /* What the agent puts into a package's kiln_package_imports. */

@@ -20,20 +20,20 @@
 
 typedef enum {
   DCM_WARM, /* -O1: each function calls others through the instance's table */
-  DCM_HOT,  /* -O3 -funroll-loops: the set in one unit, direct internal calls */
+  DCM_HOT, /* -O3 -funroll-loops: the set in one unit, direct internal calls */
 } DcmTier;
 
 typedef struct {
-  uint32_t index;     /* in the module's function index space */
-  char symbol[96];    /* the exported FuncEntry: kiln_f<index>_<safe name> */
-  uint64_t code_size; /* bytes of machine code; 0 until the loader measures it */
+  uint32_t index; /* in the module's function index space */
+  char symbol[96]; /* the exported FuncEntry: kiln_f<index>_<safe name> */
+  uint64_t code_size; /* bytes of its exported entry (st_size); 0 if unknown */
 } DcmFunc;
 
 typedef struct {
   DcmTier tier;
   uint32_t nfuncs;
-  DcmFunc *funcs;       /* nfuncs entries, in request order; free with dcm_manifest_free */
-  double compile_ms;    /* the whole context: translation, gcc, as, ld */
+  DcmFunc *funcs; /* nfuncs entries, in request order; free with dcm_manifest_free */
+  double compile_ms; /* the whole context: translation, gcc, as, ld */
   uint64_t package_size; /* bytes of the written .so */
 } DcmManifest;
 

@@ -2,9 +2,13 @@
  * kiln-spec: runs the commands of WebAssembly spec tests, as wabt's
  * wast2json writes them (docs/wast2json.md), against libkiln.
  *
- *   kiln-spec [--tier cold] FILE.json...
+ *   kiln-spec [--tier cold|warm|hot] FILE.json...
  *
  * Every FILE.json gets a fresh runtime with the "spectest" module defined.
+ * At warm and hot, every instance is switched to code compiled by the
+ * Differential Compilation Module right after it is instantiated (its start
+ * function, if any, has run interpreted); a module that cannot be compiled
+ * fails its command.
  * One line per failure ("FILE:LINE: assert_return: expected i32:1, got
  * i32:0"), then exactly "N passed, M failed, K skipped". Exit status: 0, 1
  * when something failed, 2 when the input itself is unusable. Modules given
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dcm-run.h"
 #include "runtime.h"
 #include "spec-values.h"
 
@@ -29,8 +34,13 @@ typedef struct {
   kiln_instance *in;
 } NamedInstance;
 
+/* The tier every instance runs in: the interpreter, or a compiled one. */
+typedef enum { TIER_COLD, TIER_WARM, TIER_HOT } Tier;
+static const char *const tier_names[] = {"cold", "warm", "hot"};
+
 typedef struct {
   const char *source; /* for messages: the .wast the commands came from */
+  Tier tier;
   char *dir; /* .wasm files are relative to the .json */
   kiln_runtime *rt;
   NamedInstance *named;
@@ -104,6 +114,19 @@ static bool define_spectest(kiln_runtime *rt) {
 
 /* --- modules -------------------------------------------------------------- */
 
+/* kiln_instantiate, then the switch to the file's tier. A module that cannot
+ * be compiled is refused like one that cannot be instantiated. */
+static kiln_instance *instantiate(SpecFile *sf, kiln_module *m, const char *name) {
+  kiln_instance *in = kiln_instantiate(sf->rt, m, name);
+  if (!in || sf->tier == TIER_COLD)
+    return in;
+  char err[512];
+  if (dcm_switch_instance(in, sf->tier == TIER_HOT ? DCM_HOT : DCM_WARM, err, sizeof err))
+    return in;
+  runtime_error(sf->rt, "cannot run at %s: %s", tier_names[sf->tier], err);
+  return NULL;
+}
+
 static kiln_instance *find_instance(SpecFile *sf, const char *name) {
   if (!name)
     return sf->current;
@@ -144,7 +167,7 @@ static kiln_module *load_module(SpecFile *sf, json_object *cmd) {
 static void cmd_module(SpecFile *sf, json_object *cmd) {
   kiln_module *m = load_module(sf, cmd);
   const char *name = str_field(cmd, "name");
-  sf->current = m ? kiln_instantiate(sf->rt, m, name) : NULL;
+  sf->current = m ? instantiate(sf, m, name) : NULL;
   if (!sf->current) {
     fail(sf, cmd, "%s", kiln_error(sf->rt));
     return;
@@ -362,7 +385,7 @@ static void cmd_uninstantiable(SpecFile *sf, json_object *cmd) {
     fail(sf, cmd, "%s", kiln_error(sf->rt));
     return;
   }
-  kiln_instance *in = kiln_instantiate(sf->rt, m, NULL);
+  kiln_instance *in = instantiate(sf, m, NULL);
   expect_trap(sf, cmd, in ? KILN_OK : KILN_TRAP);
 }
 
@@ -388,7 +411,7 @@ static void cmd_unlinkable(SpecFile *sf, json_object *cmd) {
     fail(sf, cmd, "%s", kiln_error(sf->rt));
     return;
   }
-  if (kiln_instantiate(sf->rt, m, NULL))
+  if (instantiate(sf, m, NULL))
     fail(sf, cmd, "expected \"%s\", got an instance", text ? text : "");
   else if (text && !strstr(kiln_error(sf->rt), text))
     fail(sf, cmd, "expected \"%s\", got %s", text, kiln_error(sf->rt));
@@ -485,7 +508,7 @@ static json_object *read_json(const char *path) {
   return root;
 }
 
-static bool run_file(const char *path, unsigned totals[3], bool per_file) {
+static bool run_file(const char *path, Tier tier, unsigned totals[3], bool per_file) {
   json_object *root = read_json(path);
   json_object *commands;
   if (!root)
@@ -496,7 +519,7 @@ static bool run_file(const char *path, unsigned totals[3], bool per_file) {
     json_object_put(root);
     return false;
   }
-  SpecFile sf = {.source = str_field(root, "source_filename"), .dir = dir_of(path)};
+  SpecFile sf = {.source = str_field(root, "source_filename"), .tier = tier, .dir = dir_of(path)};
   if (!sf.source)
     sf.source = path;
   sf.rt = kiln_runtime_new(NULL);
@@ -520,29 +543,32 @@ static bool run_file(const char *path, unsigned totals[3], bool per_file) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "kiln-spec: usage: kiln-spec [--tier cold] FILE.json...\n");
+  fprintf(stderr, "kiln-spec: usage: kiln-spec [--tier cold|warm|hot] FILE.json...\n");
   return 2;
 }
 
-/* Only the interpreter exists so far; later tiers plug in here. */
-static bool tier_known(const char *tier) {
-  if (strcmp(tier, "cold") == 0)
-    return true;
-  fprintf(stderr, "kiln-spec: unknown tier \"%s\" (known: cold)\n", tier);
+static bool parse_tier(const char *name, Tier *tier) {
+  for (Tier t = TIER_COLD; t <= TIER_HOT; t++)
+    if (strcmp(name, tier_names[t]) == 0) {
+      *tier = t;
+      return true;
+    }
+  fprintf(stderr, "kiln-spec: unknown tier \"%s\" (known: cold, warm, hot)\n", name);
   return false;
 }
 
 int main(int argc, char **argv) {
   int first = 1;
+  Tier tier = TIER_COLD;
   while (first < argc && strncmp(argv[first], "--", 2) == 0) {
     const char *arg = argv[first++];
     if (strcmp(arg, "--") == 0)
       break;
     if (strncmp(arg, "--tier=", 7) == 0) {
-      if (!tier_known(arg + 7))
+      if (!parse_tier(arg + 7, &tier))
         return 2;
     } else if (strcmp(arg, "--tier") == 0 && first < argc) {
-      if (!tier_known(argv[first++]))
+      if (!parse_tier(argv[first++], &tier))
         return 2;
     } else {
       return usage();
@@ -552,8 +578,9 @@ int main(int argc, char **argv) {
     return usage();
   unsigned totals[3] = {0, 0, 0};
   for (int i = first; i < argc; i++)
-    if (!run_file(argv[i], totals, argc - first > 1))
+    if (!run_file(argv[i], tier, totals, argc - first > 1))
       return 2;
   printf("%u passed, %u failed, %u skipped\n", totals[0], totals[1], totals[2]);
+  dcm_release_all(); /* no instance runs any more */
   return totals[1] ? 1 : 0;
 }

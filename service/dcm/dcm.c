@@ -1,0 +1,529 @@
+/*
+ * dcm.c: the Differential Compilation Module's driver.
+ *
+ * One dcm_compile is one libgccjit context: the package's exported globals
+ * (agent/package_abi.h), the generated helpers every function may use, then
+ * every requested function (declared first, so they can call each other
+ * directly in the hot tier), compiled to a shared object in one go.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "dcm_int.h"
+#include "package_abi.h"
+
+const char *dcm_tier_name(DcmTier tier) {
+  return tier == DCM_HOT ? "hot" : "warm";
+}
+
+void dcm_fail(Dcm *d, const char *fmt, ...) {
+  if (d->failed)
+    return; /* the first error is the one that explains the others */
+  d->failed = true;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(d->err, d->errlen, fmt, ap);
+  va_end(ap);
+}
+
+int dcm_vc(WasmValType t) {
+  switch (t) {
+  case WASM_I32:
+    return VC_I32;
+  case WASM_I64:
+    return VC_I64;
+  case WASM_F32:
+    return VC_F32;
+  case WASM_F64:
+    return VC_F64;
+  default:
+    return VC_REF; /* funcref, externref: the validator admits nothing else */
+  }
+}
+
+/* --- small expression builders -------------------------------------------- */
+
+gcc_jit_rvalue *dcm_u32(Dcm *d, uint32_t v) {
+  return gcc_jit_context_new_rvalue_from_long(d->ctx, d->t_u32, (long)v);
+}
+gcc_jit_rvalue *dcm_u64(Dcm *d, uint64_t v) {
+  /* long is 64 bits on every target Kiln builds for; the bits carry over. */
+  return gcc_jit_context_new_rvalue_from_long(d->ctx, d->t_u64, (long)v);
+}
+gcc_jit_rvalue *dcm_cast(Dcm *d, gcc_jit_rvalue *v, gcc_jit_type *to) {
+  return gcc_jit_context_new_cast(d->ctx, NULL, v, to);
+}
+gcc_jit_rvalue *dcm_bitcast(Dcm *d, gcc_jit_rvalue *v, gcc_jit_type *to) {
+  return gcc_jit_context_new_bitcast(d->ctx, NULL, v, to);
+}
+gcc_jit_rvalue *dcm_call1(Dcm *d, gcc_jit_function *fn, gcc_jit_rvalue *a) {
+  return gcc_jit_context_new_call(d->ctx, NULL, fn, 1, &a);
+}
+
+/* Calls a GCC builtin of one argument, converting the argument and the
+ * result: builtins take C's own types (unsigned int, unsigned long long),
+ * which libgccjit keeps apart from uint32_t and uint64_t. */
+gcc_jit_rvalue *dcm_builtin1(Dcm *d, const char *name, gcc_jit_rvalue *a, gcc_jit_type *result) {
+  gcc_jit_function *fn = gcc_jit_context_get_builtin_function(d->ctx, name);
+  gcc_jit_type *pt =
+      gcc_jit_rvalue_get_type(gcc_jit_param_as_rvalue(gcc_jit_function_get_param(fn, 0)));
+  gcc_jit_rvalue *r = dcm_call1(d, fn, dcm_cast(d, a, pt));
+  return dcm_cast(d, r, result);
+}
+
+gcc_jit_lvalue *dcm_field(Dcm *d, gcc_jit_rvalue *ptr, size_t off, gcc_jit_type *type) {
+  gcc_jit_rvalue *bytes = dcm_cast(d, ptr, d->t_u8ptr);
+  gcc_jit_lvalue *at = gcc_jit_context_new_array_access(
+      d->ctx, NULL, bytes, gcc_jit_context_new_rvalue_from_long(d->ctx, d->t_long, (long)off));
+  gcc_jit_rvalue *p =
+      dcm_cast(d, gcc_jit_lvalue_get_address(at, NULL), gcc_jit_type_get_pointer(type));
+  return gcc_jit_rvalue_dereference(p, NULL);
+}
+
+gcc_jit_lvalue *dcm_index(Dcm *d, gcc_jit_rvalue *ptr, gcc_jit_type *elem, gcc_jit_rvalue *index) {
+  gcc_jit_rvalue *p = dcm_cast(d, ptr, gcc_jit_type_get_pointer(elem));
+  return gcc_jit_context_new_array_access(d->ctx, NULL, p, index);
+}
+
+gcc_jit_rvalue *dcm_import(Dcm *d, int which) {
+  return gcc_jit_lvalue_as_rvalue(
+      gcc_jit_lvalue_access_field(d->imports, NULL, d->imp_field[which]));
+}
+
+/* --- the package's exported globals --------------------------------------- */
+
+static gcc_jit_type *fnptr(Dcm *d, gcc_jit_type *ret, int n, gcc_jit_type **params) {
+  return gcc_jit_context_new_function_ptr_type(d->ctx, NULL, ret, n, params, 0);
+}
+
+/* kiln_package_imports: the same fields as KilnPackageImports, in order, so
+ * gcc lays the struct out the same way. */
+static void make_imports(Dcm *d) {
+  gcc_jit_type *vp = d->t_vptr, *u32 = d->t_u32, *i64 = d->t_i64;
+  gcc_jit_type *trap_p[] = {vp, vp, d->t_int};
+  gcc_jit_type *mgrow_p[] = {vp, u32};
+  gcc_jit_type *tgrow_p[] = {vp, u32, vp};
+  gcc_jit_type *minit_p[] = {vp, vp, u32, u32, u32, u32};
+  gcc_jit_type *tinit_p[] = {vp, vp, u32, u32, u32, u32, u32};
+  gcc_jit_type *types[IMP_COUNT] = {fnptr(d, d->t_void, 3, trap_p), fnptr(d, i64, 2, mgrow_p),
+                                    fnptr(d, i64, 3, tgrow_p), fnptr(d, d->t_void, 6, minit_p),
+                                    fnptr(d, d->t_void, 7, tinit_p)};
+  static const char *const names[IMP_COUNT] = {"trap_raise", "memory_grow", "table_grow",
+                                               "segment_memory_init", "segment_table_init"};
+  gcc_jit_field *fields[IMP_COUNT + 1];
+  fields[0] = gcc_jit_context_new_field(d->ctx, NULL, u32, "abi_version");
+  for (int i = 0; i < IMP_COUNT; i++) {
+    d->imp_field[i] = gcc_jit_context_new_field(d->ctx, NULL, types[i], names[i]);
+    fields[i + 1] = d->imp_field[i];
+  }
+  gcc_jit_struct *st =
+      gcc_jit_context_new_struct_type(d->ctx, NULL, "KilnPackageImports", IMP_COUNT + 1, fields);
+  d->imports = gcc_jit_context_new_global(d->ctx, NULL, GCC_JIT_GLOBAL_EXPORTED,
+                                          gcc_jit_struct_as_type(st), KILN_PACKAGE_SYM_IMPORTS);
+}
+
+static void make_identity(Dcm *d) {
+  gcc_jit_lvalue *abi = gcc_jit_context_new_global(d->ctx, NULL, GCC_JIT_GLOBAL_EXPORTED, d->t_u32,
+                                                   KILN_PACKAGE_SYM_ABI);
+  gcc_jit_global_set_initializer_rvalue(abi, dcm_u32(d, KILN_PACKAGE_ABI_VERSION));
+  gcc_jit_type *h = gcc_jit_context_new_array_type(d->ctx, NULL, d->t_u8, 32);
+  gcc_jit_lvalue *hash =
+      gcc_jit_context_new_global(d->ctx, NULL, GCC_JIT_GLOBAL_EXPORTED, h, KILN_PACKAGE_SYM_HASH);
+  gcc_jit_global_set_initializer(hash, d->m->hash, 32);
+}
+
+static void make_types(Dcm *d) {
+  gcc_jit_context *c = d->ctx;
+  d->t_void = gcc_jit_context_get_type(c, GCC_JIT_TYPE_VOID);
+  d->t_bool = gcc_jit_context_get_type(c, GCC_JIT_TYPE_BOOL);
+  d->t_u8 = gcc_jit_context_get_type(c, GCC_JIT_TYPE_UINT8_T);
+  d->t_i8 = gcc_jit_context_get_type(c, GCC_JIT_TYPE_INT8_T);
+  d->t_u16 = gcc_jit_context_get_type(c, GCC_JIT_TYPE_UINT16_T);
+  d->t_i16 = gcc_jit_context_get_type(c, GCC_JIT_TYPE_INT16_T);
+  d->t_u32 = gcc_jit_context_get_type(c, GCC_JIT_TYPE_UINT32_T);
+  d->t_i32 = gcc_jit_context_get_type(c, GCC_JIT_TYPE_INT32_T);
+  d->t_u64 = gcc_jit_context_get_type(c, GCC_JIT_TYPE_UINT64_T);
+  d->t_i64 = gcc_jit_context_get_type(c, GCC_JIT_TYPE_INT64_T);
+  d->t_f32 = gcc_jit_context_get_type(c, GCC_JIT_TYPE_FLOAT);
+  d->t_f64 = gcc_jit_context_get_type(c, GCC_JIT_TYPE_DOUBLE);
+  d->t_vptr = gcc_jit_context_get_type(c, GCC_JIT_TYPE_VOID_PTR);
+  d->t_int = gcc_jit_context_get_type(c, GCC_JIT_TYPE_INT);
+  d->t_long = gcc_jit_context_get_type(c, GCC_JIT_TYPE_LONG);
+  d->t_u8ptr = gcc_jit_type_get_pointer(d->t_u8);
+  d->t_u64ptr = gcc_jit_type_get_pointer(d->t_u64);
+  d->vc_type[VC_I32] = d->t_u32;
+  d->vc_type[VC_I64] = d->t_u64;
+  d->vc_type[VC_F32] = d->t_f32;
+  d->vc_type[VC_F64] = d->t_f64;
+  d->vc_type[VC_REF] = d->t_vptr;
+  gcc_jit_type *ep[] = {d->t_vptr, d->t_vptr, d->t_u64ptr};
+  d->entry_ptr = fnptr(d, d->t_void, 3, ep);
+  d->expect = gcc_jit_context_get_builtin_function(c, "__builtin_expect");
+}
+
+/* --- generated helpers ------------------------------------------------------
+ * Small always-inlined functions for operations that need control flow
+ * (libgccjit has no conditional expression). They repeat interp.c's helpers
+ * exactly, so every tier computes the same bits. */
+
+typedef struct {
+  Dcm *d;
+  gcc_jit_function *fn;
+  gcc_jit_block *b;
+  int n;
+} HB;
+
+static HB hb_start(Dcm *d, const char *name, gcc_jit_type *ret, int np, gcc_jit_type *pt) {
+  gcc_jit_param *ps[2];
+  static const char *const pn[2] = {"a", "b"};
+  for (int i = 0; i < np; i++)
+    ps[i] = gcc_jit_context_new_param(d->ctx, NULL, pt, pn[i]);
+  HB h = {d,
+          gcc_jit_context_new_function(d->ctx, NULL, GCC_JIT_FUNCTION_ALWAYS_INLINE, ret, name, np,
+                                       ps, 0),
+          NULL, 0};
+  h.b = gcc_jit_function_new_block(h.fn, "entry");
+  return h;
+}
+static gcc_jit_rvalue *hb_p(HB *h, int i) {
+  return gcc_jit_param_as_rvalue(gcc_jit_function_get_param(h->fn, i));
+}
+/* if (cond) return v; and go on in a new block. */
+static void hb_ret_if(HB *h, gcc_jit_rvalue *cond, gcc_jit_rvalue *v) {
+  gcc_jit_block *yes = gcc_jit_function_new_block(h->fn, NULL);
+  gcc_jit_block *no = gcc_jit_function_new_block(h->fn, NULL);
+  gcc_jit_block_end_with_conditional(h->b, NULL, cond, yes, no);
+  gcc_jit_block_end_with_return(yes, NULL, v);
+  h->b = no;
+}
+static gcc_jit_rvalue *cmp(Dcm *d, enum gcc_jit_comparison op, gcc_jit_rvalue *a,
+                           gcc_jit_rvalue *b) {
+  return gcc_jit_context_new_comparison(d->ctx, NULL, op, a, b);
+}
+static gcc_jit_rvalue *bin(Dcm *d, enum gcc_jit_binary_op op, gcc_jit_type *t, gcc_jit_rvalue *a,
+                           gcc_jit_rvalue *b) {
+  return gcc_jit_context_new_binary_op(d->ctx, NULL, op, t, a, b);
+}
+
+/* x ? builtin(x) : bits, for clz and ctz. */
+static gcc_jit_function *make_count(Dcm *d, const char *name, const char *builtin, gcc_jit_type *t,
+                                    unsigned bits) {
+  HB h = hb_start(d, name, t, 1, t);
+  gcc_jit_rvalue *x = hb_p(&h, 0);
+  gcc_jit_rvalue *zero = gcc_jit_context_zero(d->ctx, t);
+  hb_ret_if(&h, cmp(d, GCC_JIT_COMPARISON_EQ, x, zero),
+            gcc_jit_context_new_rvalue_from_int(d->ctx, t, (int)bits));
+  gcc_jit_block_end_with_return(h.b, NULL, dcm_builtin1(d, builtin, x, t));
+  return h.fn;
+}
+
+static gcc_jit_rvalue *signbit(Dcm *d, gcc_jit_rvalue *x, gcc_jit_type *ft) {
+  bool is32 = ft == d->t_f32;
+  gcc_jit_type *it = is32 ? d->t_i32 : d->t_i64;
+  return cmp(d, GCC_JIT_COMPARISON_LT, dcm_bitcast(d, x, it), gcc_jit_context_zero(d->ctx, it));
+}
+
+/* WebAssembly min/max (interp.c f32_min and friends). */
+static gcc_jit_function *make_minmax(Dcm *d, const char *name, gcc_jit_type *ft, bool is_max) {
+  HB h = hb_start(d, name, ft, 2, ft);
+  gcc_jit_rvalue *a = hb_p(&h, 0), *b = hb_p(&h, 1);
+  gcc_jit_rvalue *nan = gcc_jit_context_new_binary_op(
+      d->ctx, NULL, GCC_JIT_BINARY_OP_LOGICAL_OR, d->t_bool, cmp(d, GCC_JIT_COMPARISON_NE, a, a),
+      cmp(d, GCC_JIT_COMPARISON_NE, b, b));
+  hb_ret_if(&h, nan, bin(d, GCC_JIT_BINARY_OP_PLUS, ft, a, b));
+  /* a == b: the one with the sign bit is the minimum. */
+  gcc_jit_block *eq = gcc_jit_function_new_block(h.fn, NULL);
+  gcc_jit_block *ne = gcc_jit_function_new_block(h.fn, NULL);
+  gcc_jit_block_end_with_conditional(h.b, NULL, cmp(d, GCC_JIT_COMPARISON_EQ, a, b), eq, ne);
+  h.b = eq;
+  hb_ret_if(&h, signbit(d, a, ft), is_max ? b : a);
+  gcc_jit_block_end_with_return(h.b, NULL, is_max ? a : b);
+  h.b = ne;
+  hb_ret_if(&h, cmp(d, is_max ? GCC_JIT_COMPARISON_GT : GCC_JIT_COMPARISON_LT, a, b), a);
+  gcc_jit_block_end_with_return(h.b, NULL, b);
+  return h.fn;
+}
+
+/* NaN in gives a quiet NaN out (x + x), as interp.c's ROUNDING. */
+static gcc_jit_function *make_round(Dcm *d, const char *name, const char *builtin,
+                                    gcc_jit_type *ft) {
+  HB h = hb_start(d, name, ft, 1, ft);
+  gcc_jit_rvalue *x = hb_p(&h, 0);
+  hb_ret_if(&h, cmp(d, GCC_JIT_COMPARISON_NE, x, x), bin(d, GCC_JIT_BINARY_OP_PLUS, ft, x, x));
+  gcc_jit_block_end_with_return(h.b, NULL, dcm_builtin1(d, builtin, x, ft));
+  return h.fn;
+}
+
+static gcc_jit_rvalue *fconst(Dcm *d, gcc_jit_type *ft, double v) {
+  return gcc_jit_context_new_rvalue_from_double(d->ctx, ft, v);
+}
+
+/* Saturating truncation (interp.c SAT): the result in a u32 or u64. */
+static gcc_jit_function *make_sat(Dcm *d, const char *name, gcc_jit_type *ft, gcc_jit_type *it,
+                                  double lo, double hi, uint64_t min, uint64_t max) {
+  bool wide = gcc_jit_type_get_size(it) == 8;
+  gcc_jit_type *ut = wide ? d->t_u64 : d->t_u32;
+  HB h = hb_start(d, name, ut, 1, ft);
+  gcc_jit_rvalue *x = hb_p(&h, 0);
+  gcc_jit_rvalue *rmin = wide ? dcm_u64(d, min) : dcm_u32(d, (uint32_t)min);
+  gcc_jit_rvalue *rmax = wide ? dcm_u64(d, max) : dcm_u32(d, (uint32_t)max);
+  hb_ret_if(&h, cmp(d, GCC_JIT_COMPARISON_NE, x, x), gcc_jit_context_zero(d->ctx, ut));
+  hb_ret_if(&h, cmp(d, GCC_JIT_COMPARISON_LE, x, fconst(d, ft, lo)), rmin);
+  hb_ret_if(&h, cmp(d, GCC_JIT_COMPARISON_GE, x, fconst(d, ft, hi)), rmax);
+  gcc_jit_block_end_with_return(h.b, NULL, dcm_cast(d, dcm_cast(d, x, it), ut));
+  return h.fn;
+}
+
+/* f64.promote_f32 with the NaN case spelled out: gcc folds
+ * demote(promote(x)) to x even with -fsignaling-nans, which would hand a
+ * signalling NaN back unquieted. The sum gives the hardware's quiet NaN. */
+static gcc_jit_function *make_promote(Dcm *d) {
+  HB h = hb_start(d, "kiln_promote", d->t_f64, 1, d->t_f32);
+  gcc_jit_rvalue *x = hb_p(&h, 0);
+  gcc_jit_rvalue *wide = dcm_cast(d, x, d->t_f64);
+  hb_ret_if(&h, cmp(d, GCC_JIT_COMPARISON_NE, x, x),
+            bin(d, GCC_JIT_BINARY_OP_PLUS, d->t_f64, wide, wide));
+  gcc_jit_block_end_with_return(h.b, NULL, wide);
+  return h.fn;
+}
+
+gcc_jit_function *dcm_helper(Dcm *d, int w) {
+  if (d->helper[w])
+    return d->helper[w];
+  gcc_jit_type *f32 = d->t_f32, *f64 = d->t_f64;
+  gcc_jit_function *fn = NULL;
+  switch (w) {
+  case H_CLZ32:
+    fn = make_count(d, "kiln_clz32", "__builtin_clz", d->t_u32, 32);
+    break;
+  case H_CTZ32:
+    fn = make_count(d, "kiln_ctz32", "__builtin_ctz", d->t_u32, 32);
+    break;
+  case H_CLZ64:
+    fn = make_count(d, "kiln_clz64", "__builtin_clzll", d->t_u64, 64);
+    break;
+  case H_CTZ64:
+    fn = make_count(d, "kiln_ctz64", "__builtin_ctzll", d->t_u64, 64);
+    break;
+  case H_FMIN32:
+    fn = make_minmax(d, "kiln_fmin32", f32, false);
+    break;
+  case H_FMAX32:
+    fn = make_minmax(d, "kiln_fmax32", f32, true);
+    break;
+  case H_FMIN64:
+    fn = make_minmax(d, "kiln_fmin64", f64, false);
+    break;
+  case H_FMAX64:
+    fn = make_minmax(d, "kiln_fmax64", f64, true);
+    break;
+  case H_CEIL32:
+    fn = make_round(d, "kiln_ceil32", "__builtin_ceilf", f32);
+    break;
+  case H_FLOOR32:
+    fn = make_round(d, "kiln_floor32", "__builtin_floorf", f32);
+    break;
+  case H_TRUNC32:
+    fn = make_round(d, "kiln_trunc32", "__builtin_truncf", f32);
+    break;
+  case H_NEAREST32:
+    fn = make_round(d, "kiln_nearest32", "__builtin_rintf", f32);
+    break;
+  case H_CEIL64:
+    fn = make_round(d, "kiln_ceil64", "__builtin_ceil", f64);
+    break;
+  case H_FLOOR64:
+    fn = make_round(d, "kiln_floor64", "__builtin_floor", f64);
+    break;
+  case H_TRUNC64:
+    fn = make_round(d, "kiln_trunc64", "__builtin_trunc", f64);
+    break;
+  case H_NEAREST64:
+    fn = make_round(d, "kiln_nearest64", "__builtin_rint", f64);
+    break;
+  case H_SAT_I32_F32:
+    fn = make_sat(d, "kiln_sat_i32_f32", f32, d->t_i32, -2147483904.0, 2147483648.0,
+                  (uint32_t)INT32_MIN, INT32_MAX);
+    break;
+  case H_SAT_U32_F32:
+    fn = make_sat(d, "kiln_sat_u32_f32", f32, d->t_u32, -1.0, 4294967296.0, 0, UINT32_MAX);
+    break;
+  case H_SAT_I32_F64:
+    fn = make_sat(d, "kiln_sat_i32_f64", f64, d->t_i32, -2147483649.0, 2147483648.0,
+                  (uint32_t)INT32_MIN, INT32_MAX);
+    break;
+  case H_SAT_U32_F64:
+    fn = make_sat(d, "kiln_sat_u32_f64", f64, d->t_u32, -1.0, 4294967296.0, 0, UINT32_MAX);
+    break;
+  case H_SAT_I64_F32:
+    fn = make_sat(d, "kiln_sat_i64_f32", f32, d->t_i64, -9223373136366403584.0,
+                  9223372036854775808.0, (uint64_t)INT64_MIN, INT64_MAX);
+    break;
+  case H_SAT_U64_F32:
+    fn =
+        make_sat(d, "kiln_sat_u64_f32", f32, d->t_u64, -1.0, 18446744073709551616.0, 0, UINT64_MAX);
+    break;
+  case H_SAT_I64_F64:
+    fn = make_sat(d, "kiln_sat_i64_f64", f64, d->t_i64, -9223372036854777856.0,
+                  9223372036854775808.0, (uint64_t)INT64_MIN, INT64_MAX);
+    break;
+  case H_SAT_U64_F64:
+    fn =
+        make_sat(d, "kiln_sat_u64_f64", f64, d->t_u64, -1.0, 18446744073709551616.0, 0, UINT64_MAX);
+    break;
+  case H_PROMOTE:
+    fn = make_promote(d);
+    break;
+  }
+  d->helper[w] = fn;
+  return fn;
+}
+
+/* --- symbols ---------------------------------------------------------------- */
+
+/* kiln_f<index>_<name>: the name section's name reduced to [A-Za-z0-9_]
+ * and cut, so perf and gdb show the script's names. */
+static void make_symbol(const WasmModule *m, uint32_t index, char *out, size_t size) {
+  int n = snprintf(out, size, "kiln_f%u", index);
+  const WasmFunc *f = &m->funcs[index];
+  if (!f->name.str || n < 0 || (size_t)n + 2 >= size)
+    return;
+  size_t at = (size_t)n;
+  out[at++] = '_';
+  for (uint32_t i = 0; i < f->name.len && at + 1 < size && i < 64; i++) {
+    char c = f->name.str[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    out[at++] = ok ? c : '_';
+  }
+  out[at] = '\0';
+}
+
+/* --- the context -------------------------------------------------------------- */
+
+static void set_options(Dcm *d) {
+  gcc_jit_context *c = d->ctx;
+  gcc_jit_context_set_int_option(c, GCC_JIT_INT_OPTION_OPTIMIZATION_LEVEL,
+                                 d->tier == DCM_HOT ? 3 : 1);
+  /* Translated code leaves blocks no branch reaches (after br, return). */
+  gcc_jit_context_set_bool_allow_unreachable_blocks(c, 1);
+  /* Linear memory is read and written as every type at every address, and
+   * WebAssembly rounds each operation: no type-based aliasing, no fused
+   * multiply-add, no errno (sqrt must stay one instruction). */
+  gcc_jit_context_add_command_line_option(c, "-fno-strict-aliasing");
+  gcc_jit_context_add_command_line_option(c, "-ffp-contract=off");
+  gcc_jit_context_add_command_line_option(c, "-fno-math-errno");
+  /* x - 0, x * 1, x / -1 must still quiet a signalling NaN: no folding. */
+  gcc_jit_context_add_command_line_option(c, "-fsignaling-nans");
+  gcc_jit_context_add_command_line_option(c, "-fno-semantic-interposition");
+  /* Recursion must stay recursion: a tail call or gcc's turning of
+   * recursion into a loop would skip the native stack check, and an
+   * unbounded recursion would spin instead of trapping "call stack
+   * exhausted" like the interpreter. */
+  gcc_jit_context_add_command_line_option(c, "-fno-optimize-sibling-calls");
+  if (d->tier == DCM_HOT)
+    gcc_jit_context_add_command_line_option(c, "-funroll-loops");
+  /* ceil, floor, trunc and rint are libm calls on baseline x86-64. */
+  gcc_jit_context_add_driver_option(c, "-lm");
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static bool check_request(const WasmModule *m, const uint32_t *funcs, uint32_t n, char *err,
+                          size_t errlen) {
+  for (uint32_t i = 0; i < n; i++) {
+    if (funcs[i] >= m->nfuncs || m->funcs[funcs[i]].imported) {
+      snprintf(err, errlen, "function %u is not a defined function of the module", funcs[i]);
+      return false;
+    }
+  }
+  return true;
+}
+
+static void fill_manifest(Dcm *d, const uint32_t *funcs, uint32_t n, DcmManifest *out) {
+  out->tier = d->tier;
+  out->nfuncs = n;
+  out->funcs = calloc(n ? n : 1, sizeof *out->funcs);
+  for (uint32_t i = 0; out->funcs && i < n; i++) {
+    out->funcs[i].index = funcs[i];
+    snprintf(out->funcs[i].symbol, sizeof out->funcs[i].symbol, "%s", d->symbol[funcs[i]]);
+  }
+}
+
+static bool translate_all(Dcm *d, const uint32_t *funcs, uint32_t n) {
+  for (uint32_t i = 0; i < n && !d->failed; i++)
+    jit_declare(d, funcs[i]);
+  for (uint32_t i = 0; i < n && !d->failed; i++)
+    jit_define(d, funcs[i]);
+  return !d->failed;
+}
+
+static bool compile_ctx(Dcm *d, const char *out_path) {
+  gcc_jit_context_compile_to_file(d->ctx, GCC_JIT_OUTPUT_KIND_DYNAMIC_LIBRARY, out_path);
+  const char *e = gcc_jit_context_get_first_error(d->ctx);
+  if (e) {
+    dcm_fail(d, "libgccjit: %s", e);
+    return false;
+  }
+  return true;
+}
+
+bool dcm_compile(const WasmModule *m, const uint32_t *funcs, uint32_t nfuncs, DcmTier tier,
+                 const char *out_path, DcmManifest *out, char *err, size_t errlen) {
+  memset(out, 0, sizeof *out);
+  if (!check_request(m, funcs, nfuncs, err, errlen))
+    return false;
+  double t0 = now_ms();
+  Dcm d = {.m = m, .tier = tier, .err = err, .errlen = errlen};
+  d.ctx = gcc_jit_context_acquire();
+  d.internal = calloc(m->nfuncs, sizeof *d.internal);
+  d.entry = calloc(m->nfuncs, sizeof *d.entry);
+  d.symbol = calloc(m->nfuncs, sizeof *d.symbol);
+  char *names = calloc(nfuncs ? nfuncs : 1, sizeof out->funcs[0].symbol);
+  bool ok = d.ctx && d.internal && d.entry && d.symbol && names;
+  if (!ok)
+    snprintf(err, errlen, "out of memory");
+  if (ok) {
+    for (uint32_t i = 0; i < nfuncs; i++) {
+      char *s = names + (size_t)i * sizeof out->funcs[0].symbol;
+      make_symbol(m, funcs[i], s, sizeof out->funcs[0].symbol);
+      d.symbol[funcs[i]] = s;
+    }
+    set_options(&d);
+    make_types(&d);
+    make_imports(&d);
+    make_identity(&d);
+    ok = translate_all(&d, funcs, nfuncs) && compile_ctx(&d, out_path);
+  }
+  if (ok) {
+    fill_manifest(&d, funcs, nfuncs, out);
+    out->compile_ms = now_ms() - t0;
+    if (out->funcs)
+      dcm_measure_code(out_path, out);
+    struct stat st;
+    if (stat(out_path, &st) == 0)
+      out->package_size = (uint64_t)st.st_size;
+  } else {
+    remove(out_path);
+  }
+  if (d.ctx)
+    gcc_jit_context_release(d.ctx);
+  free(d.internal);
+  free(d.entry);
+  free(d.symbol);
+  free(names);
+  return ok && out->funcs;
+}
+
+void dcm_manifest_free(DcmManifest *man) {
+  free(man->funcs);
+  man->funcs = NULL;
+  man->nfuncs = 0;
+}

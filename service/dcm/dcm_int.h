@@ -1,0 +1,104 @@
+/*
+ * dcm_int.h: what the parts of the compiler share (internal to service/dcm).
+ *
+ * dcm.c owns the libgccjit context, the package's exported globals and the
+ * small generated helper functions; jit_body.c translates one function
+ * body (control, calls, variables); jit_mem.c memory, tables and the 0xfc
+ * prefix; jit_ops.c the numeric instructions.
+ */
+#ifndef KILN_DCM_INT_H
+#define KILN_DCM_INT_H
+
+#include <libgccjit.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dcm.h"
+#include "wasm.h"
+
+/* Value classes of the compiler: one C type each. References are void *. */
+enum { VC_I32, VC_I64, VC_F32, VC_F64, VC_REF, VC_COUNT };
+
+/* Generated helpers (always inlined), made on first use. */
+enum {
+  H_CLZ32,
+  H_CTZ32,
+  H_CLZ64,
+  H_CTZ64,
+  H_FMIN32,
+  H_FMAX32,
+  H_FMIN64,
+  H_FMAX64,
+  H_CEIL32,
+  H_FLOOR32,
+  H_TRUNC32,
+  H_NEAREST32,
+  H_CEIL64,
+  H_FLOOR64,
+  H_TRUNC64,
+  H_NEAREST64,
+  H_SAT_I32_F32,
+  H_SAT_U32_F32,
+  H_SAT_I32_F64,
+  H_SAT_U32_F64,
+  H_SAT_I64_F32,
+  H_SAT_U64_F32,
+  H_SAT_I64_F64,
+  H_SAT_U64_F64,
+  H_PROMOTE,
+  H_COUNT
+};
+
+/* Fields of KilnPackageImports, in order after abi_version. */
+enum { IMP_TRAP, IMP_MEMORY_GROW, IMP_TABLE_GROW, IMP_MEMORY_INIT, IMP_TABLE_INIT, IMP_COUNT };
+
+typedef struct Dcm {
+  gcc_jit_context *ctx;
+  const WasmModule *m;
+  DcmTier tier;
+  gcc_jit_type *t_void, *t_bool, *t_u8, *t_i8, *t_u16, *t_i16, *t_u32, *t_i32, *t_u64, *t_i64,
+      *t_f32, *t_f64, *t_vptr, *t_u8ptr, *t_u64ptr, *t_int, *t_long;
+  gcc_jit_type *vc_type[VC_COUNT];
+  gcc_jit_type *entry_ptr; /* FuncEntry */
+  gcc_jit_lvalue *imports; /* the package's kiln_package_imports */
+  gcc_jit_field *imp_field[IMP_COUNT];
+  gcc_jit_function *helper[H_COUNT];
+  gcc_jit_function *expect; /* __builtin_expect */
+  gcc_jit_function *libc_memmove, *libc_memset;
+  /* hot: per function index, the internal native-signature function of the
+   * requested set (NULL outside it); warm: unused. */
+  gcc_jit_function **internal;
+  gcc_jit_function **entry; /* per function index: the exported FuncEntry */
+  const char **symbol; /* per function index: its name, or NULL */
+  char *err;
+  size_t errlen;
+  bool failed;
+} Dcm;
+
+/* dcm.c */
+void dcm_fail(Dcm *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int dcm_vc(WasmValType t);
+gcc_jit_function *dcm_helper(Dcm *d, int which);
+gcc_jit_rvalue *dcm_u32(Dcm *d, uint32_t v);
+gcc_jit_rvalue *dcm_u64(Dcm *d, uint64_t v);
+gcc_jit_rvalue *dcm_cast(Dcm *d, gcc_jit_rvalue *v, gcc_jit_type *to);
+gcc_jit_rvalue *dcm_bitcast(Dcm *d, gcc_jit_rvalue *v, gcc_jit_type *to);
+gcc_jit_rvalue *dcm_call1(Dcm *d, gcc_jit_function *fn, gcc_jit_rvalue *a);
+gcc_jit_rvalue *dcm_builtin1(Dcm *d, const char *name, gcc_jit_rvalue *a, gcc_jit_type *result);
+/* *(type *)((char *)ptr + off) */
+gcc_jit_lvalue *dcm_field(Dcm *d, gcc_jit_rvalue *ptr, size_t off, gcc_jit_type *type);
+/* ((elem *)ptr)[index] */
+gcc_jit_lvalue *dcm_index(Dcm *d, gcc_jit_rvalue *ptr, gcc_jit_type *elem, gcc_jit_rvalue *index);
+gcc_jit_rvalue *dcm_import(Dcm *d, int which);
+
+/* dcm_elf.c: fills each function's code_size from the package's dynamic
+ * symbol table (left 0 when the file cannot be read). */
+void dcm_measure_code(const char *path, DcmManifest *man);
+
+/* jit_body.c: declares (pass 1, every function of the request first, so
+ * they can call each other) and defines (pass 2) function `index`. */
+void jit_declare(Dcm *d, uint32_t index);
+void jit_define(Dcm *d, uint32_t index);
+
+#endif

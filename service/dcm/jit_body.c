@@ -1,0 +1,961 @@
+/*
+ * jit_body.c: one WebAssembly function body to libgccjit.
+ *
+ * Warm: the function is its exported FuncEntry; parameters come from the
+ * slots at sp, results go back there, and every call goes through the
+ * callee's FuncInst.entry. Hot: the body is an internal function with a
+ * native signature (parameters as C parameters, the first result returned,
+ * the others through pointers) and calls to functions of the same package
+ * are direct, so gcc can inline them; the exported FuncEntry only unpacks
+ * the slots. Either way the body reads the runtime's structs at offsets
+ * taken from runtime.h (package_abi.h) and traps through the imports.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jit_fn.h"
+#include "package_abi.h"
+
+/* --- the operand stack --------------------------------------------------------- */
+
+static gcc_jit_lvalue *svar(Fn *fn, uint32_t depth, WasmValType t) {
+  int c = dcm_vc(t);
+  if (depth >= fn->scap) {
+    uint32_t cap = fn->scap ? fn->scap * 2 : 16;
+    while (cap <= depth)
+      cap *= 2;
+    fn->stype = realloc(fn->stype, cap * sizeof *fn->stype);
+    fn->svar = realloc(fn->svar, (size_t)cap * VC_COUNT * sizeof *fn->svar);
+    memset(fn->svar + (size_t)fn->scap * VC_COUNT, 0,
+           (size_t)(cap - fn->scap) * VC_COUNT * sizeof *fn->svar);
+    fn->scap = cap;
+  }
+  gcc_jit_lvalue **v = &fn->svar[(size_t)depth * VC_COUNT + c];
+  if (!*v) {
+    char name[32];
+    snprintf(name, sizeof name, "s%u_%d", depth, c);
+    *v = gcc_jit_function_new_local(fn->fn, NULL, fn->d->vc_type[c], name);
+  }
+  return *v;
+}
+
+gcc_jit_rvalue *fn_pop(Fn *fn) {
+  fn->sh--;
+  return gcc_jit_lvalue_as_rvalue(svar(fn, fn->sh, fn->stype[fn->sh]));
+}
+
+gcc_jit_lvalue *fn_push(Fn *fn, WasmValType t) {
+  gcc_jit_lvalue *v = svar(fn, fn->sh, t); /* grows stype too */
+  fn->stype[fn->sh++] = t;
+  return v;
+}
+
+static WasmValType top_type(Fn *fn, uint32_t below) {
+  return fn->stype[fn->sh - 1 - below];
+}
+
+void fn_assign(Fn *fn, gcc_jit_lvalue *dst, gcc_jit_rvalue *v) {
+  gcc_jit_block_add_assignment(fn->cur, NULL, dst, v);
+}
+
+gcc_jit_block *fn_block(Fn *fn) {
+  return gcc_jit_function_new_block(fn->fn, NULL);
+}
+
+/* --- traps ------------------------------------------------------------------------- */
+
+static void end_with_dummy_return(Fn *fn, gcc_jit_block *b) {
+  gcc_jit_type *rt = gcc_jit_function_get_return_type(fn->fn);
+  if (rt == fn->d->t_void)
+    gcc_jit_block_end_with_void_return(b, NULL);
+  else if (rt == fn->d->t_vptr)
+    gcc_jit_block_end_with_return(b, NULL, gcc_jit_context_null(fn->ctx, rt));
+  else
+    gcc_jit_block_end_with_return(b, NULL, gcc_jit_context_zero(fn->ctx, rt));
+}
+
+/* One block per trap code and function; the import never returns. */
+static gcc_jit_block *trap_block(Fn *fn, int code) {
+  if (fn->trap_blk[code])
+    return fn->trap_blk[code];
+  gcc_jit_block *b = fn_block(fn);
+  gcc_jit_rvalue *args[3] = {fn->t, fn->f,
+                             gcc_jit_context_new_rvalue_from_int(fn->ctx, fn->d->t_int, code)};
+  gcc_jit_block_add_eval(
+      b, NULL,
+      gcc_jit_context_new_call_through_ptr(fn->ctx, NULL, dcm_import(fn->d, IMP_TRAP), 3, args));
+  end_with_dummy_return(fn, b);
+  fn->trap_blk[code] = b;
+  return b;
+}
+
+static void trap_now(Fn *fn, int code) {
+  gcc_jit_block_end_with_jump(fn->cur, NULL, trap_block(fn, code));
+  fn->cur = NULL;
+}
+
+void fn_trap_if(Fn *fn, gcc_jit_rvalue *cond, int code) {
+  Dcm *d = fn->d;
+  gcc_jit_rvalue *args[2] = {dcm_cast(d, cond, d->t_long),
+                             gcc_jit_context_zero(fn->ctx, d->t_long)};
+  gcc_jit_rvalue *exp = gcc_jit_context_new_call(fn->ctx, NULL, d->expect, 2, args);
+  gcc_jit_rvalue *taken = gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE, exp,
+                                                         gcc_jit_context_zero(fn->ctx, d->t_long));
+  gcc_jit_block *go = fn_block(fn);
+  gcc_jit_block_end_with_conditional(fn->cur, NULL, taken, trap_block(fn, code), go);
+  fn->cur = go;
+}
+
+/* --- runtime structs ------------------------------------------------------------- */
+
+/* inst->funcs[x] and friends: element x of a pointer array field of Instance. */
+gcc_jit_rvalue *fn_inst_item(Fn *fn, size_t off, uint32_t x) {
+  Dcm *d = fn->d;
+  gcc_jit_rvalue *arr = rv(dcm_field(d, rv(fn->inst), off, d->t_vptr));
+  return rv(dcm_index(d, arr, d->t_vptr, dcm_u32(d, x)));
+}
+static gcc_jit_rvalue *func_inst(Fn *fn, uint32_t x) {
+  return fn_inst_item(fn, offsetof(Instance, funcs), x);
+}
+gcc_jit_rvalue *fn_table_inst(Fn *fn, uint32_t x) {
+  return fn_inst_item(fn, offsetof(Instance, tables), x);
+}
+
+void fn_reload_memsize(Fn *fn) {
+  if (fn->mem0)
+    fn_assign(fn, fn->memsize, rv(FIELD(fn, rv(fn->mem0), MemoryInst, size, fn->d->t_u64)));
+}
+
+/* --- slots ------------------------------------------------------------------------ */
+
+static gcc_jit_lvalue *slot(Fn *fn, gcc_jit_rvalue *base, uint32_t i) {
+  return dcm_index(fn->d, base, fn->d->t_u64, dcm_u32(fn->d, i));
+}
+
+/* A slot holds i32/f32 zero-extended, f64 as bits, references as pointers. */
+static gcc_jit_rvalue *from_slot(Fn *fn, gcc_jit_rvalue *s, WasmValType t) {
+  Dcm *d = fn->d;
+  switch (dcm_vc(t)) {
+  case VC_I32:
+    return dcm_cast(d, s, d->t_u32);
+  case VC_I64:
+    return s;
+  case VC_F32:
+    return dcm_bitcast(d, dcm_cast(d, s, d->t_u32), d->t_f32);
+  case VC_F64:
+    return dcm_bitcast(d, s, d->t_f64);
+  default:
+    return dcm_bitcast(d, s, d->t_vptr);
+  }
+}
+static gcc_jit_rvalue *to_slot(Fn *fn, gcc_jit_rvalue *v, WasmValType t) {
+  Dcm *d = fn->d;
+  switch (dcm_vc(t)) {
+  case VC_I32:
+    return dcm_cast(d, v, d->t_u64);
+  case VC_I64:
+    return v;
+  case VC_F32:
+    return dcm_cast(d, dcm_bitcast(d, v, d->t_u32), d->t_u64);
+  default:
+    return dcm_bitcast(d, v, d->t_u64);
+  }
+}
+
+/* --- control ------------------------------------------------------------------------ */
+
+static Ctl *ctl_push(Fn *fn, uint8_t kind) {
+  if (fn->nctl == fn->ctlcap) {
+    fn->ctlcap = fn->ctlcap ? fn->ctlcap * 2 : 16;
+    fn->ctl = realloc(fn->ctl, fn->ctlcap * sizeof *fn->ctl);
+  }
+  Ctl *c = &fn->ctl[fn->nctl++];
+  memset(c, 0, sizeof *c);
+  c->kind = kind;
+  return c;
+}
+
+static void block_type(Fn *fn, Rd *r, Ctl *c) {
+  const WasmModule *m = fn->d->m;
+  uint8_t b = *r->p;
+  if (b == 0x40) {
+    r->p++;
+  } else if (b >= 0x6f && b <= 0x7f) { /* a value type */
+    r->p++;
+    c->nresults = 1;
+    c->results = r->p - 1;
+  } else {
+    const WasmFuncType *ft = &m->types[rd_sleb(r)];
+    c->nparams = ft->nparams;
+    c->params = ft->types;
+    c->nresults = ft->nresults;
+    c->results = ft->types + ft->nparams;
+  }
+}
+
+/* Where a branch to c goes, made on first use. */
+static gcc_jit_block *label_block(Fn *fn, Ctl *c) {
+  if (!c->target)
+    c->target = fn_block(fn);
+  return c->target;
+}
+
+/* Moves the top n values to the depths from `height` up (a branch's
+ * values to where its target expects them). */
+static void move_values(Fn *fn, gcc_jit_block *b, uint32_t height, uint32_t n,
+                        const WasmValType *types) {
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t src = fn->sh - n + i, dst = height + i;
+    if (src != dst)
+      gcc_jit_block_add_assignment(b, NULL, svar(fn, dst, types[i]), rv(svar(fn, src, types[i])));
+  }
+}
+
+static uint32_t label_arity(const Ctl *c, const WasmValType **types) {
+  if (c->kind == CTL_LOOP) {
+    *types = c->params;
+    return c->nparams;
+  }
+  *types = c->results;
+  return c->nresults;
+}
+
+/* Ends b with a branch to label l (values moved first). */
+static void branch_from(Fn *fn, gcc_jit_block *b, uint32_t l) {
+  Ctl *c = &fn->ctl[fn->nctl - 1 - l];
+  const WasmValType *types;
+  uint32_t n = label_arity(c, &types);
+  move_values(fn, b, c->height, n, types);
+  gcc_jit_block_end_with_jump(b, NULL, label_block(fn, c));
+}
+
+static bool branch_moves(Fn *fn, uint32_t l) {
+  Ctl *c = &fn->ctl[fn->nctl - 1 - l];
+  const WasmValType *types;
+  uint32_t n = label_arity(c, &types);
+  return n && fn->sh - n != c->height;
+}
+
+static void op_br_if(Fn *fn, uint32_t l) {
+  gcc_jit_rvalue *cond = gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE,
+                                                        fn_pop(fn), dcm_u32(fn->d, 0));
+  gcc_jit_block *go = fn_block(fn);
+  gcc_jit_block *yes;
+  if (branch_moves(fn, l)) {
+    yes = fn_block(fn);
+    branch_from(fn, yes, l);
+  } else {
+    yes = label_block(fn, &fn->ctl[fn->nctl - 1 - l]);
+  }
+  gcc_jit_block_end_with_conditional(fn->cur, NULL, cond, yes, go);
+  fn->cur = go;
+}
+
+static void op_br_table(Fn *fn, Rd *r) {
+  uint32_t n = rd_u32(r);
+  uint32_t *labels = malloc(((size_t)n + 1) * sizeof *labels);
+  for (uint32_t i = 0; i <= n; i++)
+    labels[i] = rd_u32(r);
+  gcc_jit_rvalue *index = fn_pop(fn);
+  /* One block per distinct label (moving its values), cases point at them. */
+  gcc_jit_block **via = calloc(fn->nctl, sizeof *via);
+  gcc_jit_case **cases = malloc(((size_t)n + 1) * sizeof *cases);
+  uint32_t ncases = 0;
+  for (uint32_t i = 0; i <= n; i++) {
+    uint32_t l = labels[i];
+    if (!via[l]) {
+      if (branch_moves(fn, l)) {
+        via[l] = fn_block(fn);
+        branch_from(fn, via[l], l);
+      } else {
+        via[l] = label_block(fn, &fn->ctl[fn->nctl - 1 - l]);
+      }
+    }
+    if (i < n) {
+      gcc_jit_rvalue *k = dcm_u32(fn->d, i);
+      cases[ncases++] = gcc_jit_context_new_case(fn->ctx, k, k, via[l]);
+    }
+  }
+  gcc_jit_block_end_with_switch(fn->cur, NULL, index, via[labels[n]], (int)ncases, cases);
+  fn->cur = NULL;
+  free(cases);
+  free(via);
+  free(labels);
+}
+
+static void op_block(Fn *fn, Rd *r, uint8_t kind) {
+  Ctl tmp = {0};
+  block_type(fn, r, &tmp);
+  if (!fn->cur) { /* unreachable: only its end matters */
+    Ctl *c = ctl_push(fn, kind);
+    c->dead = true;
+    return;
+  }
+  gcc_jit_rvalue *cond = NULL;
+  if (kind == CTL_IF)
+    cond = gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE, fn_pop(fn),
+                                          dcm_u32(fn->d, 0));
+  Ctl *c = ctl_push(fn, kind);
+  c->nparams = tmp.nparams;
+  c->params = tmp.params;
+  c->nresults = tmp.nresults;
+  c->results = tmp.results;
+  c->height = fn->sh - c->nparams;
+  if (kind == CTL_LOOP) {
+    c->target = fn_block(fn);
+    gcc_jit_block_end_with_jump(fn->cur, NULL, c->target);
+    fn->cur = c->target;
+  } else if (kind == CTL_IF) {
+    gcc_jit_block *then = fn_block(fn);
+    c->else_blk = fn_block(fn);
+    gcc_jit_block_end_with_conditional(fn->cur, NULL, cond, then, c->else_blk);
+    fn->cur = then;
+  }
+}
+
+static void reset_stack(Fn *fn, Ctl *c, uint32_t n, const WasmValType *types) {
+  fn->sh = c->height;
+  for (uint32_t i = 0; i < n; i++)
+    fn_push(fn, types[i]);
+}
+
+static void op_else(Fn *fn) {
+  Ctl *c = &fn->ctl[fn->nctl - 1];
+  if (c->dead)
+    return;
+  if (fn->cur)
+    gcc_jit_block_end_with_jump(fn->cur, NULL, label_block(fn, c));
+  fn->cur = c->else_blk;
+  c->else_blk = NULL;
+  c->kind = CTL_ELSE;
+  reset_stack(fn, c, c->nparams, c->params);
+}
+
+static void emit_return_block(Fn *fn, gcc_jit_block *b);
+
+/* Returns true at the function's final end. */
+static bool op_end(Fn *fn) {
+  Ctl *c = &fn->ctl[fn->nctl - 1];
+  if (c->dead) {
+    fn->nctl--;
+    return false;
+  }
+  if (c->kind == CTL_LOOP) {
+    /* falls through in the current block */
+  } else {
+    if (fn->cur)
+      gcc_jit_block_end_with_jump(fn->cur, NULL, label_block(fn, c));
+    if (c->else_blk) /* an if without else: the parameters are the results */
+      gcc_jit_block_end_with_jump(c->else_blk, NULL, label_block(fn, c));
+    fn->cur = c->target;
+  }
+  reset_stack(fn, c, c->nresults, c->results);
+  if (c->kind == CTL_FUNC) {
+    if (fn->cur)
+      emit_return_block(fn, fn->cur);
+    fn->cur = NULL;
+    fn->nctl--;
+    return true;
+  }
+  fn->nctl--;
+  return false;
+}
+
+/* --- function boundaries ---------------------------------------------------------- */
+
+/* The results sit at depths 0..nresults. */
+static void emit_return_block(Fn *fn, gcc_jit_block *b) {
+  const WasmFuncType *ft = fn->type;
+  const WasmValType *res = ft->types + ft->nparams;
+  if (fn->d->tier == DCM_WARM) {
+    for (uint32_t i = 0; i < ft->nresults; i++)
+      gcc_jit_block_add_assignment(b, NULL, slot(fn, fn->sp, i),
+                                   to_slot(fn, rv(svar(fn, i, res[i])), res[i]));
+    gcc_jit_block_end_with_void_return(b, NULL);
+    return;
+  }
+  for (uint32_t i = 1; i < ft->nresults; i++)
+    gcc_jit_block_add_assignment(
+        b, NULL, gcc_jit_rvalue_dereference(gcc_jit_param_as_rvalue(fn->outs[i]), NULL),
+        rv(svar(fn, i, res[i])));
+  if (ft->nresults)
+    gcc_jit_block_end_with_return(b, NULL, rv(svar(fn, 0, res[0])));
+  else
+    gcc_jit_block_end_with_void_return(b, NULL);
+}
+
+/* Calls `callee` (a FuncInst *) through its entry, the arguments in the
+ * slots at sp: the way to any function outside this package. */
+static void call_through_entry(Fn *fn, gcc_jit_rvalue *callee, const WasmFuncType *ft) {
+  Dcm *d = fn->d;
+  uint32_t np = ft->nparams, nr = ft->nresults;
+  uint32_t need = np > nr ? np : nr;
+  if (need > fn->max_out)
+    fn->max_out = need;
+  gcc_jit_lvalue *cv = gcc_jit_function_new_local(fn->fn, NULL, d->t_vptr, "callee");
+  fn_assign(fn, cv, callee);
+  for (uint32_t i = 0; i < np; i++) {
+    WasmValType t = ft->types[i];
+    fn_assign(fn, slot(fn, fn->sp, i), to_slot(fn, rv(svar(fn, fn->sh - np + i, t)), t));
+  }
+  fn->sh -= np;
+  gcc_jit_rvalue *entry = rv(FIELD(fn, rv(cv), FuncInst, entry, d->entry_ptr));
+  gcc_jit_rvalue *args[3] = {fn->t, rv(cv), fn->sp};
+  gcc_jit_block_add_eval(fn->cur, NULL,
+                         gcc_jit_context_new_call_through_ptr(fn->ctx, NULL, entry, 3, args));
+  for (uint32_t i = 0; i < nr; i++) {
+    WasmValType t = ft->types[np + i];
+    fn_assign(fn, fn_push(fn, t), from_slot(fn, rv(slot(fn, fn->sp, i)), t));
+  }
+  fn_reload_memsize(fn);
+}
+
+/* Hot: a direct call of the callee's internal function. */
+static void call_direct(Fn *fn, uint32_t x, const WasmFuncType *ft) {
+  Dcm *d = fn->d;
+  uint32_t np = ft->nparams, nr = ft->nresults;
+  size_t nargs = 3 + np + (nr > 1 ? nr - 1 : 0);
+  gcc_jit_rvalue **args = malloc(nargs * sizeof *args);
+  gcc_jit_lvalue **outs = calloc(nr ? nr : 1, sizeof *outs);
+  args[0] = fn->t;
+  args[1] = func_inst(fn, x);
+  args[2] = fn->sp;
+  for (uint32_t i = 0; i < np; i++)
+    args[3 + i] = rv(svar(fn, fn->sh - np + i, ft->types[i]));
+  for (uint32_t i = 1; i < nr; i++) {
+    outs[i] =
+        gcc_jit_function_new_local(fn->fn, NULL, d->vc_type[dcm_vc(ft->types[np + i])], "out");
+    args[3 + np + i - 1] = gcc_jit_lvalue_get_address(outs[i], NULL);
+  }
+  fn->sh -= np;
+  gcc_jit_rvalue *call = gcc_jit_context_new_call(fn->ctx, NULL, d->internal[x], (int)nargs, args);
+  if (nr)
+    fn_assign(fn, fn_push(fn, ft->types[np]), call);
+  else
+    gcc_jit_block_add_eval(fn->cur, NULL, call);
+  for (uint32_t i = 1; i < nr; i++)
+    fn_assign(fn, fn_push(fn, ft->types[np + i]), rv(outs[i]));
+  fn_reload_memsize(fn);
+  free(args);
+  free(outs);
+}
+
+static void op_call(Fn *fn, uint32_t x) {
+  const WasmFuncType *ft = wasm_func_type(fn->d->m, x);
+  if (fn->d->tier == DCM_HOT && fn->d->internal[x])
+    call_direct(fn, x, ft);
+  else
+    call_through_entry(fn, func_inst(fn, x), ft);
+}
+
+/* The interpreter's checks, in its order: undefined, uninitialized, type. */
+static void op_call_indirect(Fn *fn, uint32_t typeidx, uint32_t table) {
+  Dcm *d = fn->d;
+  gcc_jit_rvalue *i = fn_pop(fn);
+  gcc_jit_lvalue *tab = gcc_jit_function_new_local(fn->fn, NULL, d->t_vptr, "tab");
+  fn_assign(fn, tab, fn_table_inst(fn, table));
+  gcc_jit_rvalue *size = rv(FIELD(fn, rv(tab), TableInst, size, d->t_u32));
+  fn_trap_if(fn, gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_GE, i, size),
+             TRAP_UNDEFINED_ELEMENT);
+  gcc_jit_rvalue *elems = rv(FIELD(fn, rv(tab), TableInst, elems, d->t_vptr));
+  gcc_jit_lvalue *callee = gcc_jit_function_new_local(fn->fn, NULL, d->t_vptr, "icallee");
+  fn_assign(fn, callee, rv(dcm_index(d, elems, d->t_vptr, i)));
+  fn_trap_if(fn,
+             gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_EQ, rv(callee),
+                                            gcc_jit_context_null(fn->ctx, d->t_vptr)),
+             TRAP_UNINITIALIZED_ELEMENT);
+  /* The expected Sig: f->inst->module->sigs[typeidx]. */
+  gcc_jit_rvalue *module = rv(FIELD(fn, rv(fn->inst), Instance, module, d->t_vptr));
+  gcc_jit_rvalue *sigs = rv(FIELD(fn, module, Module, sigs, d->t_vptr));
+  gcc_jit_rvalue *want = rv(dcm_index(d, sigs, d->t_vptr, dcm_u32(d, typeidx)));
+  gcc_jit_rvalue *have = rv(FIELD(fn, rv(callee), FuncInst, sig, d->t_vptr));
+  fn_trap_if(fn, gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE, have, want),
+             TRAP_INDIRECT_MISMATCH);
+  call_through_entry(fn, rv(callee), &d->m->types[typeidx]);
+}
+
+/* --- variables -------------------------------------------------------------------------- */
+
+/* A global's value as a slot (from_slot/to_slot convert). */
+static gcc_jit_lvalue *global_value(Fn *fn, uint32_t x) {
+  gcc_jit_rvalue *g = fn_inst_item(fn, offsetof(Instance, globals), x);
+  return FIELD(fn, g, GlobalInst, value, fn->d->t_u64);
+}
+
+static void op_global_get(Fn *fn, uint32_t x) {
+  WasmValType t = fn->d->m->globals[x].type.type;
+  gcc_jit_rvalue *v = from_slot(fn, rv(global_value(fn, x)), t);
+  fn_assign(fn, fn_push(fn, t), v);
+}
+
+static void op_global_set(Fn *fn, uint32_t x) {
+  WasmValType t = fn->d->m->globals[x].type.type;
+  gcc_jit_rvalue *v = fn_pop(fn);
+  fn_assign(fn, global_value(fn, x), to_slot(fn, v, t));
+}
+
+static void op_select(Fn *fn) {
+  gcc_jit_rvalue *c = fn_pop(fn), *b = fn_pop(fn);
+  (void)fn_pop(fn);
+  WasmValType t = fn->stype[fn->sh];
+  gcc_jit_lvalue *dst = fn_push(fn, t); /* the same local as a: keep a unless c is 0 */
+  gcc_jit_block *take_b = fn_block(fn), *join = fn_block(fn);
+  gcc_jit_block_end_with_conditional(
+      fn->cur, NULL,
+      gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_EQ, c, dcm_u32(fn->d, 0)),
+      take_b, join);
+  gcc_jit_block_add_assignment(take_b, NULL, dst, b);
+  gcc_jit_block_end_with_jump(take_b, NULL, join);
+  fn->cur = join;
+}
+
+/* --- the instruction loop ---------------------------------------------------------------- */
+
+/* Skips the immediates of an instruction in unreachable code; structure
+ * (block, loop, if, else, end) is still followed. */
+static bool skip_dead(Fn *fn, Rd *r, uint8_t op) {
+  Ctl tmp;
+  switch (op) {
+  case 0x02:
+  case 0x03:
+  case 0x04:
+    block_type(fn, r, &tmp);
+    ctl_push(fn, CTL_BLOCK)->dead = true;
+    return true;
+  case 0x0c:
+  case 0x0d:
+  case 0x10:
+  case 0x20:
+  case 0x21:
+  case 0x22:
+  case 0x23:
+  case 0x24:
+  case 0x25:
+  case 0x26:
+  case 0xd2:
+    rd_uleb(r);
+    return true;
+  case 0x0e: {
+    uint32_t n = rd_u32(r);
+    for (uint32_t i = 0; i <= n; i++)
+      rd_uleb(r);
+    return true;
+  }
+  case 0x11:
+    rd_uleb(r);
+    rd_uleb(r);
+    return true;
+  case 0x1c: {
+    uint32_t n = rd_u32(r);
+    r->p += n;
+    return true;
+  }
+  case 0x3f:
+  case 0x40:
+  case 0xd0:
+    r->p++;
+    return true;
+  case 0x41:
+  case 0x42:
+    rd_sleb(r);
+    return true;
+  case 0x43:
+    r->p += 4;
+    return true;
+  case 0x44:
+    r->p += 8;
+    return true;
+  case 0xfc: {
+    uint32_t sub = rd_u32(r);
+    switch (sub) {
+    case 8:
+      rd_uleb(r);
+      r->p++;
+      break;
+    case 10:
+      r->p += 2;
+      break;
+    case 11:
+      r->p++;
+      break;
+    case 12:
+    case 14:
+      rd_uleb(r);
+      rd_uleb(r);
+      break;
+    case 9:
+    case 13:
+    case 15:
+    case 16:
+    case 17:
+      rd_uleb(r);
+      break;
+    default:
+      break;
+    }
+    return true;
+  }
+  default:
+    if (op >= 0x28 && op <= 0x3e) {
+      rd_uleb(r);
+      rd_uleb(r);
+    }
+    return true;
+  }
+}
+
+static void local_get(Fn *fn, uint32_t x) {
+  WasmValType t = fn->local_types[x];
+  fn_assign(fn, fn_push(fn, t), rv(fn->locals[x]));
+}
+
+/* One live instruction. False on an opcode the compiler lacks. */
+static bool step(Fn *fn, Rd *r, uint8_t op) {
+  Dcm *d = fn->d;
+  uint32_t x, y;
+  switch (op) {
+  case 0x00:
+    trap_now(fn, TRAP_UNREACHABLE);
+    return true;
+  case 0x01:
+    return true;
+  case 0x02:
+    op_block(fn, r, CTL_BLOCK);
+    return true;
+  case 0x03:
+    op_block(fn, r, CTL_LOOP);
+    return true;
+  case 0x04:
+    op_block(fn, r, CTL_IF);
+    return true;
+  case 0x0c:
+    branch_from(fn, fn->cur, rd_u32(r));
+    fn->cur = NULL;
+    return true;
+  case 0x0d:
+    op_br_if(fn, rd_u32(r));
+    return true;
+  case 0x0e:
+    op_br_table(fn, r);
+    return true;
+  case 0x0f:
+    branch_from(fn, fn->cur, fn->nctl - 1);
+    fn->cur = NULL;
+    return true;
+  case 0x10:
+    op_call(fn, rd_u32(r));
+    return true;
+  case 0x11:
+    x = rd_u32(r);
+    y = rd_u32(r);
+    op_call_indirect(fn, x, y);
+    return true;
+  case 0x1a:
+    fn->sh--;
+    return true;
+  case 0x1b:
+    op_select(fn);
+    return true;
+  case 0x1c:
+    r->p += rd_u32(r);
+    op_select(fn);
+    return true;
+  case 0x20:
+    local_get(fn, rd_u32(r));
+    return true;
+  case 0x21:
+    x = rd_u32(r);
+    fn_assign(fn, fn->locals[x], fn_pop(fn));
+    return true;
+  case 0x22:
+    x = rd_u32(r);
+    fn_assign(fn, fn->locals[x], rv(svar(fn, fn->sh - 1, top_type(fn, 0))));
+    return true;
+  case 0x23:
+    op_global_get(fn, rd_u32(r));
+    return true;
+  case 0x24:
+    op_global_set(fn, rd_u32(r));
+    return true;
+  case 0x25:
+    jit_table_get(fn, rd_u32(r));
+    return true;
+  case 0x26:
+    jit_table_set(fn, rd_u32(r));
+    return true;
+  case 0x3f:
+    r->p++;
+    fn_assign(fn, fn_push(fn, WASM_I32), rv(FIELD(fn, rv(fn->mem0), MemoryInst, pages, d->t_u32)));
+    return true;
+  case 0x40:
+    r->p++;
+    jit_memory_grow(fn);
+    return true;
+  case 0x41:
+    fn_assign(fn, fn_push(fn, WASM_I32), dcm_u32(d, (uint32_t)rd_sleb(r)));
+    return true;
+  case 0x42:
+    fn_assign(fn, fn_push(fn, WASM_I64), dcm_u64(d, (uint64_t)rd_sleb(r)));
+    return true;
+  case 0x43: {
+    uint32_t bits;
+    memcpy(&bits, r->p, 4);
+    r->p += 4;
+    fn_assign(fn, fn_push(fn, WASM_F32), jit_f32_bits(fn, bits));
+    return true;
+  }
+  case 0x44: {
+    uint64_t bits;
+    memcpy(&bits, r->p, 8);
+    r->p += 8;
+    fn_assign(fn, fn_push(fn, WASM_F64), jit_f64_bits(fn, bits));
+    return true;
+  }
+  case 0xd0: {
+    WasmValType t = *r->p++;
+    fn_assign(fn, fn_push(fn, t), gcc_jit_context_null(fn->ctx, d->t_vptr));
+    return true;
+  }
+  case 0xd1: {
+    gcc_jit_rvalue *a = fn_pop(fn);
+    fn_assign(fn, fn_push(fn, WASM_I32),
+              dcm_cast(d,
+                       gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_EQ, a,
+                                                      gcc_jit_context_null(fn->ctx, d->t_vptr)),
+                       d->t_u32));
+    return true;
+  }
+  case 0xd2:
+    fn_assign(fn, fn_push(fn, WASM_FUNCREF), func_inst(fn, rd_u32(r)));
+    return true;
+  case 0xfc:
+    return jit_prefixed(fn, r);
+  default:
+    break;
+  }
+  if (op >= 0x28 && op <= 0x35) {
+    rd_uleb(r);
+    jit_load(fn, op, rd_u32(r));
+    return true;
+  }
+  if (op >= 0x36 && op <= 0x3e) {
+    rd_uleb(r);
+    jit_store(fn, op, rd_u32(r));
+    return true;
+  }
+  if (jit_numeric(fn, op))
+    return true;
+  dcm_fail(d, "opcode 0x%02x not supported by the compiler yet", op);
+  return false;
+}
+
+static bool translate_body(Fn *fn) {
+  const WasmFunc *wf = &fn->d->m->funcs[fn->index];
+  Rd r = {wf->body, wf->body + wf->body_len};
+  Ctl *c = ctl_push(fn, CTL_FUNC);
+  c->nresults = fn->type->nresults;
+  c->results = fn->type->types + fn->type->nparams;
+  c->height = 0;
+  while (r.p < r.end) {
+    uint8_t op = *r.p++;
+    bool dead = fn->cur == NULL;
+    if (op == 0x0b) {
+      if (op_end(fn))
+        return true;
+    } else if (op == 0x05) {
+      op_else(fn);
+    } else if (dead) {
+      skip_dead(fn, &r, op);
+    } else if (!step(fn, &r, op)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/* --- prologue ------------------------------------------------------------------------------- */
+
+/* Native stack (deep recursion) and operand stack (slots the calls write)
+ * checks, then the cached runtime pointers, parameters and zeroed locals. */
+static void emit_prologue(Fn *fn, gcc_jit_param **params) {
+  Dcm *d = fn->d;
+  fn->cur = fn->entry;
+  gcc_jit_lvalue *probe = gcc_jit_function_new_local(fn->fn, NULL, d->t_u64, "probe");
+  gcc_jit_rvalue *here = dcm_bitcast(d, gcc_jit_lvalue_get_address(probe, NULL), d->t_u64);
+  gcc_jit_rvalue *limit = rv(FIELD(fn, fn->t, Thread, native_limit, d->t_u64));
+  fn_trap_if(fn, gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_LT, here, limit),
+             TRAP_STACK_EXHAUSTED);
+  if (fn->max_out) {
+    gcc_jit_rvalue *end =
+        dcm_bitcast(d, rv(FIELD(fn, fn->t, Thread, stack_end, d->t_vptr)), d->t_u64);
+    gcc_jit_rvalue *room = gcc_jit_context_new_binary_op(
+        fn->ctx, NULL, GCC_JIT_BINARY_OP_MINUS, d->t_u64, end, dcm_bitcast(d, fn->sp, d->t_u64));
+    fn_trap_if(fn,
+               gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_LT, room,
+                                              dcm_u64(d, (uint64_t)fn->max_out * 8)),
+               TRAP_STACK_EXHAUSTED);
+  }
+  fn_assign(fn, fn->inst, rv(FIELD(fn, fn->f, FuncInst, inst, d->t_vptr)));
+  if (fn->mem0) {
+    fn_assign(fn, fn->mem0, rv(FIELD(fn, rv(fn->inst), Instance, mem0, d->t_vptr)));
+    fn_assign(fn, fn->membase, rv(FIELD(fn, rv(fn->mem0), MemoryInst, base, d->t_u8ptr)));
+    fn_reload_memsize(fn);
+  }
+  const WasmFuncType *ft = fn->type;
+  for (uint32_t i = 0; i < fn->nlocals; i++) {
+    WasmValType t = fn->local_types[i];
+    gcc_jit_rvalue *v;
+    if (i < ft->nparams)
+      v = params ? gcc_jit_param_as_rvalue(params[i]) : from_slot(fn, rv(slot(fn, fn->sp, i)), t);
+    else if (dcm_vc(t) == VC_REF)
+      v = gcc_jit_context_null(fn->ctx, d->t_vptr);
+    else
+      v = gcc_jit_context_zero(fn->ctx, d->vc_type[dcm_vc(t)]);
+    fn_assign(fn, fn->locals[i], v);
+  }
+  gcc_jit_block_end_with_jump(fn->cur, NULL, fn->body);
+}
+
+/* --- declaring and defining ------------------------------------------------------------------ */
+
+static gcc_jit_function *new_entry(Dcm *d, const char *name, enum gcc_jit_function_kind kind) {
+  gcc_jit_param *ps[3] = {gcc_jit_context_new_param(d->ctx, NULL, d->t_vptr, "t"),
+                          gcc_jit_context_new_param(d->ctx, NULL, d->t_vptr, "f"),
+                          gcc_jit_context_new_param(d->ctx, NULL, d->t_u64ptr, "sp")};
+  return gcc_jit_context_new_function(d->ctx, NULL, kind, d->t_void, name, 3, ps, 0);
+}
+
+/* Hot: kiln_i<index>(t, f, sp, params..., &result1, ...) returning result 0. */
+static gcc_jit_function *new_internal(Dcm *d, uint32_t index) {
+  const WasmFuncType *ft = wasm_func_type(d->m, index);
+  uint32_t np = ft->nparams, nr = ft->nresults;
+  size_t n = 3 + np + (nr > 1 ? nr - 1 : 0);
+  gcc_jit_param **ps = malloc(n * sizeof *ps);
+  ps[0] = gcc_jit_context_new_param(d->ctx, NULL, d->t_vptr, "t");
+  ps[1] = gcc_jit_context_new_param(d->ctx, NULL, d->t_vptr, "f");
+  ps[2] = gcc_jit_context_new_param(d->ctx, NULL, d->t_u64ptr, "sp");
+  char name[32];
+  for (uint32_t i = 0; i < np; i++) {
+    snprintf(name, sizeof name, "p%u", i);
+    ps[3 + i] = gcc_jit_context_new_param(d->ctx, NULL, d->vc_type[dcm_vc(ft->types[i])], name);
+  }
+  for (uint32_t i = 1; i < nr; i++) {
+    snprintf(name, sizeof name, "r%u", i);
+    gcc_jit_type *t = gcc_jit_type_get_pointer(d->vc_type[dcm_vc(ft->types[np + i])]);
+    ps[3 + np + i - 1] = gcc_jit_context_new_param(d->ctx, NULL, t, name);
+  }
+  snprintf(name, sizeof name, "kiln_i%u", index);
+  gcc_jit_type *ret = nr ? d->vc_type[dcm_vc(ft->types[np])] : d->t_void;
+  gcc_jit_function *fn = gcc_jit_context_new_function(d->ctx, NULL, GCC_JIT_FUNCTION_INTERNAL, ret,
+                                                      name, (int)n, ps, 0);
+  free(ps);
+  return fn;
+}
+
+void jit_declare(Dcm *d, uint32_t index) {
+  d->entry[index] = new_entry(d, d->symbol[index], GCC_JIT_FUNCTION_EXPORTED);
+  if (d->tier == DCM_HOT)
+    d->internal[index] = new_internal(d, index);
+}
+
+/* Hot: the exported FuncEntry unpacks the slots and calls the internal
+ * function. */
+static void define_wrapper(Dcm *d, uint32_t index) {
+  const WasmFuncType *ft = wasm_func_type(d->m, index);
+  uint32_t np = ft->nparams, nr = ft->nresults;
+  gcc_jit_function *w = d->entry[index];
+  Fn fn = {.d = d, .ctx = d->ctx, .index = index, .type = ft, .fn = w};
+  fn.t = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(w, 0));
+  fn.f = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(w, 1));
+  fn.sp = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(w, 2));
+  fn.cur = fn_block(&fn);
+  size_t nargs = 3 + np + (nr > 1 ? nr - 1 : 0);
+  gcc_jit_rvalue **args = malloc(nargs * sizeof *args);
+  gcc_jit_lvalue **outs = calloc(nr ? nr : 1, sizeof *outs);
+  args[0] = fn.t;
+  args[1] = fn.f;
+  args[2] = fn.sp;
+  for (uint32_t i = 0; i < np; i++)
+    args[3 + i] = from_slot(&fn, rv(slot(&fn, fn.sp, i)), ft->types[i]);
+  for (uint32_t i = 1; i < nr; i++) {
+    outs[i] = gcc_jit_function_new_local(w, NULL, d->vc_type[dcm_vc(ft->types[np + i])], "out");
+    args[3 + np + i - 1] = gcc_jit_lvalue_get_address(outs[i], NULL);
+  }
+  gcc_jit_rvalue *call =
+      gcc_jit_context_new_call(d->ctx, NULL, d->internal[index], (int)nargs, args);
+  if (nr) {
+    gcc_jit_lvalue *r0 =
+        gcc_jit_function_new_local(w, NULL, d->vc_type[dcm_vc(ft->types[np])], "r0");
+    fn_assign(&fn, r0, call);
+    fn_assign(&fn, slot(&fn, fn.sp, 0), to_slot(&fn, rv(r0), ft->types[np]));
+  } else {
+    gcc_jit_block_add_eval(fn.cur, NULL, call);
+  }
+  for (uint32_t i = 1; i < nr; i++)
+    fn_assign(&fn, slot(&fn, fn.sp, i), to_slot(&fn, rv(outs[i]), ft->types[np + i]));
+  gcc_jit_block_end_with_void_return(fn.cur, NULL);
+  free(args);
+  free(outs);
+}
+
+static void fn_free(Fn *fn) {
+  free(fn->local_types);
+  free(fn->locals);
+  free(fn->stype);
+  free(fn->svar);
+  free(fn->ctl);
+  free(fn->outs);
+}
+
+static void setup_locals(Fn *fn) {
+  const WasmFunc *wf = &fn->d->m->funcs[fn->index];
+  fn->nlocals = fn->type->nparams + wf->nlocals;
+  fn->local_types = malloc((fn->nlocals ? fn->nlocals : 1) * sizeof *fn->local_types);
+  fn->locals = malloc((fn->nlocals ? fn->nlocals : 1) * sizeof *fn->locals);
+  memcpy(fn->local_types, fn->type->types, fn->type->nparams);
+  if (wf->nlocals)
+    memcpy(fn->local_types + fn->type->nparams, wf->local_types, wf->nlocals);
+  for (uint32_t i = 0; i < fn->nlocals; i++) {
+    char name[24];
+    snprintf(name, sizeof name, "l%u", i);
+    fn->locals[i] =
+        gcc_jit_function_new_local(fn->fn, NULL, fn->d->vc_type[dcm_vc(fn->local_types[i])], name);
+  }
+}
+
+void jit_define(Dcm *d, uint32_t index) {
+  bool hot = d->tier == DCM_HOT;
+  Fn fn = {.d = d, .ctx = d->ctx, .index = index, .type = wasm_func_type(d->m, index)};
+  fn.fn = hot ? d->internal[index] : d->entry[index];
+  fn.t = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(fn.fn, 0));
+  fn.f = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(fn.fn, 1));
+  fn.sp = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(fn.fn, 2));
+  gcc_jit_param **params = NULL;
+  if (hot) {
+    uint32_t np = fn.type->nparams, nr = fn.type->nresults;
+    params = malloc((np + 1) * sizeof *params);
+    fn.outs = calloc(nr ? nr : 1, sizeof *fn.outs);
+    for (uint32_t i = 0; i < np; i++)
+      params[i] = gcc_jit_function_get_param(fn.fn, (int)(3 + i));
+    for (uint32_t i = 1; i < nr; i++)
+      fn.outs[i] = gcc_jit_function_get_param(fn.fn, (int)(3 + np + i - 1));
+  }
+  fn.entry = fn_block(&fn);
+  fn.body = fn_block(&fn);
+  fn.inst = gcc_jit_function_new_local(fn.fn, NULL, d->t_vptr, "inst");
+  if (d->m->nmemories) {
+    fn.mem0 = gcc_jit_function_new_local(fn.fn, NULL, d->t_vptr, "mem0");
+    fn.membase = gcc_jit_function_new_local(fn.fn, NULL, d->t_u8ptr, "membase");
+    fn.memsize = gcc_jit_function_new_local(fn.fn, NULL, d->t_u64, "memsize");
+  }
+  setup_locals(&fn);
+  fn.cur = fn.body;
+  if (translate_body(&fn))
+    emit_prologue(&fn, params);
+  if (hot && !d->failed)
+    define_wrapper(d, index);
+  free(params);
+  fn_free(&fn);
+}

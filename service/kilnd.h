@@ -1,0 +1,146 @@
+/*
+ * kilnd.h: what the files of kilnd share.
+ *
+ *   kilnd.c   options (one table), main, detaching, the log line
+ *   broker.c  the one event loop: the client socket, signals, idle exit
+ *   pool.c    compiler worker processes: spawning, jobs, time limits, deaths
+ *   worker.c  a worker process itself: one compile job at a time
+ *   store.c   modules by hash, the package index, content keys, segments
+ *
+ * kilnd is single-threaded: the broker's loop owns every structure here.
+ */
+#ifndef KILN_KILND_H
+#define KILN_KILND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "frame.h"
+#include "wasm.h"
+
+typedef struct {
+  const char *endpoint; /* NULL: the default ipc:// endpoint */
+  long workers; /* 0: one per core */
+  long idle; /* seconds without requests before exiting; 0: never */
+  const char *cache; /* package cache directory (NULL: default) */
+  bool foreground;
+  long job_timeout; /* seconds one compile may take */
+  long max_message; /* bytes of one frame */
+  long max_queue; /* compile jobs waiting, beyond which requests are refused */
+  /* Hidden: how kilnd starts its own workers, and a test hook. */
+  const char *worker; /* the broker's worker endpoint: run as a worker */
+  long worker_id;
+  long test_job_delay; /* ms a worker sleeps before each job (tests only) */
+} KilndConfig;
+
+/* kilnd.c */
+void kd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void kd_ready(void); /* the endpoint is bound: let a detaching parent exit */
+double kd_now(void); /* monotonic seconds */
+
+/* store.c ------------------------------------------------------------------ */
+typedef struct Store Store;
+Store *store_new(void);
+void store_free(Store *s);
+/* Decodes and validates a module and keeps it by hash. Returns it (the one
+ * already stored when the hash is known), or NULL with a one-line reason. */
+const WasmModule *store_add_module(Store *s, const uint8_t *bytes, size_t len, char *err,
+                                   size_t errsize);
+const WasmModule *store_find_module(Store *s, const uint8_t *hash, size_t hash_len);
+size_t store_module_count(const Store *s);
+
+/* The content key of a package: module hash, sorted function set, tier,
+ * options and compiler version, hashed with SHA-256. */
+void store_package_key(const uint8_t module_hash[32], const uint32_t *funcs, size_t nfuncs,
+                       Kiln__Tier tier, char **options, size_t noptions, uint8_t key[32]);
+/* The segment's file name and path for a key (per user: segments are the
+ * user's own, and another user's file of the same name is never trusted). */
+void store_segment_name(const uint8_t key[32], char *name, size_t size);
+void store_segment_path(const char *name, char *path, size_t size);
+/* Remembers a finished package (the worker's PackageReady, packed). */
+void store_put_package(Store *s, const uint8_t key[32], const Kiln__PackageReady *pkg);
+/* A remembered package whose segment still exists, unpacked (free with
+ * kiln__package_ready__free_unpacked), or NULL. */
+Kiln__PackageReady *store_find_package(Store *s, const uint8_t key[32]);
+/* The on-disk package cache: `configured`, else $XDG_CACHE_HOME/kiln, else
+ * $HOME/.cache/kiln; created 0700. Returns 0, or -1 with a reason. */
+int store_cache_dir(const char *configured, char *buf, size_t size, char *err, size_t errsize);
+/* At shutdown: unlinks every segment this kilnd made that no process maps. */
+void store_remove_segments(Store *s);
+
+/* pool.c -------------------------------------------------------------------- */
+typedef struct Waiter {
+  uint8_t client[256]; /* ZeroMQ routing id of the requester */
+  size_t client_len;
+  uint64_t request_id;
+  struct Waiter *next;
+} Waiter;
+
+typedef struct Job {
+  uint64_t id;
+  uint8_t key[32];
+  const WasmModule *module;
+  uint32_t *funcs;
+  size_t nfuncs;
+  Kiln__Tier tier;
+  Waiter *waiters;
+  int worker; /* slot running it, or -1 while queued */
+  double deadline; /* kd_now() by which it must be done */
+  bool timed_out; /* its worker was killed for the time limit */
+  struct Job *next;
+} Job;
+
+typedef struct {
+  pid_t pid; /* 0: slot empty (waiting to be respawned) */
+  bool ready; /* said WorkerReady */
+  Job *job;
+  double respawn_at; /* for an empty slot */
+  double started;
+  char job_temp[300]; /* at shutdown: the file its cut-short job leaves */
+} Worker;
+
+typedef struct Broker {
+  const KilndConfig *cfg;
+  void *zctx;
+  void *clients; /* ROUTER on the public endpoint */
+  void *workers_sock; /* ROUTER on the internal worker endpoint */
+  char worker_endpoint[4200];
+  Store *store;
+  Worker *workers;
+  int nworkers;
+  Job *queue; /* waiting for a worker, oldest first */
+  size_t nqueued;
+  Job *running; /* assigned to a worker */
+  uint64_t next_job_id;
+  bool stopping;
+} Broker;
+
+int pool_start(Broker *b);
+void pool_reap(Broker *b); /* after SIGCHLD */
+void pool_on_message(Broker *b); /* the worker socket is readable */
+void pool_tick(Broker *b); /* time limits, respawns, dispatch */
+int pool_timeout_ms(const Broker *b); /* until pool_tick has work; -1: none */
+bool pool_busy(const Broker *b); /* jobs queued or running */
+/* Queues a compile (or joins the same one already under way). */
+void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const uint32_t *funcs,
+                 size_t nfuncs, Kiln__Tier tier, const uint8_t *client, size_t client_len,
+                 uint64_t request_id);
+void pool_stop(Broker *b);
+
+/* broker.c */
+int broker_run(const KilndConfig *cfg);
+/* Sends env to one client (never blocks: a client that does not read loses
+ * replies rather than stall everyone). */
+void broker_send(Broker *b, const uint8_t *client, size_t client_len, Kiln__Envelope *env);
+void broker_send_error(Broker *b, const uint8_t *client, size_t client_len, uint64_t request_id,
+                       Kiln__ErrorCode code, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* worker.c */
+int worker_main(const KilndConfig *cfg);
+bool worker_have_compiler(void);
+
+#endif

@@ -1,0 +1,282 @@
+/*
+ * store.c: what kilnd keeps. Modules by hash (decoded and validated once, on
+ * upload), and the index of finished packages by content key, which answers a
+ * repeated compile request without compiling.
+ *
+ * Both are small linear arrays: a kilnd serves one user's handful of scripts,
+ * and a lookup is one memcmp per entry. Nothing is evicted yet (see the
+ * report in the issue: an on-disk cache and limits come next).
+ *
+ * Segments are files in /dev/shm named kiln-UID-KEYHEX.so: per user, because
+ * another user's file of the same name must never be trusted or replaced.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kilnd.h"
+
+#ifndef KILN_COMPILER_VERSION
+#define KILN_COMPILER_VERSION "unknown"
+#endif
+
+typedef struct {
+  uint8_t key[32];
+  char path[256];
+  uint8_t *packed; /* the PackageReady as the worker sent it */
+  size_t packed_len;
+} Package;
+
+struct Store {
+  WasmModule **modules;
+  size_t nmodules, cap_modules;
+  Package *packages;
+  size_t npackages, cap_packages;
+};
+
+Store *store_new(void) {
+  return calloc(1, sizeof(Store));
+}
+
+void store_free(Store *s) {
+  if (!s)
+    return;
+  for (size_t i = 0; i < s->nmodules; i++)
+    wasm_module_free(s->modules[i]);
+  free(s->modules);
+  for (size_t i = 0; i < s->npackages; i++)
+    free(s->packages[i].packed);
+  free(s->packages);
+  free(s);
+}
+
+/* Grows an array by doubling; false on ENOMEM. */
+static bool grow(void **arr, size_t *cap, size_t n, size_t elem) {
+  if (n < *cap)
+    return true;
+  size_t ncap = *cap ? *cap * 2 : 16;
+  void *p = realloc(*arr, ncap * elem);
+  if (!p)
+    return false;
+  *arr = p;
+  *cap = ncap;
+  return true;
+}
+
+const WasmModule *store_find_module(Store *s, const uint8_t *hash, size_t hash_len) {
+  if (hash_len != 32)
+    return NULL;
+  for (size_t i = 0; i < s->nmodules; i++)
+    if (memcmp(s->modules[i]->hash, hash, 32) == 0)
+      return s->modules[i];
+  return NULL;
+}
+
+size_t store_module_count(const Store *s) {
+  return s->nmodules;
+}
+
+const WasmModule *store_add_module(Store *s, const uint8_t *bytes, size_t len, char *err,
+                                   size_t errsize) {
+  uint8_t hash[32];
+  wasm_module_hash(bytes, len, hash);
+  const WasmModule *have = store_find_module(s, hash, 32);
+  if (have)
+    return have; /* validated when it first came */
+  WasmError werr;
+  WasmModule *m = wasm_decode(bytes, len, &werr);
+  if (!m) {
+    wasm_format_error(NULL, &werr, err, errsize);
+    return NULL;
+  }
+  if (!wasm_validate(m, &werr)) {
+    wasm_format_error(m, &werr, err, errsize);
+    wasm_module_free(m);
+    return NULL;
+  }
+  if (!grow((void **)&s->modules, &s->cap_modules, s->nmodules, sizeof *s->modules)) {
+    snprintf(err, errsize, "out of memory storing the module");
+    wasm_module_free(m);
+    return NULL;
+  }
+  s->modules[s->nmodules++] = m;
+  return m;
+}
+
+void store_package_key(const uint8_t module_hash[32], const uint32_t *funcs, size_t nfuncs,
+                       Kiln__Tier tier, char **options, size_t noptions, uint8_t key[32]) {
+  /* Every field is length-prefixed or fixed-size, so no two requests hash
+   * the same bytes. Integers little-endian, whatever the host. */
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  unsigned int n = 0;
+  uint8_t word[4];
+#define PUT32(v)                                                                                   \
+  do {                                                                                             \
+    uint32_t v_ = (uint32_t)(v);                                                                   \
+    for (int b_ = 0; b_ < 4; b_++)                                                                 \
+      word[b_] = (uint8_t)(v_ >> (8 * b_));                                                        \
+    EVP_DigestUpdate(ctx, word, 4);                                                                \
+  } while (0)
+  if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+    memset(key, 0, 32); /* only if libcrypto itself is broken */
+    EVP_MD_CTX_free(ctx);
+    return;
+  }
+  static const char tag[] = "kiln-package-key-1";
+  EVP_DigestUpdate(ctx, tag, sizeof tag);
+  EVP_DigestUpdate(ctx, module_hash, 32);
+  PUT32(tier);
+  PUT32(nfuncs);
+  for (size_t i = 0; i < nfuncs; i++)
+    PUT32(funcs[i]);
+  PUT32(noptions);
+  for (size_t i = 0; i < noptions; i++) {
+    PUT32(strlen(options[i]));
+    EVP_DigestUpdate(ctx, options[i], strlen(options[i]));
+  }
+  static const char compiler[] = KILN_COMPILER_VERSION;
+  PUT32(sizeof compiler - 1);
+  EVP_DigestUpdate(ctx, compiler, sizeof compiler - 1);
+#undef PUT32
+  if (EVP_DigestFinal_ex(ctx, key, &n) != 1 || n != 32)
+    memset(key, 0, 32);
+  EVP_MD_CTX_free(ctx);
+}
+
+void store_segment_name(const uint8_t key[32], char *name, size_t size) {
+  char hex[65];
+  kiln_hex(key, 32, hex);
+  snprintf(name, size, "kiln-%u-%s.so", (unsigned)geteuid(), hex);
+}
+
+void store_segment_path(const char *name, char *path, size_t size) {
+  snprintf(path, size, "/dev/shm/%s", name);
+}
+
+void store_put_package(Store *s, const uint8_t key[32], const Kiln__PackageReady *pkg) {
+  Package *p = NULL;
+  for (size_t i = 0; i < s->npackages; i++)
+    if (memcmp(s->packages[i].key, key, 32) == 0)
+      p = &s->packages[i];
+  if (!p) {
+    if (!grow((void **)&s->packages, &s->cap_packages, s->npackages, sizeof *s->packages))
+      return; /* only costs a recompile next time */
+    p = &s->packages[s->npackages++];
+    memset(p, 0, sizeof *p);
+    memcpy(p->key, key, 32);
+  }
+  free(p->packed);
+  p->packed_len = kiln__package_ready__get_packed_size(pkg);
+  p->packed = malloc(p->packed_len ? p->packed_len : 1);
+  if (!p->packed) {
+    p->packed_len = 0;
+    return;
+  }
+  kiln__package_ready__pack(pkg, p->packed);
+  store_segment_path(pkg->segment, p->path, sizeof p->path);
+}
+
+Kiln__PackageReady *store_find_package(Store *s, const uint8_t key[32]) {
+  for (size_t i = 0; i < s->npackages; i++) {
+    Package *p = &s->packages[i];
+    if (memcmp(p->key, key, 32) != 0 || !p->packed)
+      continue;
+    /* Someone may have cleaned /dev/shm; then it is compiled again. */
+    if (access(p->path, R_OK) != 0)
+      return NULL;
+    return kiln__package_ready__unpack(NULL, p->packed_len, p->packed);
+  }
+  return NULL;
+}
+
+/* Whether any process we can see maps path: its /proc/PID/maps names it.
+ * Processes of other users are unreadable, but they cannot open our 0400
+ * segments either. */
+static bool is_mapped(const char *path) {
+  DIR *d = opendir("/proc");
+  if (!d)
+    return true; /* cannot tell: keep it */
+  bool found = false;
+  size_t plen = strlen(path);
+  struct dirent *e;
+  char line[4352];
+  while (!found && (e = readdir(d))) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9')
+      continue;
+    char maps[300];
+    snprintf(maps, sizeof maps, "/proc/%s/maps", e->d_name);
+    FILE *f = fopen(maps, "re");
+    if (!f)
+      continue;
+    while (fgets(line, sizeof line, f)) {
+      /* The path is the last field; a deleted file gets " (deleted)". */
+      char *hit = strstr(line, path);
+      if (hit && (hit[plen] == '\n' || hit[plen] == ' ' || hit[plen] == '\0')) {
+        found = true;
+        break;
+      }
+    }
+    fclose(f);
+  }
+  closedir(d);
+  return found;
+}
+
+/* mkdir that accepts an existing directory. */
+static int make_dir(const char *path, char *err, size_t errsize) {
+  struct stat st;
+  if (mkdir(path, 0700) == 0 || (errno == EEXIST && stat(path, &st) == 0 && S_ISDIR(st.st_mode)))
+    return 0;
+  snprintf(err, errsize, "cannot create the directory %s: %s", path,
+           errno == EEXIST ? "not a directory" : strerror(errno));
+  return -1;
+}
+
+int store_cache_dir(const char *configured, char *buf, size_t size, char *err, size_t errsize) {
+  const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+  char parent[4096];
+  int n;
+  if (configured) {
+    n = snprintf(buf, size, "%s", configured);
+    parent[0] = '\0';
+  } else if (xdg && xdg[0] == '/') { /* the XDG spec: relative values are ignored */
+    snprintf(parent, sizeof parent, "%s", xdg);
+    n = snprintf(buf, size, "%s/kiln", xdg);
+  } else if (home && home[0] == '/') {
+    snprintf(parent, sizeof parent, "%s/.cache", home);
+    n = snprintf(buf, size, "%s/.cache/kiln", home);
+  } else {
+    snprintf(err, errsize, "neither XDG_CACHE_HOME nor HOME is set (use --cache DIR)");
+    return -1;
+  }
+  if (n < 0 || (size_t)n >= size) {
+    snprintf(err, errsize, "the cache path is too long");
+    return -1;
+  }
+  if (buf[0] != '/') {
+    snprintf(err, errsize, "the cache directory must be an absolute path, not '%s'", buf);
+    return -1;
+  }
+  if (parent[0] && make_dir(parent, err, errsize) != 0)
+    return -1;
+  return make_dir(buf, err, errsize);
+}
+
+void store_remove_segments(Store *s) {
+  for (size_t i = 0; i < s->npackages; i++) {
+    const char *path = s->packages[i].path;
+    if (!path[0] || access(path, F_OK) != 0)
+      continue;
+    if (is_mapped(path)) {
+      kd_log("keeping segment %s: an agent maps it", path);
+      continue;
+    }
+    if (unlink(path) != 0)
+      kd_log("cannot remove segment %s: %s", path, strerror(errno));
+  }
+}

@@ -1,0 +1,139 @@
+/*
+ * dcm-run.c: compile an instance's functions, load the package, switch.
+ *
+ * The loading half is what the agent's Dynamic Package Loader does with a
+ * package from kilnd: dlopen, check the ABI version and module hash, fill
+ * the imports, look up each function's symbol and store it in the entry.
+ */
+#include "dcm-run.h"
+
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "package_abi.h"
+#include "runtime.h"
+
+static void **handles;
+static size_t nhandles, handles_cap;
+static double last_ms;
+
+double dcm_last_compile_ms(void) {
+  return last_ms;
+}
+
+static bool remember(void *h) {
+  if (nhandles == handles_cap) {
+    size_t cap = handles_cap ? handles_cap * 2 : 16;
+    void **nh = realloc(handles, cap * sizeof *nh);
+    if (!nh)
+      return false;
+    handles = nh;
+    handles_cap = cap;
+  }
+  handles[nhandles++] = h;
+  return true;
+}
+
+void dcm_release_all(void) {
+  for (size_t i = 0; i < nhandles; i++)
+    dlclose(handles[i]);
+  free(handles);
+  handles = NULL;
+  nhandles = handles_cap = 0;
+}
+
+/* /dev/shm when there (the package is mapped from memory), else $TMPDIR. */
+static int temp_package(char *path, size_t n) {
+  const char *dir = getenv("TMPDIR");
+  if (access("/dev/shm", W_OK) == 0)
+    dir = "/dev/shm";
+  if (!dir || !*dir)
+    dir = "/tmp";
+  snprintf(path, n, "%s/kiln-dcm-XXXXXX.so", dir);
+  return mkstemps(path, 3);
+}
+
+/* The loader's checks; fills the imports. */
+static bool check_package(void *h, const WasmModule *wm, char *err, size_t n) {
+  const uint32_t *abi = dlsym(h, KILN_PACKAGE_SYM_ABI);
+  const uint8_t *hash = dlsym(h, KILN_PACKAGE_SYM_HASH);
+  KilnPackageImports *imports = dlsym(h, KILN_PACKAGE_SYM_IMPORTS);
+  if (!abi || !hash || !imports) {
+    snprintf(err, n, "package lacks its ABI symbols");
+    return false;
+  }
+  if (*abi != KILN_PACKAGE_ABI_VERSION) {
+    snprintf(err, n, "package ABI %u, this agent speaks %u", *abi, KILN_PACKAGE_ABI_VERSION);
+    return false;
+  }
+  if (memcmp(hash, wm->hash, 32) != 0) {
+    snprintf(err, n, "package was built for another module");
+    return false;
+  }
+  *imports = kiln_package_imports_default();
+  return true;
+}
+
+static bool load_and_switch(Instance *in, const char *path, const DcmManifest *man, char *err,
+                            size_t n) {
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    snprintf(err, n, "dlopen: %s", dlerror());
+    return false;
+  }
+  if (!check_package(h, in->module->wasm, err, n) || !remember(h)) {
+    dlclose(h);
+    return false;
+  }
+  /* Look every symbol up first, so a package is used whole or not at all. */
+  FuncEntry *entries = calloc(man->nfuncs ? man->nfuncs : 1, sizeof *entries);
+  bool ok = entries != NULL;
+  for (uint32_t i = 0; ok && i < man->nfuncs; i++) {
+    void *sym = dlsym(h, man->funcs[i].symbol);
+    if (!sym) {
+      snprintf(err, n, "package lacks %s", man->funcs[i].symbol);
+      ok = false;
+    }
+    memcpy(&entries[i], &sym, sizeof sym); /* object to function pointer */
+  }
+  for (uint32_t i = 0; ok && i < man->nfuncs; i++)
+    in->funcs[man->funcs[i].index]->entry = entries[i];
+  free(entries);
+  return ok;
+}
+
+bool dcm_switch_instance(kiln_instance *in, DcmTier tier, char *err, size_t n) {
+  const WasmModule *wm = in->module->wasm;
+  uint32_t ndef = wm->nfuncs - wm->nfunc_imports;
+  if (ndef == 0)
+    return true;
+  uint32_t *funcs = malloc(ndef * sizeof *funcs);
+  if (!funcs) {
+    snprintf(err, n, "out of memory");
+    return false;
+  }
+  for (uint32_t i = 0; i < ndef; i++)
+    funcs[i] = wm->nfunc_imports + i;
+  char path[4096];
+  int fd = temp_package(path, sizeof path);
+  if (fd < 0) {
+    snprintf(err, n, "cannot create a temporary package file");
+    free(funcs);
+    return false;
+  }
+  close(fd);
+  DcmManifest man;
+  bool ok = dcm_compile(wm, funcs, ndef, tier, path, &man, err, n);
+  free(funcs);
+  if (ok) {
+    last_ms = man.compile_ms;
+    ok = load_and_switch(in, path, &man, err, n);
+    dcm_manifest_free(&man);
+  }
+  unlink(path); /* the mapping stays valid */
+  return ok;
+}

@@ -1,0 +1,277 @@
+/*
+ * test_dcm.c: the compiler against the interpreter.
+ *
+ * Every case calls an export of ops.wat in a fresh runtime per tier: cold
+ * (the interpreter, the reference), warm and hot (every function compiled
+ * with dcm_switch_instance). The lines "name(args): results" or
+ * "name(args): trap line" must be identical in every tier, and a few are
+ * also checked against known values so the reference itself is sane.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dcm-run.h"
+#include "runtime.h"
+
+#define I32(v) KILN_I32_VAL(v)
+#define I64(v) KILN_I64_VAL(v)
+#define F32(v) KILN_F32_VAL(v)
+#define F64(v) KILN_F64_VAL(v)
+
+typedef struct {
+  const char *name;
+  uint32_t nargs;
+  kiln_value args[3];
+} Case;
+
+static const Case cases[] = {
+    {"add", 2, {I32(2), I32(40)}},
+    {"sub", 2, {I32(2), I32(40)}},
+    {"div_s", 2, {I32(-7), I32(2)}},
+    {"div_s", 2, {I32(INT32_MIN), I32(-1)}},
+    {"div_s", 2, {I32(1), I32(0)}},
+    {"div_u", 2, {I32(-7), I32(2)}},
+    {"div_u", 2, {I32(1), I32(0)}},
+    {"rem_s", 2, {I32(INT32_MIN), I32(-1)}},
+    {"rem_s", 2, {I32(-7), I32(3)}},
+    {"rem_s", 2, {I32(7), I32(0)}},
+    {"rem_u", 2, {I32(-7), I32(3)}},
+    {"div_s64", 2, {I64(INT64_MIN), I64(-1)}},
+    {"div_s64", 2, {I64(-9), I64(4)}},
+    {"rem_s64", 2, {I64(INT64_MIN), I64(-1)}},
+    {"div_u64", 2, {I64(-9), I64(0)}},
+    {"bits", 1, {I32(0)}},
+    {"bits", 1, {I32(0x00f0f000)}},
+    {"bits64", 1, {I64(0)}},
+    {"bits64", 1, {I64(0x0000100000f00000ll)}},
+    {"shifts", 2, {I32(0x80000001), I32(33)}},
+    {"shifts", 2, {I32(-12345), I32(7)}},
+    {"shifts64", 2, {I64(-12345), I64(71)}},
+    {"cmp", 2, {I32(-1), I32(1)}},
+    {"cmp", 2, {I32(0), I32(0)}},
+    {"ext", 1, {I64(0x1234567890abcdefll)}},
+    {"ext", 1, {I64(0x80)}},
+    {"fmin", 2, {F64(0.0), F64(-0.0)}},
+    {"fmin", 2, {F64(NAN), F64(1.0)}},
+    {"fmin", 2, {F64(3.0), F64(-2.5)}},
+    {"fmax32", 2, {F32(-0.0f), F32(0.0f)}},
+    {"fmax32", 2, {F32(1.0f), F32(-NAN)}},
+    {"fround", 1, {F64(2.5)}},
+    {"fround", 1, {F64(-3.5)}},
+    {"fround", 1, {F64(NAN)}},
+    {"fround32", 1, {F32(-1.5f)}},
+    {"fround32", 1, {F32(0.5f)}},
+    {"nearest", 1, {F64(-0.5)}},
+    {"nearest", 1, {F64(4503599627370497.0)}},
+    {"trunc_s", 1, {F64(-2147483648.9)}},
+    {"trunc_s", 1, {F64(2147483648.0)}},
+    {"trunc_s", 1, {F64(NAN)}},
+    {"trunc_u64", 1, {F32(-0.9f)}},
+    {"trunc_u64", 1, {F32(-1.0f)}},
+    {"trunc_u64", 1, {F32(1e19f)}},
+    {"sat_s", 1, {F64(-1e300)}},
+    {"sat_s", 1, {F64(NAN)}},
+    {"sat_s", 1, {F64(123.9)}},
+    {"sat_u64", 1, {F32(1e30f)}},
+    {"sat_u64", 1, {F32(-5.0f)}},
+    {"conv", 1, {I64(-1)}},
+    {"conv", 1, {I64(0x7fffffffffffffffll)}},
+    {"fac", 2, {I32(10), I32(0)}},
+    {"fib", 1, {I32(90)}},
+    {"switch", 1, {I32(0)}},
+    {"switch", 1, {I32(2)}},
+    {"switch", 1, {I32(3)}},
+    {"switch", 1, {I32(-1)}},
+    {"switch_val", 1, {I32(0)}},
+    {"switch_val", 1, {I32(1)}},
+    {"switch_val", 1, {I32(7)}},
+    {"dispatch", 3, {I32(0), I32(5), I32(3)}},
+    {"dispatch", 3, {I32(1), I32(5), I32(3)}},
+    {"dispatch", 3, {I32(2), I32(5), I32(3)}},
+    {"dispatch", 3, {I32(3), I32(5), I32(3)}},
+    {"dispatch", 3, {I32(4), I32(5), I32(3)}},
+    {"dispatch_bad", 1, {I32(0)}},
+    {"load", 1, {I32(0)}},
+    {"load", 1, {I32(65526)}},
+    {"load", 1, {I32(-1)}},
+    {"loadf", 1, {I32(8)}},
+    {"store", 2, {I32(16), I64(0x1122334455667788ll)}},
+    {"store", 2, {I32(65532), I64(1)}},
+    {"grow", 1, {I32(1)}},
+    {"grow", 1, {I32(5)}},
+    {"bulk", 3, {I32(100), I32(200), I32(8)}},
+    {"bulk", 3, {I32(100), I32(65530), I32(8)}},
+    {"bulk", 3, {I32(65536), I32(0), I32(0)}},
+    {"globals", 1, {I32(5)}},
+    {"globals", 1, {I32(-20)}},
+    {"multi", 2, {I32(10), I32(3)}},
+    {"multi_out", 2, {I64(-4), F64(2.25)}},
+    {"select", 3, {I32(1), F64(1.5), F64(-2.0)}},
+    {"select", 3, {I32(0), F64(1.5), F64(-2.0)}},
+    {"deep", 1, {I32(0)}},
+    {"unreachable", 1, {I32(0)}},
+    {"unreachable", 1, {I32(1)}},
+    {"tables", 1, {I32(1)}},
+    {"tables", 1, {I32(3)}},
+    {"tables", 1, {I32(9)}},
+    {"fsum", 1, {I32(1000)}},
+};
+#define NCASES (sizeof cases / sizeof cases[0])
+
+static void format_value(char *out, size_t n, const kiln_value *v) {
+  switch (v->type) {
+  case KILN_I32:
+    snprintf(out, n, " i32:%d", v->of.i32);
+    break;
+  case KILN_I64:
+    snprintf(out, n, " i64:%lld", (long long)v->of.i64);
+    break;
+  case KILN_F32: {
+    uint32_t b;
+    memcpy(&b, &v->of.f32, 4);
+    snprintf(out, n, " f32:%g/0x%08x", (double)v->of.f32, b);
+    break;
+  }
+  case KILN_F64: {
+    uint64_t b;
+    memcpy(&b, &v->of.f64, 8);
+    snprintf(out, n, " f64:%g/0x%016llx", v->of.f64, (unsigned long long)b);
+    break;
+  }
+  default:
+    snprintf(out, n, " ref:%s", v->of.ref ? "non-null" : "null");
+    break;
+  }
+}
+
+/* One case's line. */
+static void run_case(kiln_runtime *rt, kiln_instance *in, const Case *c, char *line, size_t n) {
+  kiln_func *f = kiln_instance_func(in, c->name);
+  ck_assert_msg(f != NULL, "no export %s", c->name);
+  kiln_value res[4];
+  uint32_t nr = kiln_func_result_count(f);
+  kiln_status st = kiln_call(rt, f, c->args, c->nargs, res, nr);
+  int at = snprintf(line, n, "%s:", c->name);
+  if (st != KILN_OK) {
+    snprintf(line + at, n - (size_t)at, " %s", kiln_error(rt));
+    return;
+  }
+  for (uint32_t i = 0; i < nr && (size_t)at < n; i++) {
+    format_value(line + at, n - (size_t)at, &res[i]);
+    at = (int)strlen(line);
+  }
+}
+
+/* All lines of one tier (cold: no compilation). */
+static char (*run_tier(const char *tier_name, int tier))[256] {
+  char(*lines)[256] = calloc(NCASES, sizeof *lines);
+  kiln_runtime *rt = kiln_runtime_new(NULL);
+  ck_assert_ptr_nonnull(rt);
+  kiln_module *m = kiln_module_load(rt, DCM_WASM);
+  ck_assert_msg(m != NULL, "%s", kiln_error(rt));
+  kiln_instance *in = kiln_instantiate(rt, m, NULL);
+  ck_assert_msg(in != NULL, "%s", kiln_error(rt));
+  if (tier >= 0) {
+    char err[256];
+    ck_assert_msg(dcm_switch_instance(in, (DcmTier)tier, err, sizeof err), "%s: %s", tier_name,
+                  err);
+  }
+  for (size_t i = 0; i < NCASES; i++)
+    run_case(rt, in, &cases[i], lines[i], sizeof lines[i]);
+  kiln_runtime_free(rt);
+  return lines;
+}
+
+static void same_as_cold(int tier, const char *name) {
+  char(*cold)[256] = run_tier("cold", -1);
+  char(*other)[256] = run_tier(name, tier);
+  for (size_t i = 0; i < NCASES; i++)
+    ck_assert_msg(strcmp(cold[i], other[i]) == 0, "case %zu, %s: cold \"%s\", %s \"%s\"", i, name,
+                  cold[i], name, other[i]);
+  free(cold);
+  free(other);
+  dcm_release_all();
+}
+
+START_TEST(reference_is_sane) {
+  char(*cold)[256] = run_tier("cold", -1);
+  ck_assert_str_eq(cold[0], "add: i32:42");
+  ck_assert_str_eq(cold[3], "div_s: trap: integer overflow in func 2");
+  free(cold);
+}
+END_TEST
+
+START_TEST(warm_matches_interpreter) {
+  same_as_cold(DCM_WARM, "warm");
+}
+END_TEST
+
+START_TEST(hot_matches_interpreter) {
+  same_as_cold(DCM_HOT, "hot");
+}
+END_TEST
+
+/* The request is checked before anything is compiled. */
+START_TEST(rejects_imported_or_unknown_functions) {
+  kiln_runtime *rt = kiln_runtime_new(NULL);
+  kiln_module *m = kiln_module_load(rt, DCM_WASM);
+  ck_assert_ptr_nonnull(m);
+  kiln_instance *in = kiln_instantiate(rt, m, NULL);
+  ck_assert_ptr_nonnull(in);
+  const WasmModule *wm = ((Instance *)in)->module->wasm;
+  uint32_t bad = wm->nfuncs;
+  DcmManifest man;
+  char err[128];
+  ck_assert(!dcm_compile(wm, &bad, 1, DCM_WARM, "/nonexistent/x.so", &man, err, sizeof err));
+  ck_assert_ptr_nonnull(strstr(err, "not a defined function"));
+  kiln_runtime_free(rt);
+}
+END_TEST
+
+/* The manifest names each entry after the name section and knows its size. */
+START_TEST(manifest_names_and_sizes) {
+  kiln_runtime *rt = kiln_runtime_new(NULL);
+  kiln_module *m = kiln_module_load(rt, DCM_WASM);
+  ck_assert_ptr_nonnull(m);
+  const WasmModule *wm = ((Module *)m)->wasm;
+  uint32_t funcs[2] = {0, 1};
+  const char *dir = getenv("TMPDIR");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/kiln-dcm-test-XXXXXX.so", dir && *dir ? dir : P_tmpdir);
+  int fd = mkstemps(path, 3);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  DcmManifest man;
+  char err[256];
+  ck_assert_msg(dcm_compile(wm, funcs, 2, DCM_HOT, path, &man, err, sizeof err), "%s", err);
+  unlink(path);
+  ck_assert_uint_eq(man.nfuncs, 2);
+  ck_assert_str_eq(man.funcs[0].symbol, "kiln_f0_add");
+  ck_assert_str_eq(man.funcs[1].symbol, "kiln_f1_sub");
+  ck_assert_uint_gt(man.funcs[0].code_size, 0);
+  ck_assert_uint_gt(man.package_size, 0);
+  dcm_manifest_free(&man);
+  kiln_runtime_free(rt);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("dcm");
+  TCase *tc = tcase_create("tiers");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, reference_is_sane);
+  tcase_add_test(tc, warm_matches_interpreter);
+  tcase_add_test(tc, hot_matches_interpreter);
+  tcase_add_test(tc, rejects_imported_or_unknown_functions);
+  tcase_add_test(tc, manifest_names_and_sizes);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,700 @@
+/*
+ * test_kilnd.c: kilnd from the outside, through a real client (client.c).
+ *
+ * Every test starts its own kilnd on a private temporary XDG_RUNTIME_DIR and
+ * talks to it over ipc:// only. meson runs one test case per test (by
+ * CK_RUN_CASE), so they run in parallel and fail one by one.
+ *
+ * usage: test_kilnd KILND SAMPLE.wasm
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "client.h"
+#include "wasm.h"
+
+static const char *sample_wasm;
+
+/* (module (func (export "f") (result i32) i32.const 42)) */
+static const uint8_t valid_bytes[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, /* header */
+    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, /* type: () -> i32 */
+    0x03, 0x02, 0x01, 0x00, /* func 0: type 0 */
+    0x07, 0x05, 0x01, 0x01, 'f',  0x00, 0x00, /* export "f" */
+    0x0a, 0x06, 0x01, 0x04, 0x00, 0x41, 0x2a, 0x0b, /* i32.const 42 */
+};
+
+/* The same function returning an f64 where it promises an i32. */
+static const uint8_t invalid_bytes[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x05, 0x01, 0x60,
+    0x00, 0x01, 0x7f, 0x03, 0x02, 0x01, 0x00, 0x0a, 0x0d, 0x01, 0x0b, 0x00,
+    0x44, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0b,
+};
+
+static Kd kd;
+
+static void setup(void) {
+  kd_init(&kd);
+}
+
+static void teardown(void) {
+  kd_cleanup(&kd);
+}
+
+static void start(const char *const *args) {
+  ck_assert_msg(kd_start(&kd, args), "kilnd did not start (log in %s)", kd.log);
+  kd_connect(&kd);
+}
+
+static void assert_error(Kiln__Envelope *r, Kiln__ErrorCode code, const char *text) {
+  ck_assert_msg(r != NULL, "no reply");
+  ck_assert_msg(r->body_case == KILN__ENVELOPE__BODY_ERROR, "reply %d is not an Error",
+                (int)r->body_case);
+  ck_assert_msg(r->error->code == code, "error code %d, expected %d (%s)", (int)r->error->code,
+                (int)code, r->error->message);
+  ck_assert_msg(strstr(r->error->message, text), "error '%s' lacks '%s'", r->error->message, text);
+  ck_assert_msg(!strchr(r->error->message, '\n'), "error is not one line");
+  kiln__envelope__free_unpacked(r, NULL);
+}
+
+static void assert_alive(void) {
+  Kiln__Envelope *r = kd_hello(&kd);
+  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_HELLO_REPLY, "kilnd no longer answers");
+  kiln__envelope__free_unpacked(r, NULL);
+  ck_assert_int_eq(kill(kd.pid, 0), 0);
+}
+
+static uint8_t *read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_msg(f != NULL, "cannot open %s", path);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *b = malloc((size_t)n);
+  ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  *len = (size_t)n;
+  return b;
+}
+
+/* Uploads valid_bytes returning `value` instead of 42. Tests run in parallel
+ * and segments are named by content, so each test compiles its own module:
+ * one kilnd's shutdown never removes another test's segment. */
+static void upload_valid(uint8_t hash[32], uint8_t value) {
+  uint8_t bytes[sizeof valid_bytes];
+  memcpy(bytes, valid_bytes, sizeof bytes);
+  ck_assert(value < 0x40); /* stays a one-byte LEB128 */
+  bytes[sizeof bytes - 2] = value; /* the i32.const immediate */
+  Kiln__Envelope *r = kd_upload(&kd, bytes, sizeof bytes);
+  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_MODULE_ACK, "no ModuleAck");
+  memcpy(hash, r->module_ack->module_hash.data, 32);
+  kiln__envelope__free_unpacked(r, NULL);
+}
+
+START_TEST(hello) {
+  start((const char *[]){"--workers", "1", NULL});
+  Kiln__Envelope *r = kd_hello(&kd);
+  ck_assert_ptr_nonnull(r);
+  ck_assert_int_eq(r->body_case, KILN__ENVELOPE__BODY_HELLO_REPLY);
+  ck_assert_uint_eq(r->version, KILN_PROTO_VERSION);
+  ck_assert_int_eq((pid_t)r->hello_reply->pid, kd.pid);
+  ck_assert_uint_eq(r->hello_reply->workers, 1);
+  ck_assert_uint_eq(r->hello_reply->max_message, KILN_DEFAULT_MAX_MESSAGE);
+  ck_assert_int_eq(r->hello_reply->compiler_available, KILND_HAVE_COMPILER);
+  kiln__envelope__free_unpacked(r, NULL);
+  ck_assert(kd_log_has(&kd, "hello from 'kilnd test'", 2000));
+}
+END_TEST
+
+START_TEST(wrong_version) {
+  start((const char *[]){"--workers", "1", NULL});
+  Kiln__Hello h = KILN__HELLO__INIT;
+  Kiln__Envelope env = KILN__ENVELOPE__INIT;
+  env.version = KILN_PROTO_VERSION + 41; /* packed by hand: kiln_frame_send stamps ours */
+  env.request_id = 77;
+  env.body_case = KILN__ENVELOPE__BODY_HELLO;
+  env.hello = &h;
+  uint8_t buf[64];
+  size_t n = kiln__envelope__pack(&env, buf);
+  Kiln__Envelope *r = kd_call_raw(&kd, buf, n);
+  ck_assert_ptr_nonnull(r);
+  ck_assert_uint_eq(r->request_id, 77); /* answered to the right request */
+  assert_error(r, KILN__ERROR_CODE__ERROR_VERSION, "protocol version 42 is not supported");
+  /* A future envelope whose body we cannot decode is still told "version". */
+  const uint8_t future[] = {0x08, 0x02, 0x10, 0x05, 0x52, 0x03, 0xff, 0xff, 0xff};
+  r = kd_call_raw(&kd, future, sizeof future);
+  ck_assert_ptr_nonnull(r);
+  ck_assert_uint_eq(r->request_id, 5);
+  assert_error(r, KILN__ERROR_CODE__ERROR_VERSION, "protocol version 2 is not supported");
+  assert_alive();
+}
+END_TEST
+
+START_TEST(garbage) {
+  start((const char *[]){"--workers", "1", NULL});
+  const uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  assert_error(kd_call_raw(&kd, junk, sizeof junk), KILN__ERROR_CODE__ERROR_MALFORMED,
+               "malformed message");
+  assert_error(kd_call_raw(&kd, "", 0), KILN__ERROR_CODE__ERROR_MALFORMED,
+               "without a protocol version");
+  /* A version but no body. */
+  const uint8_t nobody[] = {0x08, 0x01};
+  assert_error(kd_call_raw(&kd, nobody, sizeof nobody), KILN__ERROR_CODE__ERROR_MALFORMED,
+               "without a body");
+  /* Two frames in one message. */
+  zmq_send(kd.sock, nobody, sizeof nobody, ZMQ_SNDMORE);
+  assert_error(kd_call_raw(&kd, nobody, sizeof nobody), KILN__ERROR_CODE__ERROR_MALFORMED,
+               "2 frames");
+  /* A reply sent as if it were a request. */
+  Kiln__NeedModule need = KILN__NEED_MODULE__INIT;
+  Kiln__Envelope env = KILN__ENVELOPE__INIT;
+  env.body_case = KILN__ENVELOPE__BODY_NEED_MODULE;
+  env.need_module = &need;
+  assert_error(kd_call(&kd, &env), KILN__ERROR_CODE__ERROR_BAD_REQUEST, "not a request");
+  /* Random bytes, many times: never a crash, always an answer. */
+  srand(1);
+  for (int i = 0; i < 200; i++) {
+    uint8_t b[48];
+    size_t len = (size_t)(rand() % (int)sizeof b);
+    for (size_t k = 0; k < len; k++)
+      b[k] = (uint8_t)rand();
+    Kiln__Envelope *r = kd_call_raw(&kd, b, len);
+    ck_assert_msg(r != NULL, "no answer to random frame %d", i);
+    kiln__envelope__free_unpacked(r, NULL);
+  }
+  /* Real requests with a few bytes changed reach deeper: every handler must
+   * answer whatever decodes. Each request gets exactly one reply (a compile
+   * that happens to be valid answers later, which the count allows). */
+  uint8_t mod_hash[32];
+  wasm_module_hash(valid_bytes, sizeof valid_bytes, mod_hash);
+  uint32_t funcs[] = {0};
+  Kiln__CompileRequest c = KILN__COMPILE_REQUEST__INIT;
+  c.module_hash.data = mod_hash;
+  c.module_hash.len = 32;
+  c.functions = funcs;
+  c.n_functions = 1;
+  c.tier = KILN__TIER__TIER_WARM;
+  Kiln__ModuleUpload u = KILN__MODULE_UPLOAD__INIT;
+  u.module.data = (uint8_t *)valid_bytes;
+  u.module.len = sizeof valid_bytes;
+  Kiln__Hello h = KILN__HELLO__INIT;
+  h.client_name = "mutant";
+  Kiln__Envelope reqs[3] = {KILN__ENVELOPE__INIT, KILN__ENVELOPE__INIT, KILN__ENVELOPE__INIT};
+  reqs[0].body_case = KILN__ENVELOPE__BODY_COMPILE_REQUEST;
+  reqs[0].compile_request = &c;
+  reqs[1].body_case = KILN__ENVELOPE__BODY_MODULE_UPLOAD;
+  reqs[1].module_upload = &u;
+  reqs[2].body_case = KILN__ENVELOPE__BODY_HELLO;
+  reqs[2].hello = &h;
+  for (int i = 0; i < 300; i++) {
+    size_t len;
+    uint8_t *b = kiln_frame_pack(&reqs[i % 3], &len);
+    ck_assert_ptr_nonnull(b);
+    for (int k = 0; k < 1 + rand() % 3; k++)
+      b[(size_t)rand() % len] ^= (uint8_t)(1u << (rand() % 8));
+    Kiln__Envelope *r = kd_call_raw(&kd, b, len);
+    free(b);
+    ck_assert_msg(r != NULL, "no answer to mutated request %d", i);
+    kiln__envelope__free_unpacked(r, NULL);
+  }
+  assert_alive();
+  ck_assert(kd_log_has(&kd, "refused a request: malformed message", 0));
+}
+END_TEST
+
+START_TEST(oversized) {
+  start((const char *[]){"--workers", "1", "--max-message", "65536", NULL});
+  size_t len = 65537;
+  uint8_t *big = calloc(1, len);
+  assert_error(kd_upload(&kd, big, len), KILN__ERROR_CODE__ERROR_TOO_LARGE,
+               "exceeds the limit of 65536 bytes");
+  assert_alive();
+  /* Beyond twice the limit ZeroMQ drops the connection unread; kilnd lives on
+   * and answers a new connection. */
+  free(big);
+  len = 4u << 20;
+  big = calloc(1, len);
+  zmq_send(kd.sock, big, len, 0);
+  free(big);
+  kd_sleep_ms(200);
+  kd_disconnect(&kd);
+  kd_connect(&kd);
+  assert_alive();
+}
+END_TEST
+
+START_TEST(upload) {
+  start((const char *[]){"--workers", "1", NULL});
+  size_t len;
+  uint8_t *bytes = read_file(sample_wasm, &len);
+  uint8_t hash[32];
+  wasm_module_hash(bytes, len, hash);
+  Kiln__Envelope *r = kd_upload(&kd, bytes, len);
+  ck_assert_ptr_nonnull(r);
+  ck_assert_int_eq(r->body_case, KILN__ENVELOPE__BODY_MODULE_ACK);
+  ck_assert_uint_eq(r->module_ack->module_hash.len, 32);
+  ck_assert_mem_eq(r->module_ack->module_hash.data, hash, 32);
+  ck_assert_uint_gt(r->module_ack->function_count, 1);
+  kiln__envelope__free_unpacked(r, NULL);
+  ck_assert(kd_log_has(&kd, "stored", 2000));
+
+  /* Known by hash from now on; an unknown hash is asked for. */
+  Kiln__HaveModule have = KILN__HAVE_MODULE__INIT;
+  have.module_hash.data = hash;
+  have.module_hash.len = 32;
+  Kiln__Envelope env = KILN__ENVELOPE__INIT;
+  env.body_case = KILN__ENVELOPE__BODY_HAVE_MODULE;
+  env.have_module = &have;
+  r = kd_call(&kd, &env);
+  ck_assert_int_eq(r->body_case, KILN__ENVELOPE__BODY_MODULE_ACK);
+  kiln__envelope__free_unpacked(r, NULL);
+  hash[0] ^= 1;
+  r = kd_call(&kd, &env);
+  ck_assert_int_eq(r->body_case, KILN__ENVELOPE__BODY_NEED_MODULE);
+  ck_assert_mem_eq(r->need_module->module_hash.data, hash, 32);
+  kiln__envelope__free_unpacked(r, NULL);
+  have.module_hash.len = 5;
+  assert_error(kd_call(&kd, &env), KILN__ERROR_CODE__ERROR_BAD_REQUEST, "must be 32 bytes");
+  free(bytes);
+}
+END_TEST
+
+START_TEST(invalid_module) {
+  start((const char *[]){"--workers", "1", NULL});
+  assert_error(kd_upload(&kd, invalid_bytes, sizeof invalid_bytes),
+               KILN__ERROR_CODE__ERROR_INVALID_MODULE,
+               "invalid module at 0x21 in func 0: type mismatch: expected i32, got f64");
+  assert_error(kd_upload(&kd, "\0asm\2\0\0\0", 8), KILN__ERROR_CODE__ERROR_INVALID_MODULE,
+               "malformed module at 0x4");
+  ck_assert(kd_log_has(&kd, "module refused", 2000));
+  /* Refused means not stored. */
+  uint8_t hash[32];
+  wasm_module_hash(invalid_bytes, sizeof invalid_bytes, hash);
+  uint32_t f = 0;
+  Kiln__Envelope *r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
+  ck_assert_int_eq(r->body_case, KILN__ENVELOPE__BODY_NEED_MODULE);
+  kiln__envelope__free_unpacked(r, NULL);
+  assert_alive();
+}
+END_TEST
+
+START_TEST(compile) {
+  start((const char *[]){"--workers", "1", NULL});
+  uint8_t hash[32];
+  upload_valid(hash, 1);
+  uint32_t f = 0;
+  Kiln__Envelope *r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
+  ck_assert_ptr_nonnull(r);
+#if KILND_HAVE_COMPILER
+  ck_assert_msg(r->body_case == KILN__ENVELOPE__BODY_PACKAGE_READY, "no PackageReady: %s",
+                r->body_case == KILN__ENVELOPE__BODY_ERROR ? r->error->message : "?");
+  Kiln__PackageReady *p = r->package_ready;
+  struct stat st;
+  ck_assert_int_eq(stat(p->path, &st), 0);
+  ck_assert_uint_eq((uint64_t)st.st_size, p->size);
+  ck_assert_int_eq(st.st_mode & 0777, 0400);
+  ck_assert_uint_eq(p->n_entries, 1);
+  ck_assert_uint_eq(p->entries[0]->function_index, 0);
+  ck_assert(!p->cached);
+  size_t len;
+  uint8_t *so = read_file(p->path, &len), digest[32];
+  wasm_module_hash(so, len, digest); /* SHA-256 of the bytes */
+  ck_assert_mem_eq(digest, p->content_hash.data, 32);
+  free(so);
+  char path[512];
+  snprintf(path, sizeof path, "%s", p->path);
+  kiln__envelope__free_unpacked(r, NULL);
+  /* The same request again comes from the index. */
+  r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
+  ck_assert_int_eq(r->body_case, KILN__ENVELOPE__BODY_PACKAGE_READY);
+  ck_assert(r->package_ready->cached);
+  kiln__envelope__free_unpacked(r, NULL);
+  /* Unmapped segments go at shutdown. */
+  ck_assert_int_eq(kd_stop(&kd, SIGTERM), 0);
+  ck_assert_int_ne(access(path, F_OK), 0);
+#else
+  assert_error(r, KILN__ERROR_CODE__ERROR_UNAVAILABLE, "compiler not built");
+  ck_assert(kd_log_has(&kd, "compile failed", 2000));
+  assert_alive();
+#endif
+}
+END_TEST
+
+START_TEST(compile_bad_request) {
+  start((const char *[]){"--workers", "1", NULL});
+  uint8_t hash[32];
+  upload_valid(hash, 2);
+  uint32_t f = 1;
+  assert_error(kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM),
+               KILN__ERROR_CODE__ERROR_BAD_REQUEST, "function 1 does not exist");
+  f = 0;
+  assert_error(kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_UNSPECIFIED),
+               KILN__ERROR_CODE__ERROR_BAD_REQUEST, "tier must be warm or hot");
+  assert_error(kd_compile(&kd, hash, &f, 0, KILN__TIER__TIER_HOT),
+               KILN__ERROR_CODE__ERROR_BAD_REQUEST, "names no functions");
+  Kiln__CompileRequest c = KILN__COMPILE_REQUEST__INIT;
+  char *opts[] = {"fast\x01"};
+  c.module_hash.data = hash;
+  c.module_hash.len = 32;
+  c.functions = &f;
+  c.n_functions = 1;
+  c.tier = KILN__TIER__TIER_HOT;
+  c.options = opts;
+  c.n_options = 1;
+  Kiln__Envelope env = KILN__ENVELOPE__INIT;
+  env.body_case = KILN__ENVELOPE__BODY_COMPILE_REQUEST;
+  env.compile_request = &c;
+  assert_error(kd_call(&kd, &env), KILN__ERROR_CODE__ERROR_BAD_REQUEST,
+               "unknown compiler option 'fast?'");
+  hash[3] ^= 1;
+  Kiln__Envelope *r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
+  ck_assert_int_eq(r->body_case, KILN__ENVELOPE__BODY_NEED_MODULE);
+  kiln__envelope__free_unpacked(r, NULL);
+  assert_alive();
+}
+END_TEST
+
+/* Waits until kilnd has a worker other than `old`, and returns it. */
+static pid_t new_worker(pid_t old) {
+  for (int i = 0; i < 500; i++) {
+    pid_t kids[8];
+    int n = kd_children(&kd, kids, 8);
+    if (n == 1 && kids[0] != old)
+      return kids[0];
+    kd_sleep_ms(10);
+  }
+  return 0;
+}
+
+START_TEST(worker_killed) {
+  start((const char *[]){"--workers", "1", "--test-job-delay", "30000", NULL});
+  ck_assert(kd_log_has(&kd, "worker 0 ready", 5000));
+  uint8_t hash[32];
+  upload_valid(hash, 3);
+  pid_t kids[8];
+  ck_assert_int_eq(kd_children(&kd, kids, 8), 1);
+  uint32_t f = 0;
+  Kiln__CompileRequest c = KILN__COMPILE_REQUEST__INIT;
+  c.module_hash.data = hash;
+  c.module_hash.len = 32;
+  c.functions = &f;
+  c.n_functions = 1;
+  c.tier = KILN__TIER__TIER_HOT;
+  Kiln__Envelope env = KILN__ENVELOPE__INIT;
+  env.request_id = 9;
+  env.body_case = KILN__ENVELOPE__BODY_COMPILE_REQUEST;
+  env.compile_request = &c;
+  ck_assert_int_eq(kiln_frame_send(kd.sock, &env, 0), 0);
+  ck_assert(kd_log_has(&kd, "compile started: job 1 on worker 0", 5000));
+  /* The broker keeps serving while the job runs. */
+  assert_alive();
+  kill(kids[0], SIGKILL);
+  Kiln__Envelope *r = kd_recv(&kd, 10000);
+  ck_assert_ptr_nonnull(r);
+  ck_assert_uint_eq(r->request_id, 9);
+  assert_error(r, KILN__ERROR_CODE__ERROR_WORKER_DIED, "signal 9");
+  ck_assert(kd_log_has(&kd, "died: killed by signal 9", 2000));
+  ck_assert_int_ne(new_worker(kids[0]), 0);
+  ck_assert(kd_log_has(&kd, "worker 0 started", 0));
+  for (int i = 0; i < 500 && kd_log_count(&kd, "worker 0 ready") < 2; i++)
+    kd_sleep_ms(10);
+  ck_assert_int_eq(kd_log_count(&kd, "worker 0 ready"), 2);
+  assert_alive();
+}
+END_TEST
+
+START_TEST(job_timeout) {
+  start(
+      (const char *[]){"--workers", "1", "--job-timeout", "1", "--test-job-delay", "30000", NULL});
+  ck_assert(kd_log_has(&kd, "worker 0 ready", 5000));
+  uint8_t hash[32];
+  upload_valid(hash, 4);
+  pid_t kids[8];
+  ck_assert_int_eq(kd_children(&kd, kids, 8), 1);
+  uint32_t f = 0;
+  Kiln__Envelope *r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
+  assert_error(r, KILN__ERROR_CODE__ERROR_TIMEOUT, "timed out after 1 s");
+  ck_assert(kd_log_has(&kd, "exceeded 1 s: killing worker 0", 0));
+  ck_assert_int_ne(new_worker(kids[0]), 0);
+  assert_alive();
+}
+END_TEST
+
+START_TEST(sigterm) {
+  start((const char *[]){"--workers", "2", NULL});
+  ck_assert(kd_log_has(&kd, "worker 1 ready", 5000));
+  pid_t kids[8];
+  int n = kd_children(&kd, kids, 8);
+  ck_assert_int_eq(n, 2);
+  assert_alive();
+  ck_assert_int_eq(kd_stop(&kd, SIGTERM), 0);
+  ck_assert_int_ne(access(kd.sock_path, F_OK), 0);
+  for (int i = 0; i < n; i++)
+    ck_assert_int_ne(kill(kids[i], 0), 0); /* workers gone too */
+  ck_assert(kd_log_has(&kd, "shutdown on SIGTERM", 0));
+  /* Only the lock file is left in the endpoint directory. */
+  ck_assert_int_eq(kd_log_count(&kd, "stopped"), 1);
+}
+END_TEST
+
+START_TEST(sigint) {
+  start((const char *[]){"--workers", "1", NULL});
+  ck_assert_int_eq(kd_stop(&kd, SIGINT), 0);
+  ck_assert_int_ne(access(kd.sock_path, F_OK), 0);
+  ck_assert(kd_log_has(&kd, "shutdown on SIGINT", 0));
+}
+END_TEST
+
+START_TEST(endpoint_dir) {
+  /* An existing directory of ours with a wider mode is made private. */
+  char runtime_kiln[400];
+  snprintf(runtime_kiln, sizeof runtime_kiln, "%s", kd.dir);
+  ck_assert_int_eq(mkdir(runtime_kiln, 0755), 0);
+  ck_assert_int_eq(chmod(runtime_kiln, 0755), 0);
+  start((const char *[]){"--workers", "1", NULL});
+  struct stat st;
+  ck_assert_int_eq(lstat(kd.dir, &st), 0);
+  ck_assert(S_ISDIR(st.st_mode));
+  ck_assert_int_eq(st.st_mode & 0777, 0700);
+  ck_assert_int_eq(lstat(kd.sock_path, &st), 0);
+  ck_assert(S_ISSOCK(st.st_mode));
+  /* The helpers agree on where the endpoint is. */
+  char ep[512], err[256];
+  ck_assert_int_eq(kiln_default_endpoint(ep, sizeof ep, err, sizeof err), 0);
+  ck_assert_str_eq(ep, kd.endpoint);
+  /* A symlink in the directory's place is refused. */
+  char link_rt[400], link_dir[420];
+  snprintf(link_rt, sizeof link_rt, "%s/other", kd.runtime);
+  ck_assert_int_eq(mkdir(link_rt, 0700), 0);
+  snprintf(link_dir, sizeof link_dir, "%s/kiln", link_rt);
+  ck_assert_int_eq(symlink(kd.dir, link_dir), 0);
+  setenv("XDG_RUNTIME_DIR", link_rt, 1);
+  ck_assert_int_eq(kiln_default_endpoint(ep, sizeof ep, err, sizeof err), -1);
+  ck_assert_msg(strstr(err, "not a directory we can use"), "%s", err);
+  setenv("XDG_RUNTIME_DIR", kd.runtime, 1);
+}
+END_TEST
+
+START_TEST(second_instance) {
+  start((const char *[]){"--workers", "1", NULL});
+  ck_assert_int_eq(kd_run(&kd, (const char *[]){"--foreground", NULL}), 1);
+  ck_assert(kd_log_has(&kd, "kilnd: another kilnd is already serving", 0));
+  assert_alive(); /* its socket was not taken */
+}
+END_TEST
+
+START_TEST(idle_exit) {
+  start((const char *[]){"--workers", "1", "--idle", "1", NULL});
+  assert_alive();
+  ck_assert_int_eq(kd_wait_exit(&kd, 5000), 0);
+  ck_assert(kd_log_has(&kd, "idle for 1 s: shutting down", 0));
+  ck_assert_int_ne(access(kd.sock_path, F_OK), 0);
+}
+END_TEST
+
+START_TEST(detach) {
+  /* Without --foreground the command returns once the daemon listens. */
+  ck_assert_int_eq(kd_run(&kd, (const char *[]){"--workers", "1", NULL}), 0);
+  ck_assert_int_eq(access(kd.sock_path, F_OK), 0);
+  kd_connect(&kd);
+  Kiln__Envelope *r = kd_hello(&kd);
+  ck_assert_ptr_nonnull(r);
+  pid_t daemon = (pid_t)r->hello_reply->pid;
+  kiln__envelope__free_unpacked(r, NULL);
+  ck_assert_int_eq(kill(daemon, SIGTERM), 0);
+  for (int i = 0; i < 500 && access(kd.sock_path, F_OK) == 0; i++)
+    kd_sleep_ms(10);
+  ck_assert_int_ne(access(kd.sock_path, F_OK), 0);
+}
+END_TEST
+
+START_TEST(bad_flags) {
+  ck_assert_int_eq(kd_run(&kd, (const char *[]){"--workers", "many", NULL}), 2);
+  ck_assert_int_eq(kd_run(&kd, (const char *[]){"--frobnicate", NULL}), 2);
+  ck_assert_int_eq(kd_run(&kd, (const char *[]){"--endpoint", "tcp://127.0.0.1:5555", NULL}), 2);
+  ck_assert(kd_log_has(&kd, "kilnd: --workers wants a whole number from 0 to 256, not 'many'", 0));
+  ck_assert(kd_log_has(&kd, "kilnd: unknown option '--frobnicate'", 0));
+  ck_assert(kd_log_has(&kd, "kilnd: only ipc:// endpoints are supported", 0));
+}
+END_TEST
+
+START_TEST(joined) {
+  /* Two requests for the same package while it compiles: one compile. */
+  start((const char *[]){"--workers", "1", "--test-job-delay", "500", NULL});
+  ck_assert(kd_log_has(&kd, "worker 0 ready", 5000));
+  uint8_t hash[32];
+  upload_valid(hash, 5);
+  uint32_t sets[2][2] = {{0, 0}, {0, 0}}; /* duplicates fold into the set {0} */
+  size_t lens[2] = {1, 2};
+  for (int i = 0; i < 2; i++) {
+    Kiln__CompileRequest c = KILN__COMPILE_REQUEST__INIT;
+    c.module_hash.data = hash;
+    c.module_hash.len = 32;
+    c.functions = sets[i];
+    c.n_functions = lens[i];
+    c.tier = KILN__TIER__TIER_WARM;
+    Kiln__Envelope env = KILN__ENVELOPE__INIT;
+    env.request_id = 21 + (uint64_t)i;
+    env.body_case = KILN__ENVELOPE__BODY_COMPILE_REQUEST;
+    env.compile_request = &c;
+    ck_assert_int_eq(kiln_frame_send(kd.sock, &env, 0), 0);
+  }
+  bool seen[2] = {false, false};
+  int kind = -1;
+  for (int i = 0; i < 2; i++) {
+    Kiln__Envelope *r = kd_recv(&kd, 10000);
+    ck_assert_ptr_nonnull(r);
+    ck_assert(r->request_id == 21 || r->request_id == 22);
+    seen[r->request_id - 21] = true;
+    ck_assert(kind == -1 || kind == (int)r->body_case); /* the same answer for both */
+    kind = (int)r->body_case;
+    kiln__envelope__free_unpacked(r, NULL);
+  }
+  ck_assert(seen[0] && seen[1]);
+  ck_assert_int_eq(kind, KILND_HAVE_COMPILER ? KILN__ENVELOPE__BODY_PACKAGE_READY
+                                             : KILN__ENVELOPE__BODY_ERROR);
+  ck_assert(kd_log_has(&kd, "compile joined job 1", 0));
+  ck_assert_int_eq(kd_log_count(&kd, "compile started"), 1);
+}
+END_TEST
+
+#if KILND_HAVE_COMPILER
+START_TEST(disk_cache) {
+  /* A package outlives kilnd in $XDG_CACHE_HOME/kiln and is checked on reuse. */
+  start((const char *[]){"--workers", "1", NULL});
+  uint8_t hash[32];
+  upload_valid(hash, 6);
+  uint32_t f = 0;
+  Kiln__Envelope *r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
+  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PACKAGE_READY, "no PackageReady");
+  ck_assert(!r->package_ready->cached);
+  char path[512], so[600], hex[65];
+  snprintf(path, sizeof path, "%s", r->package_ready->path);
+  kiln_hex(r->package_ready->key.data, 32, hex);
+  snprintf(so, sizeof so, "%s/cache/kiln/%s.so", kd.runtime, hex);
+  uint8_t content[32];
+  memcpy(content, r->package_ready->content_hash.data, 32);
+  kiln__envelope__free_unpacked(r, NULL);
+  kd_disconnect(&kd);
+  ck_assert_int_eq(kd_stop(&kd, SIGTERM), 0);
+  ck_assert_int_ne(access(path, F_OK), 0);
+  ck_assert_int_eq(access(so, R_OK), 0);
+
+  /* A new kilnd: from the cache, no compile. */
+  start((const char *[]){"--workers", "1", NULL});
+  upload_valid(hash, 6);
+  r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
+  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PACKAGE_READY, "no PackageReady");
+  ck_assert(r->package_ready->cached);
+  ck_assert_str_eq(r->package_ready->path, path);
+  ck_assert_mem_eq(r->package_ready->content_hash.data, content, 32);
+  ck_assert_uint_eq(r->package_ready->n_entries, 1);
+  kiln__envelope__free_unpacked(r, NULL);
+  size_t len;
+  uint8_t *bytes = read_file(path, &len), digest[32];
+  wasm_module_hash(bytes, len, digest);
+  ck_assert_mem_eq(digest, content, 32);
+  free(bytes);
+  ck_assert(kd_log_has(&kd, "from the disk cache", 0));
+  kd_disconnect(&kd);
+  ck_assert_int_eq(kd_stop(&kd, SIGTERM), 0);
+
+  /* A damaged cache entry is compiled again, not served. */
+  ck_assert_int_eq(chmod(so, 0600), 0);
+  FILE *fp = fopen(so, "r+b");
+  ck_assert_ptr_nonnull(fp);
+  fputs("damage", fp);
+  fclose(fp);
+  start((const char *[]){"--workers", "1", NULL});
+  upload_valid(hash, 6);
+  r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
+  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PACKAGE_READY, "no PackageReady");
+  ck_assert(!r->package_ready->cached);
+  ck_assert_mem_eq(r->package_ready->content_hash.data, content, 32);
+  kiln__envelope__free_unpacked(r, NULL);
+  ck_assert(kd_log_has(&kd, "is damaged; compiling again", 0));
+}
+END_TEST
+
+START_TEST(segment_kept) {
+  /* A segment some process maps survives kilnd's shutdown. */
+  start((const char *[]){"--workers", "1", NULL});
+  uint8_t hash[32];
+  upload_valid(hash, 7);
+  uint32_t f = 0;
+  Kiln__Envelope *r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_HOT);
+  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PACKAGE_READY, "no PackageReady");
+  char path[512];
+  snprintf(path, sizeof path, "%s", r->package_ready->path);
+  size_t size = r->package_ready->size;
+  kiln__envelope__free_unpacked(r, NULL);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ck_assert_int_ge(fd, 0);
+  void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  ck_assert(map != MAP_FAILED);
+  ck_assert_int_eq(kd_stop(&kd, SIGTERM), 0);
+  ck_assert_int_eq(access(path, F_OK), 0);
+  ck_assert(kd_log_has(&kd, "keeping segment", 0));
+  munmap(map, size);
+  unlink(path);
+}
+END_TEST
+#endif
+
+int main(int argc, char **argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: test_kilnd KILND SAMPLE.wasm\n");
+    return 2;
+  }
+  kd_exe = argv[1];
+  sample_wasm = argv[2];
+  Suite *s = suite_create("kilnd");
+  struct {
+    const char *name;
+    const TTest *test;
+  } cases[] = {
+    {"hello", hello},
+    {"wrong_version", wrong_version},
+    {"garbage", garbage},
+    {"oversized", oversized},
+    {"upload", upload},
+    {"invalid_module", invalid_module},
+    {"compile", compile},
+    {"compile_bad_request", compile_bad_request},
+    {"worker_killed", worker_killed},
+    {"job_timeout", job_timeout},
+    {"sigterm", sigterm},
+    {"sigint", sigint},
+    {"endpoint_dir", endpoint_dir},
+    {"second_instance", second_instance},
+    {"idle_exit", idle_exit},
+    {"detach", detach},
+    {"bad_flags", bad_flags},
+    {"joined", joined},
+#if KILND_HAVE_COMPILER
+    {"segment_kept", segment_kept},
+    {"disk_cache", disk_cache},
+#endif
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    TCase *tc = tcase_create(cases[i].name);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, cases[i].test);
+    suite_add_tcase(s, tc);
+  }
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
