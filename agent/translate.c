@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "immediates.h"
 #include "interp.h"
 #include "runtime.h"
 
@@ -875,70 +876,50 @@ static void pop_slots(Tr *T, uint32_t *s, unsigned n) {
 
 /* --- skipping unreachable code -------------------------------------------- */
 
+/* The shapes come from core's table; the reads here are unchecked, which is
+ * fine on a validated body (a memory index or reference type byte is also a
+ * one-byte LEB). */
 static void skip_immediates(Tr *T, uint8_t op) {
-  switch (op) {
-  case 0x02:
-  case 0x03:
-  case 0x04:
+  WasmImm k = wasm_imm(op);
+  if (k == WASM_IMM_PREFIX_FC)
+    k = wasm_imm_fc(rd_u32(T));
+  switch (k) {
+  case WASM_IMM_BLOCKTYPE:
+  case WASM_IMM_S32:
+  case WASM_IMM_S64:
     rd_sleb(T);
     break;
-  case 0x0c:
-  case 0x0d:
-  case 0x10:
-  case 0x20:
-  case 0x21:
-  case 0x22:
-  case 0x23:
-  case 0x24:
-  case 0x25:
-  case 0x26:
-  case 0x3f:
-  case 0x40:
-  case 0xd0:
-  case 0xd2:
+  case WASM_IMM_U32:
+  case WASM_IMM_BYTE:
     rd_uleb(T);
     break;
-  case 0x0e: {
+  case WASM_IMM_U32_U32:
+  case WASM_IMM_BYTE_BYTE:
+  case WASM_IMM_U32_BYTE:
+    rd_uleb(T);
+    rd_uleb(T);
+    break;
+  case WASM_IMM_BR_TABLE: {
     uint32_t n = rd_u32(T);
     for (uint32_t i = 0; i <= n; i++)
       rd_uleb(T);
     break;
   }
-  case 0x11:
-    rd_uleb(T);
-    rd_uleb(T);
-    break;
-  case 0x1c: {
+  case WASM_IMM_SELECT_T: {
     uint32_t n = rd_u32(T);
     for (uint32_t i = 0; i < n; i++)
       rd_byte(T);
     break;
   }
-  case 0x41:
-  case 0x42:
-    rd_sleb(T);
-    break;
-  case 0x43:
+  case WASM_IMM_F32:
     rd_fixed(T, 4);
     break;
-  case 0x44:
+  case WASM_IMM_F64:
     rd_fixed(T, 8);
     break;
-  case 0xfc: {
-    uint32_t sub = rd_u32(T);
-    if (sub == 8 || sub == 10 || sub == 12 || sub == 14) {
-      rd_uleb(T);
-      rd_uleb(T);
-    } else if (sub == 9 || sub == 11 || sub == 13 || sub >= 15) {
-      rd_uleb(T);
-    }
-    break;
-  }
-  default:
-    if (op >= 0x28 && op <= 0x3e) {
-      rd_uleb(T);
-      rd_uleb(T);
-    }
+  case WASM_IMM_NONE:
+  case WASM_IMM_PREFIX_FC:
+  case WASM_IMM_ILLEGAL: /* not in a validated body */
     break;
   }
 }

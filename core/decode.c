@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "immediates.h"
 #include "reader.h"
 #include "wasm.h"
 
@@ -203,102 +204,56 @@ static WasmGlobalType read_globaltype(Reader *r) {
  * expression. It only has to find the expression's end (the module is
  * invalid anyway), but an unknown opcode is still malformed. */
 static void skip_immediates(Reader *r, size_t off, uint8_t op) {
-  if ((op >= 0x45 && op <= 0xc4) || op == 0x00 || op == 0x01 || op == 0x05 || op == 0x0f ||
-      op == 0x1a || op == 0x1b || op == 0xd1)
+  WasmImm k = wasm_imm(op);
+  if (k == WASM_IMM_PREFIX_FC)
+    k = wasm_imm_fc(rd_u32(r));
+  switch (k) {
+  case WASM_IMM_NONE:
     return;
-  switch (op) {
-  case 0x02:
-  case 0x03:
-  case 0x04:
+  case WASM_IMM_BLOCKTYPE:
     rd_s33(r);
     return;
-  case 0x0c:
-  case 0x0d:
-  case 0x10:
-  case 0x20:
-  case 0x21:
-  case 0x22:
-  case 0x23:
-  case 0x24:
-  case 0x25:
-  case 0x26:
-  case 0xd2:
+  case WASM_IMM_U32:
     rd_u32(r);
     return;
-  case 0x0e: {
+  case WASM_IMM_U32_U32:
+    rd_u32(r);
+    rd_u32(r);
+    return;
+  case WASM_IMM_BYTE:
+    rd_u8(r);
+    return;
+  case WASM_IMM_BYTE_BYTE:
+    rd_u8(r);
+    rd_u8(r);
+    return;
+  case WASM_IMM_U32_BYTE:
+    rd_u32(r);
+    rd_u8(r);
+    return;
+  case WASM_IMM_BR_TABLE: {
     uint32_t n = rd_count(r, 1);
     for (uint32_t i = 0; i <= n && rd_ok(r); i++)
       rd_u32(r);
     return;
   }
-  case 0x11:
-    rd_u32(r);
-    rd_u32(r);
-    return;
-  case 0x1c:
+  case WASM_IMM_SELECT_T:
     rd_bytes(r, rd_count(r, 1));
     return;
-  case 0x3f:
-  case 0x40:
-  case 0xd0:
-    rd_u8(r);
-    return;
-  case 0x41:
+  case WASM_IMM_S32:
     rd_s32(r);
     return;
-  case 0x42:
+  case WASM_IMM_S64:
     rd_s64(r);
     return;
-  case 0x43:
+  case WASM_IMM_F32:
     rd_bytes(r, 4);
     return;
-  case 0x44:
+  case WASM_IMM_F64:
     rd_bytes(r, 8);
     return;
-  case 0xfc:
-    switch (rd_u32(r)) {
-    case 0:
-    case 1:
-    case 2:
-    case 3:
-    case 4:
-    case 5:
-    case 6:
-    case 7:
-      return;
-    case 8:
-      rd_u32(r);
-      rd_u8(r);
-      return;
-    case 9:
-    case 13:
-    case 15:
-    case 16:
-    case 17:
-      rd_u32(r);
-      return;
-    case 10:
-      rd_u8(r);
-      rd_u8(r);
-      return;
-    case 11:
-      rd_u8(r);
-      return;
-    case 12:
-    case 14:
-      rd_u32(r);
-      rd_u32(r);
-      return;
-    default:
-      break;
-    }
-    break;
-  default:
-    if (op >= 0x28 && op <= 0x3e) { /* memarg */
-      rd_u32(r);
-      rd_u32(r);
-      return;
-    }
+  case WASM_IMM_PREFIX_FC:
+  case WASM_IMM_ILLEGAL:
     break;
   }
   rd_fail_at(r, off, "illegal opcode");
