@@ -914,7 +914,8 @@ static void setup_locals(Fn *fn) {
   fn->nlocals = fn->type->nparams + wf->nlocals;
   fn->local_types = malloc((fn->nlocals ? fn->nlocals : 1) * sizeof *fn->local_types);
   fn->locals = malloc((fn->nlocals ? fn->nlocals : 1) * sizeof *fn->locals);
-  memcpy(fn->local_types, fn->type->types, fn->type->nparams);
+  if (fn->type->nparams) /* types is NULL for a [] -> [] function */
+    memcpy(fn->local_types, fn->type->types, fn->type->nparams);
   if (wf->nlocals)
     memcpy(fn->local_types + fn->type->nparams, wf->local_types, wf->nlocals);
   for (uint32_t i = 0; i < fn->nlocals; i++) {
