@@ -171,19 +171,26 @@ Kiln__ErrorCode kiln_frame_error_code(KilnFrameStatus st) {
   return KILN__ERROR_CODE__ERROR_UNSPECIFIED;
 }
 
+void kiln_error_envelope(Kiln__Envelope *env, Kiln__Error *e, uint64_t request_id,
+                         Kiln__ErrorCode code, char *message) {
+  *e = (Kiln__Error)KILN__ERROR__INIT;
+  e->code = code;
+  e->message = message;
+  *env = (Kiln__Envelope)KILN__ENVELOPE__INIT;
+  env->request_id = request_id;
+  env->body_case = KILN__ENVELOPE__BODY_ERROR;
+  env->error = e;
+}
+
 int kiln_send_error(void *sock, uint64_t request_id, Kiln__ErrorCode code, const char *fmt, ...) {
   char text[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
-  Kiln__Error e = KILN__ERROR__INIT;
-  e.code = code;
-  e.message = text;
-  Kiln__Envelope env = KILN__ENVELOPE__INIT;
-  env.request_id = request_id;
-  env.body_case = KILN__ENVELOPE__BODY_ERROR;
-  env.error = &e;
+  Kiln__Error e;
+  Kiln__Envelope env;
+  kiln_error_envelope(&env, &e, request_id, code, text);
   return kiln_frame_send(sock, &env, ZMQ_DONTWAIT);
 }
 

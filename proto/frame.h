@@ -59,6 +59,10 @@ KilnFrameStatus kiln_frame_unpack(const void *data, size_t len, size_t max_len,
 /* The Kiln__ErrorCode a status is answered with. */
 Kiln__ErrorCode kiln_frame_error_code(KilnFrameStatus st);
 
+/* Fills env as an Error reply (e is its body, message not copied). */
+void kiln_error_envelope(Kiln__Envelope *env, Kiln__Error *e, uint64_t request_id,
+                         Kiln__ErrorCode code, char *message);
+
 /* Sends an Error envelope; the message is printf-formatted. Returns as
  * kiln_frame_send. */
 int kiln_send_error(void *sock, uint64_t request_id, Kiln__ErrorCode code, const char *fmt, ...)

@@ -41,13 +41,9 @@ void broker_send_error(Broker *b, const uint8_t *client, size_t client_len, uint
   va_start(ap, fmt);
   vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
-  Kiln__Error e = KILN__ERROR__INIT;
-  e.code = code;
-  e.message = text;
-  Kiln__Envelope env = KILN__ENVELOPE__INIT;
-  env.request_id = request_id;
-  env.body_case = KILN__ENVELOPE__BODY_ERROR;
-  env.error = &e;
+  Kiln__Error e;
+  Kiln__Envelope env;
+  kiln_error_envelope(&env, &e, request_id, code, text);
   broker_send(b, client, client_len, &env);
 }
 
