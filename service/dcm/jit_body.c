@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "immediates.h"
 #include "jit_fn.h"
 #include "package_abi.h"
 
@@ -516,94 +517,56 @@ static void op_select(Fn *fn) {
 /* Skips the immediates of an instruction in unreachable code; structure
  * (block, loop, if, else, end) is still followed. */
 static bool skip_dead(Fn *fn, Rd *r, uint8_t op) {
-  Ctl tmp;
-  switch (op) {
-  case 0x02:
-  case 0x03:
-  case 0x04:
+  WasmImm k = wasm_imm(op);
+  if (k == WASM_IMM_BLOCKTYPE) {
+    Ctl tmp;
     block_type(fn, r, &tmp);
     ctl_push(fn, CTL_BLOCK)->dead = true;
     return true;
-  case 0x0c:
-  case 0x0d:
-  case 0x10:
-  case 0x20:
-  case 0x21:
-  case 0x22:
-  case 0x23:
-  case 0x24:
-  case 0x25:
-  case 0x26:
-  case 0xd2:
+  }
+  if (k == WASM_IMM_PREFIX_FC)
+    k = wasm_imm_fc(rd_u32(r));
+  switch (k) {
+  case WASM_IMM_S32:
+  case WASM_IMM_S64:
+    rd_sleb(r);
+    break;
+  case WASM_IMM_U32:
     rd_uleb(r);
-    return true;
-  case 0x0e: {
+    break;
+  case WASM_IMM_U32_U32:
+    rd_uleb(r);
+    rd_uleb(r);
+    break;
+  case WASM_IMM_BYTE:
+    r->p++;
+    break;
+  case WASM_IMM_BYTE_BYTE:
+    r->p += 2;
+    break;
+  case WASM_IMM_U32_BYTE:
+    rd_uleb(r);
+    r->p++;
+    break;
+  case WASM_IMM_BR_TABLE: {
     uint32_t n = rd_u32(r);
     for (uint32_t i = 0; i <= n; i++)
       rd_uleb(r);
-    return true;
+    break;
   }
-  case 0x11:
-    rd_uleb(r);
-    rd_uleb(r);
-    return true;
-  case 0x1c: {
-    uint32_t n = rd_u32(r);
-    r->p += n;
-    return true;
-  }
-  case 0x3f:
-  case 0x40:
-  case 0xd0:
-    r->p++;
-    return true;
-  case 0x41:
-  case 0x42:
-    rd_sleb(r);
-    return true;
-  case 0x43:
+  case WASM_IMM_SELECT_T:
+    r->p += rd_u32(r);
+    break;
+  case WASM_IMM_F32:
     r->p += 4;
-    return true;
-  case 0x44:
+    break;
+  case WASM_IMM_F64:
     r->p += 8;
-    return true;
-  case 0xfc: {
-    uint32_t sub = rd_u32(r);
-    switch (sub) {
-    case 8:
-      rd_uleb(r);
-      r->p++;
-      break;
-    case 10:
-      r->p += 2;
-      break;
-    case 11:
-      r->p++;
-      break;
-    case 12:
-    case 14:
-      rd_uleb(r);
-      rd_uleb(r);
-      break;
-    case 9:
-    case 13:
-    case 15:
-    case 16:
-    case 17:
-      rd_uleb(r);
-      break;
-    default:
-      break;
-    }
-    return true;
+    break;
+  default: /* no immediates; validated code holds nothing illegal */
+    break;
   }
-  default:
-    if (op >= 0x28 && op <= 0x3e) {
-      rd_uleb(r);
-      rd_uleb(r);
-    }
-    return true;
-  }
+  return true;
 }
 
 static void local_get(Fn *fn, uint32_t x) {
