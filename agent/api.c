@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "service_client.h"
 
 #define DEFAULT_VALUE_STACK ((size_t)8 << 20)
 /* Native stack kept free below the limit: an interpreter frame plus
@@ -69,6 +70,7 @@ struct kiln_runtime {
   PtrList modules, instances;
   HostFunc *host_funcs;
   Cleanup *cleanups; /* run last by kiln_runtime_free, newest first */
+  struct ServiceClient *service;
   kiln_status error_status;
   char error[512];
 };
@@ -87,6 +89,22 @@ void runtime_error(kiln_runtime *rt, const char *fmt, ...) {
   vsnprintf(rt->error, sizeof rt->error, fmt, ap);
   va_end(ap);
   rt->error_status = KILN_ERROR;
+}
+
+void runtime_fail(kiln_runtime *rt, kiln_status st, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(rt->error, sizeof rt->error, fmt, ap);
+  va_end(ap);
+  rt->error_status = st;
+}
+
+const kiln_config *runtime_config(const kiln_runtime *rt) {
+  return &rt->config;
+}
+
+struct ServiceClient **runtime_service(kiln_runtime *rt) {
+  return &rt->service;
 }
 
 bool runtime_on_free(kiln_runtime *rt, void (*fn)(void *data), void *data) {
@@ -316,6 +334,12 @@ kiln_runtime *kiln_runtime_new(const kiln_config *config) {
     return NULL;
   if (config)
     rt->config = *config;
+  rt->config.service_endpoint = NULL;
+  if (config && config->service_endpoint &&
+      !(rt->config.service_endpoint = strdup(config->service_endpoint))) {
+    free(rt);
+    return NULL;
+  }
   size_t bytes = rt->config.value_stack_bytes ? rt->config.value_stack_bytes : DEFAULT_VALUE_STACK;
   size_t slots = bytes / sizeof(uint64_t);
   if (slots < 16)
@@ -323,6 +347,7 @@ kiln_runtime *kiln_runtime_new(const kiln_config *config) {
   rt->thread.rt = rt;
   rt->thread.stack = malloc(slots * sizeof(uint64_t));
   if (!rt->thread.stack) {
+    free((char *)rt->config.service_endpoint);
     free(rt);
     return NULL;
   }
@@ -370,11 +395,13 @@ void kiln_runtime_free(kiln_runtime *rt) {
     free(rt->sigs[i]);
   free(rt->sigs);
   free(rt->thread.stack);
+  service_close(rt->service);
   for (Cleanup *c = rt->cleanups, *next; c; c = next) {
     next = c->next;
     c->fn(c->data);
     free(c);
   }
+  free((char *)rt->config.service_endpoint);
   free(rt);
 }
 

@@ -42,7 +42,17 @@ typedef enum {
   KILN_ERROR = 1, /* bad input or misuse: the module, an argument, a link */
   KILN_TRAP = 2, /* the script trapped; kiln_error says which trap, where */
   KILN_EXIT = 3, /* the script asked to exit (WASI proc_exit): kiln_exit_code */
+  KILN_UNAVAILABLE = 4, /* no compile service answered (kiln_instance_compile) */
 } kiln_status;
+
+/* How a function runs: interpreted (cold), or compiled by the compile
+ * service kilnd at -O1 (warm) or -O3 with inlining (hot). Only speed
+ * differs: results, output and traps are the same in every tier. */
+typedef enum {
+  KILN_TIER_COLD = 0,
+  KILN_TIER_WARM = 1,
+  KILN_TIER_HOT = 2,
+} kiln_tier;
 
 typedef enum {
   KILN_I32,
@@ -76,6 +86,12 @@ typedef struct {
   /* Native stack a call into a script may use, in bytes, measured from where
    * the host entered. 0 means: the calling thread's stack, less a margin. */
   size_t native_stack_bytes;
+  /* The compile service (kilnd) for the compiled tiers: a ZeroMQ endpoint,
+   * copied. NULL means ipc://$XDG_RUNTIME_DIR/kiln/kilnd.sock (or
+   * /tmp/kiln-UID/kilnd.sock when XDG_RUNTIME_DIR is unset). */
+  const char *service_endpoint;
+  /* Longest wait for one compiled package, in milliseconds. 0 means 120 s. */
+  int service_timeout_ms;
 } kiln_config;
 
 /* --- runtime -------------------------------------------------------------- */
@@ -132,6 +148,27 @@ KILN_API kiln_type kiln_func_result_type(const kiln_func *f, uint32_t i);
 /* Call f. Arguments must match its parameters in count and type. */
 KILN_API kiln_status kiln_call(kiln_runtime *rt, kiln_func *f, const kiln_value *args,
                                uint32_t nargs, kiln_value *results, uint32_t nresults);
+
+/* --- compiled tiers ------------------------------------------------------ */
+typedef struct {
+  uint32_t functions; /* functions switched to the package */
+  uint64_t package_bytes; /* size of the shared object mapped */
+  double compile_ms; /* what compiling the package cost kilnd (once) */
+  int cached; /* 1: kilnd had the package already and did not compile */
+  char segment[128]; /* the shared-memory segment's file name */
+} kiln_compile_info;
+
+/* Has the compile service build every function `in` defines at `tier`, maps
+ * the package (shared, read-only: every process running the same module at
+ * the same tier maps the same pages) and switches those functions to it;
+ * callers in any tier and any instance reach the new code from their next
+ * call on. KILN_TIER_COLD switches them back to the interpreter. Blocks
+ * until done. KILN_OK, with info filled when not NULL; KILN_UNAVAILABLE when
+ * no service answered or it went away; KILN_ERROR when it refused or the
+ * package was unusable. On failure nothing changed: the instance keeps
+ * running in the tiers it had, and kiln_error says why. */
+KILN_API kiln_status kiln_instance_compile(kiln_instance *in, kiln_tier tier,
+                                           kiln_compile_info *info);
 
 /* --- inside host functions ------------------------------------------------ */
 /* The calling instance's memory 0 (NULL and size 0 when it has none). The

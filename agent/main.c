@@ -1,9 +1,12 @@
 /*
  * main.c: the `kiln` command.
  *
- *   kiln run [--tier cold] [--dir HOST[::GUEST]]... [--env NAME=VALUE]... FILE.wasm [ARGS...]
+ *   kiln run [--tier cold|warm|hot] [--service ENDPOINT] [--idle SECONDS] [--verbose]
+ *            [--dir HOST[::GUEST]]... [--env NAME=VALUE]... FILE.wasm [ARGS...]
  *
- * Everything goes through kiln.h, as any embedder would. Exit status:
+ * Everything but starting a kilnd goes through kiln.h, as any embedder
+ * would. A compiled tier that cannot be had (no kilnd, or one that fails)
+ * costs one warning line and speed, never the run. Exit status:
  * the script's own (proc_exit, or 0 when _start returns); 134 after a trap
  * (as a native program killed by abort); 2 for bad usage or a bad module,
  * always with exactly one "kiln: ..." line on stderr.
@@ -19,6 +22,7 @@
 #include <unistd.h>
 
 #include "kiln.h"
+#include "start_kilnd.h"
 
 enum { EXIT_USAGE = 2, EXIT_TRAP = 134, HELP_SHOWN = -1 };
 
@@ -36,6 +40,8 @@ enum { EXIT_USAGE = 2, EXIT_TRAP = 134, HELP_SHOWN = -1 };
 /* The operand stack is sized so that it is not the first limit deep
  * recursion meets. */
 #define VALUE_STACK_BYTES ((size_t)64 << 20)
+/* How long a kilnd started by `kiln run` waits for more work. */
+#define DEFAULT_IDLE_SECONDS 600
 
 static const char usage_text[] =
     "Usage: kiln run [OPTIONS] FILE.wasm [ARGS...]\n"
@@ -45,7 +51,16 @@ static const char usage_text[] =
     "preview1. ARGS are passed to the program; its exit status is kiln's.\n"
     "\n"
     "Options:\n"
-    "  --tier cold            run in the interpreter (the only tier built yet)\n"
+    "  --tier TIER            cold: interpret (default); warm or hot: compile\n"
+    "                         every function first with kilnd, at -O1 (warm)\n"
+    "                         or -O3 with inlining (hot); without a kilnd the\n"
+    "                         program still runs, interpreted, after a warning\n"
+    "  --service ENDPOINT     kilnd's ZeroMQ endpoint (default\n"
+    "                         ipc://$XDG_RUNTIME_DIR/kiln/kilnd.sock); when no\n"
+    "                         kilnd answers at an ipc:// endpoint, kiln starts one\n"
+    "  --idle SECONDS         a kilnd started by kiln exits after this long\n"
+    "                         without requests (default 600)\n"
+    "  --verbose              say on stderr which package was mapped\n"
     "  --dir HOST[::GUEST]    let the program use the directory HOST, under the\n"
     "                         name GUEST (default: HOST); may be repeated\n"
     "  --env NAME=VALUE       set an environment variable for the program; may\n"
@@ -56,6 +71,10 @@ static const char usage_text[] =
     "Exit status: the program's; 134 after a trap; 2 for bad usage or a bad module.\n";
 
 typedef struct {
+  kiln_tier tier;
+  const char *service; /* NULL: the default endpoint */
+  long idle;
+  bool verbose;
   const char *file;
   int nargs; /* the script's argv, argv[0] being FILE as given */
   const char *const *args;
@@ -106,12 +125,24 @@ static int add_dir(Options *o, const char *spec) {
   return 0;
 }
 
-static int check_tier(const char *tier) {
-  if (strcmp(tier, "cold") == 0)
-    return 0;
-  if (strcmp(tier, "warm") == 0 || strcmp(tier, "hot") == 0)
-    return fail("--tier %s: the compiled tiers are not built yet; use --tier cold", tier);
+static int parse_tier(const char *tier, kiln_tier *out) {
+  static const char *const names[] = {"cold", "warm", "hot"};
+  for (int i = 0; i < 3; i++)
+    if (strcmp(tier, names[i]) == 0) {
+      *out = (kiln_tier)i;
+      return 0;
+    }
   return fail("--tier %s: unknown tier (expected cold, warm or hot)", tier);
+}
+
+static int parse_idle(const char *v, long *out) {
+  char *end;
+  errno = 0;
+  long s = strtol(v, &end, 10);
+  if (errno || end == v || *end || s < 1 || s > 86400 * 365)
+    return fail("--idle %s: expected a number of seconds from 1 to 31536000", v);
+  *out = s;
+  return 0;
 }
 
 /* The value of an option given as "--opt VALUE" or "--opt=VALUE", or NULL
@@ -153,8 +184,17 @@ static int parse_run(int argc, char **argv, Options *o) {
     if (arg[0] != '-' || strcmp(arg, "-") == 0)
       break;
     if ((v = option_value(argc, argv, &i, "--tier", &err))) {
-      if ((err = check_tier(v)))
+      if ((err = parse_tier(v, &o->tier)))
         return err;
+    } else if ((v = option_value(argc, argv, &i, "--service", &err))) {
+      if (!*v)
+        return fail("--service: empty endpoint");
+      o->service = v;
+    } else if ((v = option_value(argc, argv, &i, "--idle", &err))) {
+      if ((err = parse_idle(v, &o->idle)))
+        return err;
+    } else if (strcmp(arg, "--verbose") == 0 || strcmp(arg, "-v") == 0) {
+      o->verbose = true;
     } else if ((v = option_value(argc, argv, &i, "--dir", &err))) {
       if ((err = add_dir(o, v)))
         return err;
@@ -197,6 +237,33 @@ static int outcome(kiln_runtime *rt, kiln_status st) {
   return st == KILN_TRAP ? EXIT_TRAP : EXIT_USAGE;
 }
 
+/* Switches the instance to the compiled tier asked for, starting a kilnd
+ * if none answers. Failing that, one warning: the script runs anyway. */
+static void compile_tier(kiln_runtime *rt, kiln_instance *in, const Options *o) {
+  static const char *const names[] = {"cold", "warm", "hot"};
+  kiln_compile_info info;
+  kiln_status st = kiln_instance_compile(in, o->tier, &info);
+  char first[512], start_err[512] = "";
+  if (st == KILN_UNAVAILABLE) {
+    snprintf(first, sizeof first, "%s", kiln_error(rt));
+    /* Tried even when the start failed: it may have lost a race to
+     * another kilnd, which then serves us. */
+    start_kilnd(o->service, o->idle, start_err, sizeof start_err);
+    st = kiln_instance_compile(in, o->tier, &info);
+  }
+  if (st != KILN_OK) {
+    if (start_err[0]) /* why there was no kilnd, then why none could start */
+      fprintf(stderr, "kiln: warning: %s; %s; running interpreted\n", first, start_err);
+    else
+      fprintf(stderr, "kiln: warning: %s; running interpreted\n", kiln_error(rt));
+    return;
+  }
+  if (o->verbose)
+    fprintf(stderr, "kiln: %s tier: %u functions from %s (%llu bytes), %s %.1f ms\n",
+            names[o->tier], info.functions, info.segment, (unsigned long long)info.package_bytes,
+            info.cached ? "cached, compiled once in" : "compiled in", info.compile_ms);
+}
+
 /* Loads, links and runs the script in rt. */
 static int run_module(kiln_runtime *rt, const Options *o) {
   kiln_module *m = kiln_module_load(rt, o->file);
@@ -224,13 +291,15 @@ static int run_module(kiln_runtime *rt, const Options *o) {
             o->file);
     return EXIT_USAGE;
   }
+  if (o->tier != KILN_TIER_COLD)
+    compile_tier(rt, in, o);
   kiln_status st = kiln_call(rt, start, NULL, 0, NULL, 0);
   return st == KILN_OK ? 0 : outcome(rt, st);
 }
 
 static void *script_thread(void *arg) {
   Run *r = arg;
-  kiln_config cfg = {.value_stack_bytes = VALUE_STACK_BYTES};
+  kiln_config cfg = {.value_stack_bytes = VALUE_STACK_BYTES, .service_endpoint = r->o->service};
   kiln_runtime *rt = kiln_runtime_new(&cfg);
   if (!rt) {
     r->status = fail("%s", "out of memory");
@@ -279,7 +348,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "run") != 0)
     return fail("unknown command '%s'; try 'kiln --help'", cmd);
-  Options o = {0};
+  Options o = {.tier = KILN_TIER_COLD, .idle = DEFAULT_IDLE_SECONDS};
   int status = parse_run(argc - 2, argv + 2, &o);
   if (status == HELP_SHOWN)
     status = 0;

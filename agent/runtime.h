@@ -180,6 +180,14 @@ void host_entry(Thread *t, FuncInst *f, uint64_t *sp);
 const char *host_func_name(const FuncInst *f);
 /* One error line into kiln_error(rt). */
 void runtime_error(kiln_runtime *rt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same with another status than KILN_ERROR (KILN_UNAVAILABLE). */
+void runtime_fail(kiln_runtime *rt, kiln_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The runtime's configuration, its strings owned by the runtime. */
+const kiln_config *runtime_config(const kiln_runtime *rt);
+/* The runtime's connection to the compile service: NULL until first used;
+ * kiln_runtime_free closes it (service_client.h). */
+struct ServiceClient **runtime_service(kiln_runtime *rt);
 /* Calls fn(data) when rt is freed, after every instance: for state that host
  * functions defined in rt use (WASI's open files). False: out of memory. */
 bool runtime_on_free(kiln_runtime *rt, void (*fn)(void *data), void *data);

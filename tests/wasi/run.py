@@ -413,10 +413,10 @@ def case_usage(r):
         refused("run without file", ["run"], "kiln: run: no FILE.wasm given; try 'kiln --help'")
         refused("unknown option", ["run", "--fast", good],
                 "kiln: run: unknown option '--fast'; try 'kiln --help'")
-        refused("--tier warm", ["run", "--tier", "warm", good],
-                "kiln: --tier warm: the compiled tiers are not built yet; use --tier cold")
-        refused("--tier=hot", ["run", "--tier=hot", good],
-                "kiln: --tier hot: the compiled tiers are not built yet; use --tier cold")
+        refused("--idle 0", ["run", "--tier=hot", "--idle", "0", good],
+                "kiln: --idle 0: expected a number of seconds from 1 to 31536000")
+        refused("--service ''", ["run", "--tier", "warm", "--service=", good],
+                "kiln: --service: empty endpoint")
         refused("--tier bogus", ["run", "--tier", "fast", good],
                 "kiln: --tier fast: unknown tier (expected cold, warm or hot)")
         refused("--dir without value", ["run", "--dir"], "kiln: --dir: missing value")

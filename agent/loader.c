@@ -1,0 +1,228 @@
+/*
+ * loader.c: the Dynamic Package Loader, and kiln_instance_compile.
+ *
+ * kilnd answers a compile request with the name of a shared-memory segment
+ * holding an ELF shared object (agent/package_abi.h). The loader trusts
+ * nothing in that reply: the segment must be a regular file of this user
+ * that nobody else can write, of the announced size and SHA-256, and the
+ * object inside must speak this agent's package ABI and have been built for
+ * this very module. Only then are the functions' entries switched, all of
+ * them or none.
+ *
+ * The segment is hashed and then dlopen'ed through the same open file
+ * (/proc/self/fd/N), so the bytes checked are the bytes mapped. The mapping
+ * is shared and read-only: every process that runs the module at that tier
+ * maps the same physical pages. A package stays mapped until its runtime
+ * is freed, since any frame of any instance may still be running its code.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "package_abi.h"
+#include "runtime.h"
+#include "service_client.h"
+
+/* Where kilnd publishes segments; anything else in a reply is refused. */
+#define SEGMENT_DIR "/dev/shm/"
+
+static void package_release(void *handle) {
+  dlclose(handle);
+}
+
+/* The reply's promises about the module and its functions. */
+static bool check_reply(const Instance *in, const Kiln__PackageReady *p, char *err, size_t n) {
+  const WasmModule *wm = in->module->wasm;
+  if (p->module_hash.len != 32 || memcmp(p->module_hash.data, wm->hash, 32) != 0) {
+    snprintf(err, n, "package is for another module");
+    return false;
+  }
+  if (p->content_hash.len != 32) {
+    snprintf(err, n, "package reply has no content hash");
+    return false;
+  }
+  for (size_t i = 0; i < p->n_entries; i++) {
+    uint32_t x = p->entries[i]->function_index;
+    if (x < wm->nfunc_imports || x >= wm->nfuncs || !p->entries[i]->symbol) {
+      snprintf(err, n, "package lists function %u, which the module does not define", x);
+      return false;
+    }
+  }
+  const char *name = p->path ? p->path + strlen(SEGMENT_DIR) : NULL;
+  if (!p->path || strncmp(p->path, SEGMENT_DIR, strlen(SEGMENT_DIR)) != 0 || !*name ||
+      strchr(name, '/') || strcmp(name, "..") == 0) {
+    snprintf(err, n, "package path '%s' is not a segment under " SEGMENT_DIR,
+             p->path ? p->path : "");
+    return false;
+  }
+  return true;
+}
+
+/* Opens the segment and checks its owner, mode, size and SHA-256. */
+static int open_segment(const Kiln__PackageReady *p, char *err, size_t n) {
+  int fd = open(p->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    snprintf(err, n, "%s: %s", p->path, strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  const char *why = NULL;
+  void *bytes = MAP_FAILED;
+  if (fstat(fd, &st) != 0)
+    why = strerror(errno);
+  else if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+    why = "not a regular file of this user, closed to others' writes";
+  else if ((uint64_t)st.st_size != p->size || st.st_size == 0)
+    why = "not the size kilnd announced";
+  else if ((bytes = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED)
+    why = strerror(errno);
+  if (!why) {
+    uint8_t digest[32];
+    wasm_module_hash(bytes, (size_t)st.st_size, digest); /* SHA-256, as kilnd's */
+    if (memcmp(digest, p->content_hash.data, 32) != 0)
+      why = "its contents do not match the announced hash";
+  }
+  if (bytes != MAP_FAILED)
+    munmap(bytes, (size_t)st.st_size);
+  if (why) {
+    snprintf(err, n, "%s: %s", p->path, why);
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* The package's own checks (package_abi.h); fills its imports. */
+static bool check_package(void *h, const WasmModule *wm, char *err, size_t n) {
+  const uint32_t *abi = dlsym(h, KILN_PACKAGE_SYM_ABI);
+  const uint8_t *hash = dlsym(h, KILN_PACKAGE_SYM_HASH);
+  KilnPackageImports *imports = dlsym(h, KILN_PACKAGE_SYM_IMPORTS);
+  if (!abi || !hash || !imports) {
+    snprintf(err, n, "package lacks its ABI symbols");
+    return false;
+  }
+  if (*abi != KILN_PACKAGE_ABI_VERSION) {
+    snprintf(err, n, "package ABI %u, this agent speaks %u", *abi, KILN_PACKAGE_ABI_VERSION);
+    return false;
+  }
+  if (memcmp(hash, wm->hash, 32) != 0) {
+    snprintf(err, n, "package was built for another module");
+    return false;
+  }
+  *imports = kiln_package_imports_default();
+  return true;
+}
+
+/* Maps the package and switches the listed functions of `in` to it. */
+static bool load_package(Instance *in, const Kiln__PackageReady *p, char *err, size_t n) {
+  if (!check_reply(in, p, err, n))
+    return false;
+  int fd = open_segment(p, err, n);
+  if (fd < 0)
+    return false;
+  char proc_path[64];
+  snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
+  void *h = dlopen(proc_path, RTLD_NOW | RTLD_LOCAL);
+  close(fd); /* the mapping outlives the descriptor */
+  if (!h) {
+    snprintf(err, n, "%s: %s", p->path, dlerror());
+    return false;
+  }
+  FuncEntry *entries = calloc(p->n_entries + 1, sizeof *entries);
+  bool ok = entries && check_package(h, in->module->wasm, err, n);
+  /* Every symbol first, so that a package is used whole or not at all. */
+  for (size_t i = 0; ok && i < p->n_entries; i++) {
+    void *sym = dlsym(h, p->entries[i]->symbol);
+    if (!sym) {
+      snprintf(err, n, "package lacks %s", p->entries[i]->symbol);
+      ok = false;
+    }
+    memcpy(&entries[i], &sym, sizeof sym); /* object to function pointer */
+  }
+  if (ok && !runtime_on_free(in->rt, package_release, h)) {
+    snprintf(err, n, "out of memory");
+    ok = false;
+  }
+  if (!ok) {
+    if (!entries)
+      snprintf(err, n, "out of memory");
+    free(entries);
+    dlclose(h);
+    return false;
+  }
+  for (size_t i = 0; i < p->n_entries; i++)
+    in->funcs[p->entries[i]->function_index]->entry = entries[i];
+  free(entries);
+  return true;
+}
+
+static void fill_info(kiln_compile_info *info, const Kiln__PackageReady *p) {
+  memset(info, 0, sizeof *info);
+  info->functions = (uint32_t)p->n_entries;
+  info->package_bytes = p->size;
+  info->compile_ms = (double)p->compile_time_us / 1000.0;
+  info->cached = p->cached;
+  snprintf(info->segment, sizeof info->segment, "%s", p->segment ? p->segment : "");
+}
+
+kiln_status kiln_instance_compile(kiln_instance *in, kiln_tier tier, kiln_compile_info *info) {
+  kiln_runtime *rt = in->rt;
+  const WasmModule *wm = in->module->wasm;
+  uint32_t ndef = wm->nfuncs - wm->nfunc_imports;
+  if (info)
+    memset(info, 0, sizeof *info);
+  if (tier == KILN_TIER_COLD) {
+    for (uint32_t i = wm->nfunc_imports; i < wm->nfuncs; i++)
+      in->funcs[i]->entry = interp_entry;
+    if (info)
+      info->functions = ndef;
+    return KILN_OK;
+  }
+  if (tier != KILN_TIER_WARM && tier != KILN_TIER_HOT) {
+    runtime_error(rt, "%s: unknown tier %d", in->name, (int)tier);
+    return KILN_ERROR;
+  }
+  if (ndef == 0)
+    return KILN_OK;
+
+  char err[480];
+  const kiln_config *cfg = runtime_config(rt);
+  ServiceClient **client = runtime_service(rt);
+  kiln_status st = KILN_OK;
+  if (!*client)
+    st = service_connect(cfg->service_endpoint, cfg->service_timeout_ms, client, err, sizeof err);
+  uint32_t *funcs = st == KILN_OK ? malloc(ndef * sizeof *funcs) : NULL;
+  if (st == KILN_OK && !funcs) {
+    snprintf(err, sizeof err, "out of memory");
+    st = KILN_ERROR;
+  }
+  Kiln__PackageReady *pkg = NULL;
+  if (st == KILN_OK) {
+    for (uint32_t i = 0; i < ndef; i++)
+      funcs[i] = wm->nfunc_imports + i;
+    Kiln__Tier t = tier == KILN_TIER_HOT ? KILN__TIER__TIER_HOT : KILN__TIER__TIER_WARM;
+    st = service_compile(*client, wm, funcs, ndef, t, &pkg, err, sizeof err);
+  }
+  free(funcs);
+  if (st == KILN_UNAVAILABLE && *client) {
+    /* Reconnect next time: the service may be back by then. */
+    service_close(*client);
+    *client = NULL;
+  }
+  if (st == KILN_OK && !load_package(in, pkg, err, sizeof err))
+    st = KILN_ERROR;
+  if (st == KILN_OK && info)
+    fill_info(info, pkg);
+  if (pkg)
+    kiln__package_ready__free_unpacked(pkg, NULL);
+  if (st != KILN_OK)
+    runtime_fail(rt, st, "%s: no %s tier: %s", in->name, tier == KILN_TIER_HOT ? "hot" : "warm",
+                 err);
+  return st;
+}

@@ -1,0 +1,41 @@
+/*
+ * service_client.h: the agent's side of the conversation with kilnd.
+ *
+ * One client per runtime, made on first use: a DEALER socket on kilnd's
+ * ROUTER, plus a monitor of that socket so that a kilnd that dies mid-request
+ * is noticed at once instead of after the whole timeout. Every call blocks
+ * the calling thread (the script's) until its reply, an error, or the
+ * timeout; nothing here runs in the background.
+ */
+#ifndef KILN_SERVICE_CLIENT_H
+#define KILN_SERVICE_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln.h"
+#include "kiln.pb-c.h"
+#include "wasm.h"
+
+typedef struct ServiceClient ServiceClient;
+
+/* Connects to endpoint (NULL: the default ipc endpoint) and says hello.
+ * KILN_OK with *out set; KILN_UNAVAILABLE when nothing answers there within
+ * a short wait (so a caller may start a kilnd); KILN_ERROR when one answered
+ * but cannot compile. err gets one line either way. */
+kiln_status service_connect(const char *endpoint, int timeout_ms, ServiceClient **out, char *err,
+                            size_t errsize);
+void service_close(ServiceClient *c);
+const char *service_endpoint(const ServiceClient *c);
+
+/* Makes sure kilnd has module m (uploading it only when kilnd asks), then
+ * asks for a package of funcs at tier and waits for it. KILN_OK with *out
+ * (free with kiln__package_ready__free_unpacked); otherwise KILN_ERROR (kilnd
+ * refused or failed: its line is in err) or KILN_UNAVAILABLE (kilnd went
+ * away or did not answer in time). */
+kiln_status service_compile(ServiceClient *c, const WasmModule *m, const uint32_t *funcs,
+                            size_t nfuncs, Kiln__Tier tier, Kiln__PackageReady **out, char *err,
+                            size_t errsize);
+
+#endif

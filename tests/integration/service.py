@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""service.py: `kiln run` with kilnd, from the outside.
+
+    service.py CASE --kiln KILN --kilnd KILND --stdio STDIO.wasm
+               --sample SAMPLE.wasm --native SAMPLE-native [--args A...]
+
+Cases:
+  shared       two agents running one module at one tier map the same segment
+               (same file and inode in both /proc/PID/maps), and kilnd
+               compiled it once: the second agent's package came from the index.
+  dies         kilnd is killed while it compiles: the script runs anyway,
+               interpreted, prints exactly what its native build prints, and
+               kiln says so in one warning line.
+  absent       no kilnd and none can be started: the same.
+  mute         something at the endpoint accepts connections but never
+               answers: the same, within seconds.
+
+Each case uses a private XDG_RUNTIME_DIR and XDG_CACHE_HOME.
+"""
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+failures = []
+
+
+def check(what, ok, detail=""):
+    print(("ok   " if ok else "FAIL ") + what + ("" if ok else f": {detail}"))
+    if not ok:
+        failures.append(what)
+
+
+def wait_for(pred, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
+
+
+def read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+class Env:
+    def __init__(self, opts, tmp):
+        self.opts = opts
+        self.run_dir = os.path.join(tmp, "run")
+        os.mkdir(self.run_dir, 0o700)
+        self.env = dict(os.environ, XDG_RUNTIME_DIR=self.run_dir,
+                        XDG_CACHE_HOME=os.path.join(tmp, "cache"),
+                        KILN_KILND=opts.kilnd)
+        self.sock = os.path.join(self.run_dir, "kiln", "kilnd.sock")
+        self.endpoint = "ipc://" + self.sock
+        self.log = os.path.join(tmp, "kilnd.log")
+        self.kilnd = None
+
+    def start_kilnd(self, *args):
+        os.makedirs(os.path.dirname(self.sock), mode=0o700, exist_ok=True)
+        with open(self.log, "ab") as log:
+            self.kilnd = subprocess.Popen(
+                [self.opts.kilnd, "--foreground", "--endpoint", self.endpoint, *args],
+                env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+        if not wait_for(lambda: "listening on" in read(self.log), 20):
+            raise SystemExit("kilnd did not start:\n" + read(self.log))
+
+    def stop_kilnd(self):
+        if self.kilnd and self.kilnd.poll() is None:
+            self.kilnd.send_signal(signal.SIGTERM)
+            try:
+                self.kilnd.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kilnd.kill()
+                self.kilnd.wait()
+
+    def kiln(self, *args, **kw):
+        return subprocess.Popen([self.opts.kiln, "run", *args], env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def segments(pid):
+    """(device, inode, path) of every package segment mapped by pid."""
+    found = set()
+    for line in read(f"/proc/{pid}/maps").splitlines():
+        f = line.split()
+        if len(f) >= 6 and "/kiln-" in f[5] and f[5].endswith(".so"):
+            found.add((f[3], f[4], f[5]))
+    return found
+
+
+def case_shared(e):
+    e.start_kilnd()
+    agents, errs = [], []
+    for n in range(2):
+        p = e.kiln("--tier", "hot", "--verbose", e.opts.stdio, stdin=subprocess.PIPE)
+        os.set_blocking(p.stderr.fileno(), False)
+        agents.append(p)
+        errs.append(b"")
+        # The script blocks reading stdin once its package is mapped.
+        def mapped():
+            errs[n] += p.stderr.read() or b""
+            return b"kiln: hot tier:" in errs[n] or p.poll() is not None
+        check(f"agent {n + 1} reports its package", wait_for(mapped, 120), errs[n])
+    maps = [segments(p.pid) for p in agents]
+    check("agent 1 maps a package segment", len(maps[0]) > 0, maps[0])
+    check("both agents map the same file and inode", maps[0] == maps[1], maps)
+    names = [re.search(rb"from (kiln-\S+\.so)", err) for err in errs]
+    check("each maps the segment kilnd named",
+          all(names) and all(any(path.endswith("/" + m.group(1).decode()) for _, _, path in s)
+                             for m, s in zip(names, maps)), (names, maps))
+    check("the second agent's package came from kilnd's index", b"cached" in errs[1], errs[1])
+    for n, p in enumerate(agents):
+        out, err = p.communicate(b"hello\n", timeout=60)
+        check(f"agent {n + 1} runs compiled code to the end",
+              p.returncode == 0 and out == b"HELLO\n", (p.returncode, out, errs[n] + err))
+    log = read(e.log)
+    check("kilnd compiled the package once", log.count("compile done") == 1, log)
+
+
+def same_as_native(e, p, what, timeout=300):
+    out, err = p.communicate(timeout=timeout)
+    native = subprocess.run([e.opts.native, *e.opts.args], capture_output=True)
+    check(f"{what}: exit status as native", p.returncode == native.returncode,
+          (p.returncode, native.returncode))
+    check(f"{what}: stdout identical to native", out == native.stdout, out[-300:])
+    lines = err.decode(errors="replace").splitlines()
+    check(f"{what}: one warning line",
+          len(lines) == 1 and lines[0].startswith("kiln: warning: ")
+          and lines[0].endswith("running interpreted"), lines)
+    return lines
+
+
+def case_dies(e):
+    e.start_kilnd("--test-job-delay", "10000")
+    e.env["KILN_KILND"] = "/bin/false"  # no second kilnd to fall back on
+    p = e.kiln("--tier", "hot", "--service", e.endpoint, e.opts.sample, *e.opts.args)
+    check("kilnd starts the compile", wait_for(lambda: "compile started" in read(e.log), 60),
+          read(e.log))
+    e.kilnd.kill()
+    e.kilnd.wait()
+    started = time.monotonic()
+    lines = same_as_native(e, p, "kilnd killed mid-compile")
+    check("the warning says kilnd went away", lines and "went away" in lines[0], lines)
+    check("noticed at once, not after the timeout", time.monotonic() - started < 60)
+
+
+def case_absent(e):
+    e.env["KILN_KILND"] = "/bin/false"
+    lines = same_as_native(e, e.kiln("--tier", "warm", e.opts.sample, *e.opts.args), "no kilnd")
+    check("the warning names the endpoint", lines and e.endpoint in lines[0], lines)
+
+
+def case_mute(e):
+    e.env["KILN_KILND"] = "/bin/false"
+    os.makedirs(os.path.dirname(e.sock), mode=0o700, exist_ok=True)
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(e.sock)
+    srv.listen(8)
+    started = time.monotonic()
+    try:
+        same_as_native(e, e.kiln("--tier", "hot", e.opts.sample, *e.opts.args), "mute endpoint")
+    finally:
+        srv.close()
+    check("gave up within 30 s", time.monotonic() - started < 30)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for flag in ("--kiln", "--kilnd", "--stdio", "--sample", "--native"):
+        ap.add_argument(flag, required=True)
+    ap.add_argument("--args", nargs="*", default=[])
+    ap.add_argument("case", choices=["shared", "dies", "absent", "mute"])
+    opts = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        e = Env(opts, tmp)
+        try:
+            globals()["case_" + opts.case](e)
+        finally:
+            e.stop_kilnd()
+    if failures:
+        print(f"{len(failures)} check(s) failed")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
