@@ -12,8 +12,15 @@
  * content key, and every package compiled is copied there: the next kilnd,
  * after a reboot even, answers the same request without compiling.
  *
+ * Each compile runs in a child process of the worker, which sends the
+ * answer the child hands back through a pipe. libgccjit 12 keeps state
+ * between contexts, and a process that has compiled a few packages at -O3
+ * crashes in the next one; a fresh process per compile never does, and a
+ * compiler crash then costs one job, not the worker.
+ *
  * A worker has no signal handling: the broker stops it with SIGTERM or
- * SIGKILL, and PR_SET_PDEATHSIG kills it if the broker dies first.
+ * SIGKILL, and PR_SET_PDEATHSIG kills it (and a compiling child of it) if
+ * its parent dies first.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -40,7 +49,42 @@ bool worker_have_compiler(void) {
 #endif
 }
 
-static void reply_error(void *sock, uint64_t id, Kiln__ErrorCode code, const char *msg) {
+/* Where a job's answer goes: the broker's socket, or, in the child that
+ * compiles, the pipe to its worker. `worker` is the worker's pid, which
+ * names the job's temporary files (the broker removes them if it dies). */
+typedef struct {
+  void *sock;
+  int fd;
+  pid_t worker;
+} Reply;
+
+static bool write_all(int fd, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return false;
+    p += w;
+    n -= (size_t)w;
+  }
+  return true;
+}
+
+static void reply_send(Reply *r, Kiln__Envelope *env) {
+  if (r->sock) {
+    if (kiln_frame_send(r->sock, env, 0) < 0)
+      kd_log("worker: cannot reply: %s", zmq_strerror(errno));
+    return;
+  }
+  size_t len;
+  uint8_t *buf = kiln_frame_pack(env, &len);
+  if (!buf || !write_all(r->fd, buf, len))
+    kd_log("worker: cannot hand the answer over: %s", strerror(errno));
+  free(buf);
+}
+
+static void reply_error(Reply *r, uint64_t id, Kiln__ErrorCode code, const char *msg) {
   Kiln__Error e = KILN__ERROR__INIT;
   e.code = code;
   e.message = (char *)msg;
@@ -48,8 +92,7 @@ static void reply_error(void *sock, uint64_t id, Kiln__ErrorCode code, const cha
   env.request_id = id;
   env.body_case = KILN__ENVELOPE__BODY_ERROR;
   env.error = &e;
-  if (kiln_frame_send(sock, &env, 0) < 0)
-    kd_log("worker: cannot reply: %s", zmq_strerror(errno));
+  reply_send(r, &env);
 }
 
 #ifdef KILN_HAVE_DCM
@@ -74,19 +117,6 @@ static bool hash_file(int fd, uint8_t out[32], uint64_t *size) {
   ok = ok && EVP_DigestFinal_ex(ctx, out, &len) == 1 && len == 32;
   EVP_MD_CTX_free(ctx);
   return ok;
-}
-
-static bool write_all(int fd, const uint8_t *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return false;
-    p += w;
-    n -= (size_t)w;
-  }
-  return true;
 }
 
 /* Copies the file src to a new file dst (mode 0400 once complete), hashing
@@ -130,7 +160,7 @@ static void cache_paths(const char *cache, const Kiln__CompileJob *job, char *so
 
 /* Answers the job from the on-disk cache if it holds the package intact:
  * copies it into its segment, checks the content hash, then publishes it. */
-static bool from_cache(void *sock, uint64_t id, const char *cache, const Kiln__CompileJob *job,
+static bool from_cache(Reply *r, uint64_t id, const char *cache, const Kiln__CompileJob *job,
                        const char *path) {
   char sof[4200], pkgf[4200], tmp[320];
   cache_paths(cache, job, sof, pkgf, sizeof sof);
@@ -144,7 +174,7 @@ static bool from_cache(void *sock, uint64_t id, const char *cache, const Kiln__C
       n > 0 && n < (ssize_t)sizeof buf ? kiln__package_ready__unpack(NULL, (size_t)n, buf) : NULL;
   uint8_t digest[32];
   uint64_t size = 0;
-  snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
+  snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)r->worker);
   bool ok = cached && cached->content_hash.len == 32 && copy_file(sof, tmp, digest, &size);
   if (ok && (size != cached->size || memcmp(digest, cached->content_hash.data, 32) != 0)) {
     kd_log("worker: cache entry %s is damaged; compiling again", sof);
@@ -165,8 +195,7 @@ static bool from_cache(void *sock, uint64_t id, const char *cache, const Kiln__C
     env.request_id = id;
     env.body_case = KILN__ENVELOPE__BODY_PACKAGE_READY;
     env.package_ready = cached;
-    if (kiln_frame_send(sock, &env, 0) < 0)
-      kd_log("worker: cannot reply: %s", zmq_strerror(errno));
+    reply_send(r, &env);
     cached->segment = old_segment;
     cached->path = old_path;
   }
@@ -203,26 +232,26 @@ static void to_cache(const char *cache, const Kiln__CompileJob *job, const char 
   free(buf);
 }
 
-static void compile_job(void *sock, uint64_t id, const Kiln__CompileJob *job, const char *cache) {
+static void compile_job(Reply *r, uint64_t id, const Kiln__CompileJob *job, const char *cache) {
   char err[512];
   const Kiln__CompileRequest *req = job->request;
   if (!req || !job->segment || !*job->segment || strchr(job->segment, '/') || job->key.len != 32) {
-    reply_error(sock, id, KILN__ERROR_CODE__ERROR_INTERNAL, "worker got an incomplete job");
+    reply_error(r, id, KILN__ERROR_CODE__ERROR_INTERNAL, "worker got an incomplete job");
     return;
   }
   char path[256], tmp[300];
   store_segment_path(job->segment, path, sizeof path);
-  if (cache && from_cache(sock, id, cache, job, path))
+  if (cache && from_cache(r, id, cache, job, path))
     return;
   WasmError werr;
   WasmModule *m = wasm_decode(job->module.data, job->module.len, &werr);
   if (!m || !wasm_validate(m, &werr)) {
     wasm_format_error(m, &werr, err, sizeof err);
     wasm_module_free(m);
-    reply_error(sock, id, KILN__ERROR_CODE__ERROR_INVALID_MODULE, err);
+    reply_error(r, id, KILN__ERROR_CODE__ERROR_INVALID_MODULE, err);
     return;
   }
-  snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
+  snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)r->worker);
   DcmManifest man;
   memset(&man, 0, sizeof man);
   DcmTier tier = req->tier == KILN__TIER__TIER_HOT ? DCM_HOT : DCM_WARM;
@@ -230,7 +259,7 @@ static void compile_job(void *sock, uint64_t id, const Kiln__CompileJob *job, co
                    sizeof err)) {
     unlink(tmp);
     wasm_module_free(m);
-    reply_error(sock, id, KILN__ERROR_CODE__ERROR_COMPILE_FAILED, err);
+    reply_error(r, id, KILN__ERROR_CODE__ERROR_COMPILE_FAILED, err);
     return;
   }
   uint8_t content[32];
@@ -250,7 +279,7 @@ static void compile_job(void *sock, uint64_t id, const Kiln__CompileJob *job, co
     snprintf(err, sizeof err, "cannot publish the package %s: %s", path, strerror(e));
     dcm_manifest_free(&man);
     wasm_module_free(m);
-    reply_error(sock, id, KILN__ERROR_CODE__ERROR_INTERNAL, err);
+    reply_error(r, id, KILN__ERROR_CODE__ERROR_INTERNAL, err);
     return;
   }
   Kiln__ManifestEntry *entries = calloc(man.nfuncs ? man.nfuncs : 1, sizeof *entries);
@@ -260,7 +289,7 @@ static void compile_job(void *sock, uint64_t id, const Kiln__CompileJob *job, co
     free(eptrs);
     dcm_manifest_free(&man);
     wasm_module_free(m);
-    reply_error(sock, id, KILN__ERROR_CODE__ERROR_INTERNAL, "out of memory");
+    reply_error(r, id, KILN__ERROR_CODE__ERROR_INTERNAL, "out of memory");
     return;
   }
   uint64_t total_us = (uint64_t)(man.compile_ms * 1000.0);
@@ -295,12 +324,87 @@ static void compile_job(void *sock, uint64_t id, const Kiln__CompileJob *job, co
    * stopped right after still finds it next time. */
   if (cache)
     to_cache(cache, job, path, &pkg);
-  if (kiln_frame_send(sock, &env, 0) < 0)
-    kd_log("worker: cannot reply: %s", zmq_strerror(errno));
+  reply_send(r, &env);
   free(entries);
   free(eptrs);
   dcm_manifest_free(&man);
   wasm_module_free(m);
+}
+
+/* The whole of a pipe, until its writer closes it. */
+static uint8_t *read_all(int fd, size_t *len) {
+  size_t cap = 1 << 16, n = 0;
+  uint8_t *buf = malloc(cap);
+  for (;;) {
+    if (!buf)
+      return NULL;
+    if (n == cap) {
+      uint8_t *nb = realloc(buf, cap *= 2);
+      if (!nb)
+        free(buf);
+      buf = nb;
+      continue;
+    }
+    ssize_t got = read(fd, buf + n, cap - n);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      break;
+    n += (size_t)got;
+  }
+  *len = n;
+  return buf;
+}
+
+/* Runs compile_job in a child (see the top of the file) and sends on what
+ * it answers, or an error saying how it died. */
+static void compile_isolated(void *sock, uint64_t id, const Kiln__CompileJob *job,
+                             const char *cache) {
+  Reply direct = {sock, -1, getpid()};
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    reply_error(&direct, id, KILN__ERROR_CODE__ERROR_INTERNAL, "worker: cannot make a pipe");
+    return;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != direct.worker)
+      _exit(1);
+    Reply child = {NULL, fds[1], direct.worker};
+    compile_job(&child, id, job, cache);
+    /* _exit: nothing of the worker's (its ZeroMQ context) is ours to flush. */
+    _exit(0);
+  }
+  close(fds[1]);
+  size_t len = 0;
+  uint8_t *answer = pid > 0 ? read_all(fds[0], &len) : NULL;
+  close(fds[0]);
+  int status = 0;
+  while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && answer && len > 0) {
+    if (zmq_send(sock, answer, len, 0) < 0)
+      kd_log("worker: cannot reply: %s", zmq_strerror(errno));
+  } else {
+    char msg[160];
+    if (pid < 0)
+      snprintf(msg, sizeof msg, "worker: cannot fork a compiler: %s", strerror(errno));
+    else if (WIFSIGNALED(status))
+      snprintf(msg, sizeof msg, "the compiler crashed (killed by signal %d (%s))", WTERMSIG(status),
+               strsignal(WTERMSIG(status)));
+    else
+      snprintf(msg, sizeof msg, "the compiler exited with status %d and no answer",
+               WEXITSTATUS(status));
+    char tmp[300], path[256];
+    store_segment_path(job->segment ? job->segment : "", path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)direct.worker);
+    if (job->segment && *job->segment && !strchr(job->segment, '/'))
+      unlink(tmp); /* what the dead compiler left half written */
+    reply_error(&direct, id, KILN__ERROR_CODE__ERROR_WORKER_DIED, msg);
+  }
+  free(answer);
 }
 #endif
 
@@ -329,6 +433,7 @@ int worker_main(const KilndConfig *cfg) {
   hello.body_case = KILN__ENVELOPE__BODY_WORKER_READY;
   hello.worker_ready = &ready;
   kiln_frame_send(sock, &hello, 0);
+  Reply direct = {sock, -1, getpid()};
 
   for (;;) {
     zmq_msg_t msg;
@@ -347,11 +452,11 @@ int worker_main(const KilndConfig *cfg) {
                           &env, &rid, err, sizeof err);
     zmq_msg_close(&msg);
     if (st != KILN_FRAME_OK) {
-      reply_error(sock, rid, kiln_frame_error_code(st), err);
+      reply_error(&direct, rid, kiln_frame_error_code(st), err);
       continue;
     }
     if (env->body_case != KILN__ENVELOPE__BODY_COMPILE_JOB) {
-      reply_error(sock, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST, "a worker only takes jobs");
+      reply_error(&direct, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST, "a worker only takes jobs");
       kiln__envelope__free_unpacked(env, NULL);
       continue;
     }
@@ -362,9 +467,9 @@ int worker_main(const KilndConfig *cfg) {
         ;
     }
 #ifdef KILN_HAVE_DCM
-    compile_job(sock, rid, env->compile_job, cfg->cache);
+    compile_isolated(sock, rid, env->compile_job, cfg->cache);
 #else
-    reply_error(sock, rid, KILN__ERROR_CODE__ERROR_UNAVAILABLE,
+    reply_error(&direct, rid, KILN__ERROR_CODE__ERROR_UNAVAILABLE,
                 "compiler not built: this kilnd was built without service/dcm");
 #endif
     kiln__envelope__free_unpacked(env, NULL);
