@@ -8,6 +8,11 @@
  * request_id, except a compile request, whose PackageReady or Error comes
  * later, when its worker is done; meanwhile the loop serves everyone else.
  * Clients use a DEALER socket and send one frame per request.
+ *
+ * --idle counts from the moment the last agent left (or the last request,
+ * whichever is later): an agent stays connected while its script runs, so
+ * a long-running script keeps its kilnd, and the adaptive loop can reach
+ * it at any time.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -303,6 +308,33 @@ static const char *signal_name(int sig) {
   }
 }
 
+/* Counts connections from the monitor's events. Returns whether an agent
+ * left. */
+static bool track_agents(Broker *b) {
+  bool left = false;
+  for (;;) {
+    zmq_msg_t ev, addr;
+    zmq_msg_init(&ev);
+    if (zmq_msg_recv(&ev, b->client_events, ZMQ_DONTWAIT) < 0) {
+      zmq_msg_close(&ev);
+      return left;
+    }
+    uint16_t event = 0;
+    if (zmq_msg_size(&ev) >= 2)
+      memcpy(&event, zmq_msg_data(&ev), 2);
+    zmq_msg_close(&ev);
+    zmq_msg_init(&addr); /* the second frame: the endpoint */
+    zmq_msg_recv(&addr, b->client_events, 0);
+    zmq_msg_close(&addr);
+    if (event == ZMQ_EVENT_ACCEPTED)
+      b->agents++;
+    if (event == ZMQ_EVENT_DISCONNECTED && b->agents > 0) {
+      b->agents--;
+      left = true;
+    }
+  }
+}
+
 /* Takes the endpoint's lock file, so a second kilnd refuses to start rather
  * than unlink and steal the first one's socket (ZeroMQ's ipc bind replaces
  * an existing file). The lock file stays: removing it would let a starting
@@ -373,6 +405,13 @@ int broker_run(const KilndConfig *cfg) {
   int linger = 200; /* ms to flush the last replies at shutdown */
   zmq_setsockopt(b.clients, ZMQ_MAXMSGSIZE, &hard, sizeof hard);
   zmq_setsockopt(b.clients, ZMQ_LINGER, &linger, sizeof linger);
+  b.client_events = zmq_socket(b.zctx, ZMQ_PAIR);
+  if (zmq_socket_monitor(b.clients, "inproc://kilnd-clients",
+                         ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+      zmq_connect(b.client_events, "inproc://kilnd-clients") != 0) {
+    fprintf(stderr, "kilnd: cannot monitor the endpoint: %s\n", zmq_strerror(errno));
+    goto out;
+  }
   if (zmq_bind(b.clients, endpoint) != 0) {
     fprintf(stderr, "kilnd: cannot listen on %s: %s\n", endpoint, zmq_strerror(errno));
     goto out;
@@ -389,18 +428,19 @@ int broker_run(const KilndConfig *cfg) {
   int stop_sig = 0;
   while (!stop_sig) {
     int timeout = pool_timeout_ms(&b);
-    if (cfg->idle > 0 && !pool_busy(&b)) {
+    if (cfg->idle > 0 && !pool_busy(&b) && b.agents == 0) {
       double left = last_request + (double)cfg->idle - kd_now();
       int ms = left <= 0 ? 0 : (int)(left * 1000) + 1;
       if (timeout < 0 || ms < timeout)
         timeout = ms;
     }
-    zmq_pollitem_t items[3] = {
+    zmq_pollitem_t items[4] = {
         {NULL, sfd, ZMQ_POLLIN, 0},
         {b.clients, 0, ZMQ_POLLIN, 0},
         {b.workers_sock, 0, ZMQ_POLLIN, 0},
+        {b.client_events, 0, ZMQ_POLLIN, 0},
     };
-    if (zmq_poll(items, 3, timeout) < 0) {
+    if (zmq_poll(items, 4, timeout) < 0) {
       if (errno == EINTR)
         continue;
       kd_log("poll failed: %s", zmq_strerror(errno));
@@ -422,8 +462,11 @@ int broker_run(const KilndConfig *cfg) {
     }
     if (items[2].revents & ZMQ_POLLIN)
       pool_on_message(&b);
+    if ((items[3].revents & ZMQ_POLLIN) && track_agents(&b))
+      last_request = kd_now();
     pool_tick(&b);
-    if (cfg->idle > 0 && !pool_busy(&b) && kd_now() - last_request >= (double)cfg->idle) {
+    if (cfg->idle > 0 && !pool_busy(&b) && b.agents == 0 &&
+        kd_now() - last_request >= (double)cfg->idle) {
       kd_log("idle for %ld s: shutting down", cfg->idle);
       break;
     }
@@ -438,6 +481,9 @@ out:
   store_free(b.store);
   if (b.workers_sock)
     zmq_close(b.workers_sock);
+  zmq_socket_monitor(b.clients, NULL, 0);
+  if (b.client_events)
+    zmq_close(b.client_events);
   zmq_close(b.clients);
   zmq_ctx_term(b.zctx);
   /* ZeroMQ removes the socket files it bound; make sure, as clients take a

@@ -39,7 +39,7 @@ static const Option options[] = {
     {"workers", OPT_LONG, OFF(workers), 0, 256, "N",
      "compiler processes (default 0: one per core)"},
     {"idle", OPT_LONG, OFF(idle), 0, LONG_MAX / 2, "SECONDS",
-     "exit after this long without requests (default 0: never)"},
+     "exit after this long with no agent connected and no requests (default 0: never)"},
     {"cache", OPT_STR, OFF(cache), 0, 0, "DIR",
      "packages kept across runs (default $XDG_CACHE_HOME/kiln or ~/.cache/kiln; none: off)"},
     {"foreground", OPT_FLAG, OFF(foreground), 0, 0, NULL, "do not detach (for systemd and tests)"},

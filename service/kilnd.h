@@ -106,6 +106,8 @@ typedef struct Broker {
   const KilndConfig *cfg;
   void *zctx;
   void *clients; /* ROUTER on the public endpoint */
+  void *client_events; /* its monitor: agents connecting and leaving */
+  int agents; /* connected now */
   void *workers_sock; /* ROUTER on the internal worker endpoint */
   char worker_endpoint[4200];
   Store *store;

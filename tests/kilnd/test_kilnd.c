@@ -494,6 +494,10 @@ END_TEST
 START_TEST(idle_exit) {
   start((const char *[]){"--workers", "1", "--idle", "1", NULL});
   assert_alive();
+  /* A connected agent keeps it, requests or not; its leaving starts the clock. */
+  kd_sleep_ms(2500);
+  assert_alive();
+  kd_disconnect(&kd);
   ck_assert_int_eq(kd_wait_exit(&kd, 5000), 0);
   ck_assert(kd_log_has(&kd, "idle for 1 s: shutting down", 0));
   ck_assert_int_ne(access(kd.sock_path, F_OK), 0);
