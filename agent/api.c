@@ -642,6 +642,7 @@ kiln_status runtime_protect(kiln_runtime *rt, void (*fn)(Thread *t, void *arg), 
   jmp_buf *saved_boundary = t->boundary;
   uintptr_t saved_limit = t->native_limit;
   uint64_t *saved_host_sp = t->host_sp;
+  Thread *saved_guard = guard_enter(t); /* a fault in hot code unwinds t */
   jmp_buf here;
   if (!saved_boundary) /* the outermost entry sets the native budget */
     t->native_limit = native_limit(rt);
@@ -657,6 +658,7 @@ kiln_status runtime_protect(kiln_runtime *rt, void (*fn)(Thread *t, void *arg), 
   t->boundary = saved_boundary;
   t->native_limit = saved_limit;
   t->host_sp = saved_host_sp;
+  guard_leave(saved_guard);
   if (status == KILN_TRAP)
     snprintf(rt->error, sizeof rt->error, "%s", t->message);
   else if (status == KILN_EXIT)

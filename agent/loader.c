@@ -18,11 +18,14 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "package_abi.h"
@@ -34,6 +37,75 @@
 
 static void package_release(void *handle) {
   dlclose(handle);
+}
+
+/* A package whose code the fault handler knows (guard.c): it forgets it
+ * first, since the addresses may hold other code next. */
+static void guarded_package_release(void *handle) {
+  guard_forget_package(handle);
+  dlclose(handle);
+}
+
+/* True if the loaded object h was mapped from the file st describes: the
+ * /proc/self/maps line holding its dynamic section names device and inode. */
+static bool object_from_file(void *h, const struct stat *st) {
+  struct link_map *lm = NULL;
+  FILE *maps = dlinfo(h, RTLD_DI_LINKMAP, &lm) == 0 ? fopen("/proc/self/maps", "re") : NULL;
+  if (!maps)
+    return false;
+  bool same = false;
+  char line[512];
+  while (fgets(line, sizeof line, maps)) {
+    uintptr_t lo, hi;
+    unsigned maj, min;
+    unsigned long long ino;
+    if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %*s %*s %x:%x %llu", &lo, &hi, &maj, &min, &ino) ==
+            5 &&
+        (uintptr_t)lm->l_ld >= lo && (uintptr_t)lm->l_ld < hi) {
+      same = ino == (unsigned long long)st->st_ino && maj == major(st->st_dev) &&
+             min == minor(st->st_dev);
+      break;
+    }
+  }
+  fclose(maps);
+  return same;
+}
+
+/* dlopen knows objects by name (and by file) and hands back the one already
+ * loaded under it: /proc/self/fd/N names whatever file N held when an
+ * earlier package was opened through it. That is right when it is this
+ * very segment, and wrong otherwise; then the segment gets a descriptor
+ * number no loaded object is named after. Takes fd; returns it or a
+ * duplicate, or -1 with every descriptor closed. */
+static int fresh_fd_name(int fd, char *path, size_t n) {
+  struct stat st;
+  int spare[16], nspare = 0;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return -1;
+  }
+  for (;;) {
+    snprintf(path, n, "/proc/self/fd/%d", fd);
+    void *old = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    bool taken = old && !object_from_file(old, &st);
+    if (old)
+      dlclose(old);
+    if (!taken)
+      break;
+    int dup = nspare < 16 ? fcntl(fd, F_DUPFD_CLOEXEC, fd + 1) : -1;
+    if (dup < 0) {
+      close(fd);
+      fd = -1;
+      break;
+    }
+    spare[nspare++] = fd;
+    fd = dup;
+  }
+  /* Each taken number stays open until a free one is found, so that
+   * F_DUPFD does not hand it back. */
+  for (int i = 0; i < nspare; i++)
+    close(spare[i]);
+  return fd;
 }
 
 /* The reply's promises about the module and its functions. */
@@ -98,8 +170,7 @@ static int open_segment(const Kiln__PackageReady *p, char *err, size_t n) {
   return fd;
 }
 
-/* The package's own checks (package_abi.h); fills its imports. */
-static bool check_package(void *h, const WasmModule *wm, char *err, size_t n) {
+bool package_adopt(void *h, const WasmModule *wm, char *err, size_t n) {
   const uint32_t *abi = dlsym(h, KILN_PACKAGE_SYM_ABI);
   const uint8_t *hash = dlsym(h, KILN_PACKAGE_SYM_HASH);
   KilnPackageImports *imports = dlsym(h, KILN_PACKAGE_SYM_IMPORTS);
@@ -127,15 +198,19 @@ static bool load_package(Instance *in, const Kiln__PackageReady *p, char *err, s
   if (fd < 0)
     return false;
   char proc_path[64];
-  snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", fd);
+  int named = fresh_fd_name(fd, proc_path, sizeof proc_path);
+  if (named < 0) {
+    snprintf(err, n, "%s: no descriptor to load it through", p->path);
+    return false;
+  }
   void *h = dlopen(proc_path, RTLD_NOW | RTLD_LOCAL);
-  close(fd); /* the mapping outlives the descriptor */
+  close(named); /* the mapping outlives the descriptor */
   if (!h) {
     snprintf(err, n, "%s: %s", p->path, dlerror());
     return false;
   }
   FuncEntry *entries = calloc(p->n_entries + 1, sizeof *entries);
-  bool ok = entries && check_package(h, in->module->wasm, err, n);
+  bool ok = entries && package_adopt(h, in->module->wasm, err, n);
   /* Every symbol first, so that a package is used whole or not at all. */
   for (size_t i = 0; ok && i < p->n_entries; i++) {
     void *sym = dlsym(h, p->entries[i]->symbol);
@@ -145,7 +220,9 @@ static bool load_package(Instance *in, const Kiln__PackageReady *p, char *err, s
     }
     memcpy(&entries[i], &sym, sizeof sym); /* object to function pointer */
   }
-  if (ok && !runtime_on_free(in->rt, package_release, h)) {
+  /* Unregistered, a hot package runs its functions in the interpreter. */
+  bool guarded = ok && guard_register_package(h);
+  if (ok && !runtime_on_free(in->rt, guarded ? guarded_package_release : package_release, h)) {
     snprintf(err, n, "out of memory");
     ok = false;
   }
@@ -153,6 +230,8 @@ static bool load_package(Instance *in, const Kiln__PackageReady *p, char *err, s
     if (!entries)
       snprintf(err, n, "out of memory");
     free(entries);
+    if (guarded)
+      guard_forget_package(h);
     dlclose(h);
     return false;
   }

@@ -4,15 +4,17 @@
  * A memory reserves its whole possible range up front as inaccessible
  * address space and makes pages accessible as it grows. Its base never
  * moves, so compiled code may keep it in a register across calls and
- * memory.grow. The reservation is 8 GiB: 4 GiB of 32-bit address space plus
- * 4 GiB of guard, so any u32 address plus any u32 offset lands inside it and
- * a later tier can drop bounds checks and let the fault become a trap.
+ * memory.grow. The reservation is 8 GiB and a page: 4 GiB of 32-bit address
+ * space plus 4 GiB of guard, so any u32 address plus any u32 offset lands
+ * inside it, and the page more covers the last bytes of an 8-byte access at
+ * the very end. The hot tier then drops bounds checks and the fault becomes
+ * a trap (guard.c).
  */
 #include <sys/mman.h>
 
 #include "runtime.h"
 
-#define MEMORY_RESERVE ((size_t)8 << 30)
+#define MEMORY_RESERVE MEMORY_GUARDED_RESERVE
 
 static uint8_t *reserve(size_t bytes) {
   void *p = mmap(NULL, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -27,10 +29,12 @@ static bool commit_pages(MemoryInst *m, uint32_t from, uint32_t to) {
   return mprotect(m->base + off, len, PROT_READ | PROT_WRITE) == 0;
 }
 
-/* Reserves the largest of: the full 8 GiB, the memory's maximum, its
+/* Reserves the largest of: the full guarded range, the memory's maximum, its
  * initial size. Under a tight address-space limit (ulimit -v) a memory
  * still works; it just cannot grow past what was reserved, which the spec
- * allows (memory.grow returns -1), and the tiers keep their bounds checks. */
+ * allows (memory.grow returns -1); warm code keeps its bounds checks, and
+ * hot packages, which have none, run such an instance's functions in the
+ * interpreter (package_abi.h). */
 static bool reserve_range(MemoryInst *m, uint32_t min_pages, uint32_t max_pages) {
   size_t candidates[3] = {MEMORY_RESERVE, (size_t)max_pages * WASM_PAGE_SIZE,
                           (size_t)min_pages * WASM_PAGE_SIZE};

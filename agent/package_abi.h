@@ -18,8 +18,14 @@
  *   [A-Za-z0-9_] (perf and gdb show script names with no setup).
  *
  * Compiled code reads Thread, FuncInst, Instance, MemoryInst, TableInst and
- * GlobalInst (runtime.h) directly by offset: change any of them, or this
+ * GlobalInst (runtime.h) directly by offset, and writes Thread's guard_inst
+ * and guard_func: change any of them, MEMORY_GUARDED_RESERVE, or this
  * table, and bump KILN_PACKAGE_ABI_VERSION.
+ *
+ * Hot packages let out-of-bounds accesses fault (guard.c). A loader calls
+ * guard_register_package(handle) before the package first runs and
+ * guard_forget_package(handle) before its dlclose, so that the fault
+ * handler knows that address range as package code exactly while loaded.
  */
 #ifndef KILN_PACKAGE_ABI_H
 #define KILN_PACKAGE_ABI_H
@@ -28,7 +34,7 @@
 
 #include "runtime.h"
 
-#define KILN_PACKAGE_ABI_VERSION 1
+#define KILN_PACKAGE_ABI_VERSION 2
 
 #define KILN_PACKAGE_SYM_ABI "kiln_package_abi_version"
 #define KILN_PACKAGE_SYM_HASH "kiln_package_module_hash"
@@ -46,6 +52,14 @@ typedef struct {
                               uint32_t src, uint32_t n);
   void (*segment_table_init)(Thread *t, FuncInst *f, uint32_t table_index, uint32_t elem_index,
                              uint32_t dst, uint32_t src, uint32_t n);
+  /* Hot packages have no bounds checks (guard.c). Each exported entry calls
+   * guard_package_ready once per loaded package (which asks whether the
+   * loader registered its code with the fault handler), and runs the
+   * function in the interpreter instead when not, or when the instance's
+   * memory lacks the full guard reservation (memory_guarded), so behaviour
+   * never depends on it. */
+  void (*guard_package_ready)(int *flag);
+  void (*interp_entry)(Thread *t, FuncInst *f, uint64_t *sp);
 } KilnPackageImports;
 
 /* What the agent puts into a package's kiln_package_imports. */
@@ -57,8 +71,15 @@ static inline KilnPackageImports kiln_package_imports_default(void) {
       .table_grow = table_grow,
       .segment_memory_init = segment_memory_init,
       .segment_table_init = segment_table_init,
+      .guard_package_ready = guard_package_ready,
+      .interp_entry = interp_entry,
   };
   return im;
 }
+
+/* loader.c: the package's own checks (ABI version, module hash) on a
+ * dlopen'ed package for module wm; fills its imports. False: one line in
+ * err. */
+bool package_adopt(void *dl_handle, const WasmModule *wm, char *err, size_t errlen);
 
 #endif

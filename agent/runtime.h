@@ -130,6 +130,12 @@ struct Thread {
   TrapCode trap;
   int exit_code;
   char message[512]; /* the trap's line */
+  /* Where hot compiled code (which has no bounds checks, guard.c) runs: the
+   * instance it entered and the function whose accesses come next. The code
+   * keeps both current so that a fault names the same function as the
+   * interpreter would, inlining or not. */
+  Instance *guard_inst;
+  uint32_t guard_func;
 };
 
 /* trap.c */
@@ -149,9 +155,38 @@ static inline void trap_check_native_stack(Thread *t, const FuncInst *f) {
 }
 
 /* memory.c */
+/* The reservation behind a memory that code without bounds checks needs:
+ * any u32 address plus u32 offset plus an access of up to 8 bytes stays
+ * inside it. On a smaller reservation (ulimit -v) hot packages run the
+ * instance's functions in the interpreter instead (package_abi.h). */
+#define MEMORY_GUARDED_RESERVE (((size_t)8 << 30) + WASM_PAGE_SIZE)
+static inline bool memory_guarded(const MemoryInst *m) {
+  return m->reserved >= MEMORY_GUARDED_RESERVE;
+}
 bool memory_init(MemoryInst *m, uint32_t min_pages, uint32_t max_pages); /* false: no space */
 void memory_release(MemoryInst *m);
 int64_t memory_grow(MemoryInst *m, uint32_t delta_pages); /* old page count or -1 */
+
+/* guard.c: faults of hot compiled code in a memory's guard region become
+ * TRAP_MEMORY_OOB. Code ranges are registered per loaded package; the
+ * fault handler is installed on the first registration. */
+/* Makes t the thread's current Thread (the one a fault unwinds); returns
+ * the previous one for guard_leave. */
+Thread *guard_enter(Thread *t);
+void guard_leave(Thread *prev);
+/* Code in [lo, hi) may fault on purpose. False: the table is full. */
+bool guard_register_code(uintptr_t lo, uintptr_t hi);
+void guard_unregister_code(uintptr_t lo, uintptr_t hi);
+/* Registers the executable segments of a loaded object (dlopen handle)
+ * for as long as the loader holds it; guard_forget_package, before its
+ * dlclose, ends that. A shared object loaded by several runtimes stays
+ * registered until the last forgets it. False: not registered at all. */
+bool guard_register_package(void *dl_handle);
+void guard_forget_package(void *dl_handle);
+/* A package's import, called once per loaded object before its first
+ * unchecked access: sets flag to 1 if the loader registered the object's
+ * code, else to 2 (the package then never runs unchecked code). */
+void guard_package_ready(int *flag);
 
 /* table.c */
 bool table_init(TableInst *t, WasmValType elem_type, uint32_t size, uint32_t max, void *fill);

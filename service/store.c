@@ -20,6 +20,9 @@
 #include <unistd.h>
 
 #include "kilnd.h"
+#ifdef KILN_HAVE_DCM
+#include "dcm.h"
+#endif
 
 #ifndef KILN_COMPILER_VERSION
 #define KILN_COMPILER_VERSION "unknown"
@@ -142,6 +145,9 @@ void store_package_key(const uint8_t module_hash[32], const uint32_t *funcs, siz
   static const char compiler[] = KILN_COMPILER_VERSION;
   PUT32(sizeof compiler - 1);
   EVP_DigestUpdate(ctx, compiler, sizeof compiler - 1);
+#ifdef KILN_HAVE_DCM
+  PUT32(dcm_package_generation());
+#endif
 #undef PUT32
   if (EVP_DigestFinal_ex(ctx, key, &n) != 1 || n != 32)
     memset(key, 0, 32);

@@ -109,11 +109,17 @@ static void make_imports(Dcm *d) {
   gcc_jit_type *tgrow_p[] = {vp, u32, vp};
   gcc_jit_type *minit_p[] = {vp, vp, u32, u32, u32, u32};
   gcc_jit_type *tinit_p[] = {vp, vp, u32, u32, u32, u32, u32};
-  gcc_jit_type *types[IMP_COUNT] = {fnptr(d, d->t_void, 3, trap_p), fnptr(d, i64, 2, mgrow_p),
-                                    fnptr(d, i64, 3, tgrow_p), fnptr(d, d->t_void, 6, minit_p),
-                                    fnptr(d, d->t_void, 7, tinit_p)};
-  static const char *const names[IMP_COUNT] = {"trap_raise", "memory_grow", "table_grow",
-                                               "segment_memory_init", "segment_table_init"};
+  gcc_jit_type *ready_p[] = {gcc_jit_type_get_pointer(d->t_int)};
+  gcc_jit_type *types[IMP_COUNT] = {fnptr(d, d->t_void, 3, trap_p),
+                                    fnptr(d, i64, 2, mgrow_p),
+                                    fnptr(d, i64, 3, tgrow_p),
+                                    fnptr(d, d->t_void, 6, minit_p),
+                                    fnptr(d, d->t_void, 7, tinit_p),
+                                    fnptr(d, d->t_void, 1, ready_p),
+                                    d->entry_ptr};
+  static const char *const names[IMP_COUNT] = {
+      "trap_raise",         "memory_grow",         "table_grow",  "segment_memory_init",
+      "segment_table_init", "guard_package_ready", "interp_entry"};
   gcc_jit_field *fields[IMP_COUNT + 1];
   fields[0] = gcc_jit_context_new_field(d->ctx, NULL, u32, "abi_version");
   for (int i = 0; i < IMP_COUNT; i++) {
@@ -124,6 +130,15 @@ static void make_imports(Dcm *d) {
       gcc_jit_context_new_struct_type(d->ctx, NULL, "KilnPackageImports", IMP_COUNT + 1, fields);
   d->imports = gcc_jit_context_new_global(d->ctx, NULL, GCC_JIT_GLOBAL_EXPORTED,
                                           gcc_jit_struct_as_type(st), KILN_PACKAGE_SYM_IMPORTS);
+  if (d->unchecked) {
+    d->guard_ready = gcc_jit_context_new_global(d->ctx, NULL, GCC_JIT_GLOBAL_INTERNAL, d->t_int,
+                                                "kiln_guard_ready");
+    gcc_jit_global_set_initializer_rvalue(d->guard_ready, gcc_jit_context_zero(d->ctx, d->t_int));
+  }
+}
+
+uint32_t dcm_package_generation(void) {
+  return (uint32_t)KILN_PACKAGE_ABI_VERSION << 16 | DCM_CODEGEN_VERSION;
 }
 
 static void make_identity(Dcm *d) {
@@ -426,6 +441,33 @@ static void set_options(Dcm *d) {
   gcc_jit_context_add_command_line_option(c, "-fno-optimize-sibling-calls");
   if (d->tier == DCM_HOT)
     gcc_jit_context_add_command_line_option(c, "-funroll-loops");
+  if (d->unchecked) {
+    /* An access without bounds check is the check, so gcc must not drop
+     * one whose value is unused ((drop (i32.load ...)) must still trap):
+     * instructions that may trap count as throwing, and dead code
+     * elimination keeps those. */
+    gcc_jit_context_add_command_line_option(c, "-fexceptions");
+    gcc_jit_context_add_command_line_option(c, "-fnon-call-exceptions");
+    /* A trap must find memory as the interpreter leaves it: every store
+     * before the faulting access done, none after it. Merged or vectorized
+     * stores fault as a whole (losing the bytes before the end of memory),
+     * and post-allocation scheduling may move a store past a faulting
+     * access, so those stay off (measured: no loss on the samples). */
+    gcc_jit_context_add_command_line_option(c, "-fno-store-merging");
+    gcc_jit_context_add_command_line_option(c, "-fno-tree-slp-vectorize");
+    gcc_jit_context_add_command_line_option(c, "-fno-tree-loop-vectorize");
+    gcc_jit_context_add_command_line_option(c, "-fno-schedule-insns2");
+  }
+#if defined(__x86_64__)
+  /* A branch that crosses or ends on a 32-byte boundary is slow on some
+   * x86 cores (Intel's JCC erratum; on the AMD EPYC we measured, the vm
+   * sample's one dispatch jump took twice the time when a shift of 16 bytes
+   * earlier in the package put it across one). The assembler pads instead,
+   * so speed no longer depends on where a function happens to land.
+   * (-falign-functions would too, but libgccjit 12 keeps a pointer to that
+   * option's string past the context: a use after free.) */
+  gcc_jit_context_add_driver_option(c, "-Wa,-mbranches-within-32B-boundaries");
+#endif
   /* ceil, floor, trunc and rint are libm calls on baseline x86-64. */
   gcc_jit_context_add_driver_option(c, "-lm");
 }
@@ -482,6 +524,7 @@ bool dcm_compile(const WasmModule *m, const uint32_t *funcs, uint32_t nfuncs, Dc
     return false;
   double t0 = now_ms();
   Dcm d = {.m = m, .tier = tier, .err = err, .errlen = errlen};
+  d.unchecked = tier == DCM_HOT && m->nmemories > 0;
   d.ctx = gcc_jit_context_acquire();
   d.internal = calloc(m->nfuncs, sizeof *d.internal);
   d.entry = calloc(m->nfuncs, sizeof *d.entry);

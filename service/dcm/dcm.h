@@ -18,6 +18,10 @@
 
 #include "wasm.h"
 
+/* The generation of the code this compiler writes. Raised with every change
+ * to the generated code. 2: hot code without bounds checks (guard pages). */
+#define DCM_CODEGEN_VERSION 2
+
 typedef enum {
   DCM_WARM, /* -O1: each function calls others through the instance's table */
   DCM_HOT, /* -O3 -funroll-loops: the set in one unit, direct internal calls */
@@ -47,5 +51,10 @@ bool dcm_compile(const WasmModule *m, const uint32_t *funcs, uint32_t nfuncs, Dc
 void dcm_manifest_free(DcmManifest *man);
 
 const char *dcm_tier_name(DcmTier tier);
+
+/* KILN_PACKAGE_ABI_VERSION and DCM_CODEGEN_VERSION in one number: part of
+ * every package's content key, so that no cache serves a package that an
+ * older compiler wrote or an older agent would read. */
+uint32_t dcm_package_generation(void);
 
 #endif

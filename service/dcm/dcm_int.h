@@ -51,7 +51,16 @@ enum {
 };
 
 /* Fields of KilnPackageImports, in order after abi_version. */
-enum { IMP_TRAP, IMP_MEMORY_GROW, IMP_TABLE_GROW, IMP_MEMORY_INIT, IMP_TABLE_INIT, IMP_COUNT };
+enum {
+  IMP_TRAP,
+  IMP_MEMORY_GROW,
+  IMP_TABLE_GROW,
+  IMP_MEMORY_INIT,
+  IMP_TABLE_INIT,
+  IMP_GUARD_READY,
+  IMP_INTERP_ENTRY,
+  IMP_COUNT
+};
 
 typedef struct Dcm {
   gcc_jit_context *ctx;
@@ -62,6 +71,11 @@ typedef struct Dcm {
   gcc_jit_type *vc_type[VC_COUNT];
   gcc_jit_type *entry_ptr; /* FuncEntry */
   gcc_jit_lvalue *imports; /* the package's kiln_package_imports */
+  /* Hot with a memory: loads and stores have no bounds checks and fault
+   * into the guard region instead (agent/guard.c). guard_ready is the
+   * package's flag for guard_package_ready. */
+  bool unchecked;
+  gcc_jit_lvalue *guard_ready;
   gcc_jit_field *imp_field[IMP_COUNT];
   gcc_jit_function *helper[H_COUNT];
   gcc_jit_function *expect; /* __builtin_expect */

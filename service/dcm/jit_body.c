@@ -9,6 +9,13 @@
  * are direct, so gcc can inline them; the exported FuncEntry only unpacks
  * the slots. Either way the body reads the runtime's structs at offsets
  * taken from runtime.h (package_abi.h) and traps through the imports.
+ *
+ * Hot internal functions receive the instance and the memory's base rather
+ * than their FuncInst: all functions of a package share both, so inlined
+ * and direct calls pass them on in registers instead of reloading them
+ * through pointer chains. Their loads and stores have no bounds checks
+ * (jit_mem.c); the exported FuncEntry is the gate that decides whether that
+ * code may run (guard_gate).
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -82,7 +89,7 @@ static gcc_jit_block *trap_block(Fn *fn, int code) {
   if (fn->trap_blk[code])
     return fn->trap_blk[code];
   gcc_jit_block *b = fn_block(fn);
-  gcc_jit_rvalue *args[3] = {fn->t, fn->f,
+  gcc_jit_rvalue *args[3] = {fn->t, fn_self(fn),
                              gcc_jit_context_new_rvalue_from_int(fn->ctx, fn->d->t_int, code)};
   gcc_jit_block_add_eval(
       b, NULL,
@@ -124,9 +131,52 @@ gcc_jit_rvalue *fn_table_inst(Fn *fn, uint32_t x) {
   return fn_inst_item(fn, offsetof(Instance, tables), x);
 }
 
+gcc_jit_rvalue *fn_self(Fn *fn) {
+  return fn->f ? fn->f : func_inst(fn, fn->index);
+}
+
+/* Warm caches the size in a local (its checks need it at every access);
+ * hot reads it where a bulk operation needs it. */
 void fn_reload_memsize(Fn *fn) {
-  if (fn->mem0)
+  if (fn->memsize)
     fn_assign(fn, fn->memsize, rv(FIELD(fn, rv(fn->mem0), MemoryInst, size, fn->d->t_u64)));
+}
+
+gcc_jit_rvalue *fn_memsize(Fn *fn) {
+  if (fn->memsize)
+    return rv(fn->memsize);
+  return rv(FIELD(fn, fn_mem0(fn), MemoryInst, size, fn->d->t_u64));
+}
+
+/* Warm loads it once; hot, which has the base as a parameter, where it is
+ * needed (memory.size, memory.grow, bulk operations), since a load nobody
+ * uses still stays in code that treats every load as one that may fault. */
+gcc_jit_rvalue *fn_mem0(Fn *fn) {
+  if (fn->membase_param)
+    return rv(FIELD(fn, rv(fn->inst), Instance, mem0, fn->d->t_vptr));
+  return rv(fn->mem0);
+}
+
+/* Hot code without bounds checks tells the fault handler where it is: the
+ * function whose accesses come next (after entry and after every call,
+ * which may have changed it) and, after calls leaving the package, the
+ * instance. Volatile, so gcc neither drops nor moves the stores past the
+ * accesses they describe. */
+static void guard_note(Fn *fn, bool inst_too) {
+  Dcm *d = fn->d;
+  if (!d->unchecked || !fn->has_access || !fn->cur)
+    return;
+  gcc_jit_type *vu32 = gcc_jit_type_get_volatile(d->t_u32);
+  fn_assign(fn, FIELD(fn, fn->t, Thread, guard_func, vu32), dcm_u32(d, fn->index));
+  if (inst_too)
+    fn_assign(fn, FIELD(fn, fn->t, Thread, guard_inst, gcc_jit_type_get_volatile(d->t_vptr)),
+              rv(fn->inst));
+}
+
+/* Hot internal functions: t, inst, sp and, with unchecked memory, the
+ * memory's base come before the WebAssembly parameters. */
+static uint32_t internal_fixed(const Dcm *d) {
+  return d->unchecked ? 4 : 3;
 }
 
 /* --- slots ------------------------------------------------------------------------ */
@@ -411,24 +461,27 @@ static void call_through_entry(Fn *fn, gcc_jit_rvalue *callee, const WasmFuncTyp
     fn_assign(fn, fn_push(fn, t), from_slot(fn, rv(slot(fn, fn->sp, i)), t));
   }
   fn_reload_memsize(fn);
+  guard_note(fn, true);
 }
 
 /* Hot: a direct call of the callee's internal function. */
 static void call_direct(Fn *fn, uint32_t x, const WasmFuncType *ft) {
   Dcm *d = fn->d;
-  uint32_t np = ft->nparams, nr = ft->nresults;
-  size_t nargs = 3 + np + (nr > 1 ? nr - 1 : 0);
+  uint32_t np = ft->nparams, nr = ft->nresults, fixed = internal_fixed(d);
+  size_t nargs = fixed + np + (nr > 1 ? nr - 1 : 0);
   gcc_jit_rvalue **args = malloc(nargs * sizeof *args);
   gcc_jit_lvalue **outs = calloc(nr ? nr : 1, sizeof *outs);
   args[0] = fn->t;
-  args[1] = func_inst(fn, x);
+  args[1] = rv(fn->inst);
   args[2] = fn->sp;
+  if (d->unchecked)
+    args[3] = rv(fn->membase);
   for (uint32_t i = 0; i < np; i++)
-    args[3 + i] = rv(svar(fn, fn->sh - np + i, ft->types[i]));
+    args[fixed + i] = rv(svar(fn, fn->sh - np + i, ft->types[i]));
   for (uint32_t i = 1; i < nr; i++) {
     outs[i] =
         gcc_jit_function_new_local(fn->fn, NULL, d->vc_type[dcm_vc(ft->types[np + i])], "out");
-    args[3 + np + i - 1] = gcc_jit_lvalue_get_address(outs[i], NULL);
+    args[fixed + np + i - 1] = gcc_jit_lvalue_get_address(outs[i], NULL);
   }
   fn->sh -= np;
   gcc_jit_rvalue *call = gcc_jit_context_new_call(fn->ctx, NULL, d->internal[x], (int)nargs, args);
@@ -438,7 +491,7 @@ static void call_direct(Fn *fn, uint32_t x, const WasmFuncType *ft) {
     gcc_jit_block_add_eval(fn->cur, NULL, call);
   for (uint32_t i = 1; i < nr; i++)
     fn_assign(fn, fn_push(fn, ft->types[np + i]), rv(outs[i]));
-  fn_reload_memsize(fn);
+  guard_note(fn, false);
   free(args);
   free(outs);
 }
@@ -516,13 +569,15 @@ static void op_select(Fn *fn) {
 
 /* Skips the immediates of an instruction in unreachable code; structure
  * (block, loop, if, else, end) is still followed. */
-static bool skip_dead(Fn *fn, Rd *r, uint8_t op) {
+static void skip_immediates(Rd *r, uint8_t op) {
   WasmImm k = wasm_imm(op);
   if (k == WASM_IMM_BLOCKTYPE) {
-    Ctl tmp;
-    block_type(fn, r, &tmp);
-    ctl_push(fn, CTL_BLOCK)->dead = true;
-    return true;
+    uint8_t b = *r->p;
+    if (b == 0x40 || (b >= 0x6f && b <= 0x7f))
+      r->p++;
+    else
+      rd_sleb(r);
+    return;
   }
   if (k == WASM_IMM_PREFIX_FC)
     k = wasm_imm_fc(rd_u32(r));
@@ -566,7 +621,29 @@ static bool skip_dead(Fn *fn, Rd *r, uint8_t op) {
   default: /* no immediates; validated code holds nothing illegal */
     break;
   }
-  return true;
+}
+
+static void skip_dead(Fn *fn, Rd *r, uint8_t op) {
+  if (wasm_imm(op) == WASM_IMM_BLOCKTYPE) {
+    Ctl tmp;
+    block_type(fn, r, &tmp);
+    ctl_push(fn, CTL_BLOCK)->dead = true;
+    return;
+  }
+  skip_immediates(r, op);
+}
+
+/* Whether the body loads or stores (hot code then keeps guard_func
+ * current; functions without accesses need not). */
+static bool body_has_access(const WasmFunc *wf) {
+  Rd r = {wf->body, wf->body + wf->body_len};
+  while (r.p < r.end) {
+    uint8_t op = *r.p++;
+    if (op >= 0x28 && op <= 0x3e)
+      return true;
+    skip_immediates(&r, op);
+  }
+  return false;
 }
 
 static void local_get(Fn *fn, uint32_t x) {
@@ -650,7 +727,7 @@ static bool step(Fn *fn, Rd *r, uint8_t op) {
     return true;
   case 0x3f:
     r->p++;
-    fn_assign(fn, fn_push(fn, WASM_I32), rv(FIELD(fn, rv(fn->mem0), MemoryInst, pages, d->t_u32)));
+    fn_assign(fn, fn_push(fn, WASM_I32), rv(FIELD(fn, fn_mem0(fn), MemoryInst, pages, d->t_u32)));
     return true;
   case 0x40:
     r->p++;
@@ -740,11 +817,23 @@ static bool translate_body(Fn *fn) {
 
 /* --- prologue ------------------------------------------------------------------------------- */
 
-/* Native stack (deep recursion) and operand stack (slots the calls write)
- * checks, then the cached runtime pointers, parameters and zeroed locals. */
+/* The runtime pointers first (traps name the function through the
+ * instance), native stack (deep recursion) and operand stack (slots the
+ * calls write) checks, then parameters and zeroed locals. */
 static void emit_prologue(Fn *fn, gcc_jit_param **params) {
   Dcm *d = fn->d;
   fn->cur = fn->entry;
+  if (fn->f)
+    fn_assign(fn, fn->inst, rv(FIELD(fn, fn->f, FuncInst, inst, d->t_vptr)));
+  else
+    fn_assign(fn, fn->inst, gcc_jit_param_as_rvalue(gcc_jit_function_get_param(fn->fn, 1)));
+  if (fn->membase_param) {
+    fn_assign(fn, fn->membase, fn->membase_param);
+  } else if (fn->mem0) {
+    fn_assign(fn, fn->mem0, rv(FIELD(fn, rv(fn->inst), Instance, mem0, d->t_vptr)));
+    fn_assign(fn, fn->membase, rv(FIELD(fn, rv(fn->mem0), MemoryInst, base, d->t_u8ptr)));
+    fn_reload_memsize(fn);
+  }
   gcc_jit_lvalue *probe = gcc_jit_function_new_local(fn->fn, NULL, d->t_u64, "probe");
   gcc_jit_rvalue *here = dcm_bitcast(d, gcc_jit_lvalue_get_address(probe, NULL), d->t_u64);
   gcc_jit_rvalue *limit = rv(FIELD(fn, fn->t, Thread, native_limit, d->t_u64));
@@ -760,12 +849,7 @@ static void emit_prologue(Fn *fn, gcc_jit_param **params) {
                                               dcm_u64(d, (uint64_t)fn->max_out * 8)),
                TRAP_STACK_EXHAUSTED);
   }
-  fn_assign(fn, fn->inst, rv(FIELD(fn, fn->f, FuncInst, inst, d->t_vptr)));
-  if (fn->mem0) {
-    fn_assign(fn, fn->mem0, rv(FIELD(fn, rv(fn->inst), Instance, mem0, d->t_vptr)));
-    fn_assign(fn, fn->membase, rv(FIELD(fn, rv(fn->mem0), MemoryInst, base, d->t_u8ptr)));
-    fn_reload_memsize(fn);
-  }
+  guard_note(fn, false);
   const WasmFuncType *ft = fn->type;
   for (uint32_t i = 0; i < fn->nlocals; i++) {
     WasmValType t = fn->local_types[i];
@@ -790,24 +874,27 @@ static gcc_jit_function *new_entry(Dcm *d, const char *name, enum gcc_jit_functi
   return gcc_jit_context_new_function(d->ctx, NULL, kind, d->t_void, name, 3, ps, 0);
 }
 
-/* Hot: kiln_i<index>(t, f, sp, params..., &result1, ...) returning result 0. */
+/* Hot: kiln_i<index>(t, inst, sp, [membase,] params..., &result1, ...)
+ * returning result 0. */
 static gcc_jit_function *new_internal(Dcm *d, uint32_t index) {
   const WasmFuncType *ft = wasm_func_type(d->m, index);
-  uint32_t np = ft->nparams, nr = ft->nresults;
-  size_t n = 3 + np + (nr > 1 ? nr - 1 : 0);
+  uint32_t np = ft->nparams, nr = ft->nresults, fixed = internal_fixed(d);
+  size_t n = fixed + np + (nr > 1 ? nr - 1 : 0);
   gcc_jit_param **ps = malloc(n * sizeof *ps);
   ps[0] = gcc_jit_context_new_param(d->ctx, NULL, d->t_vptr, "t");
-  ps[1] = gcc_jit_context_new_param(d->ctx, NULL, d->t_vptr, "f");
+  ps[1] = gcc_jit_context_new_param(d->ctx, NULL, d->t_vptr, "inst");
   ps[2] = gcc_jit_context_new_param(d->ctx, NULL, d->t_u64ptr, "sp");
+  if (d->unchecked)
+    ps[3] = gcc_jit_context_new_param(d->ctx, NULL, d->t_u8ptr, "membase");
   char name[32];
   for (uint32_t i = 0; i < np; i++) {
     snprintf(name, sizeof name, "p%u", i);
-    ps[3 + i] = gcc_jit_context_new_param(d->ctx, NULL, d->vc_type[dcm_vc(ft->types[i])], name);
+    ps[fixed + i] = gcc_jit_context_new_param(d->ctx, NULL, d->vc_type[dcm_vc(ft->types[i])], name);
   }
   for (uint32_t i = 1; i < nr; i++) {
     snprintf(name, sizeof name, "r%u", i);
     gcc_jit_type *t = gcc_jit_type_get_pointer(d->vc_type[dcm_vc(ft->types[np + i])]);
-    ps[3 + np + i - 1] = gcc_jit_context_new_param(d->ctx, NULL, t, name);
+    ps[fixed + np + i - 1] = gcc_jit_context_new_param(d->ctx, NULL, t, name);
   }
   snprintf(name, sizeof name, "kiln_i%u", index);
   gcc_jit_type *ret = nr ? d->vc_type[dcm_vc(ft->types[np])] : d->t_void;
@@ -823,28 +910,80 @@ void jit_declare(Dcm *d, uint32_t index) {
     d->internal[index] = new_internal(d, index);
 }
 
+static gcc_jit_rvalue *is_not(Dcm *d, gcc_jit_rvalue *v, int value) {
+  return gcc_jit_context_new_comparison(
+      d->ctx, NULL, GCC_JIT_COMPARISON_NE, v,
+      gcc_jit_context_new_rvalue_from_int(d->ctx, d->t_int, value));
+}
+
+static gcc_jit_rvalue *unlikely(Dcm *d, gcc_jit_rvalue *cond) {
+  gcc_jit_rvalue *args[2] = {dcm_cast(d, cond, d->t_long), gcc_jit_context_zero(d->ctx, d->t_long)};
+  return gcc_jit_context_new_comparison(d->ctx, NULL, GCC_JIT_COMPARISON_NE,
+                                        gcc_jit_context_new_call(d->ctx, NULL, d->expect, 2, args),
+                                        gcc_jit_context_zero(d->ctx, d->t_long));
+}
+
+/* Unchecked code may run only once the package's code is registered with
+ * the fault handler and when the instance's memory has the full guard
+ * reservation; otherwise the interpreter runs the function, with the same
+ * results, so nothing depends on it but speed. Leaves fn->cur where the
+ * compiled function may run. */
+static void guard_gate(Fn *fn) {
+  Dcm *d = fn->d;
+  gcc_jit_block *slow = fn_block(fn), *ready = fn_block(fn), *fallback = fn_block(fn);
+  gcc_jit_block *go = fn_block(fn);
+  gcc_jit_rvalue *flag = rv(d->guard_ready);
+  gcc_jit_block_end_with_conditional(fn->cur, NULL, unlikely(d, is_not(d, flag, 1)), slow, ready);
+  gcc_jit_rvalue *flag_addr = gcc_jit_lvalue_get_address(d->guard_ready, NULL);
+  gcc_jit_block_add_eval(slow, NULL,
+                         gcc_jit_context_new_call_through_ptr(
+                             d->ctx, NULL, dcm_import(d, IMP_GUARD_READY), 1, &flag_addr));
+  gcc_jit_block_end_with_conditional(slow, NULL, is_not(d, flag, 1), fallback, ready);
+  gcc_jit_rvalue *reserved = rv(FIELD(fn, rv(fn->mem0), MemoryInst, reserved, d->t_u64));
+  gcc_jit_rvalue *small = gcc_jit_context_new_comparison(
+      d->ctx, NULL, GCC_JIT_COMPARISON_LT, reserved, dcm_u64(d, MEMORY_GUARDED_RESERVE));
+  gcc_jit_block_end_with_conditional(ready, NULL, unlikely(d, small), fallback, go);
+  gcc_jit_rvalue *args[3] = {fn->t, fn->f, fn->sp};
+  gcc_jit_block_add_eval(
+      fallback, NULL,
+      gcc_jit_context_new_call_through_ptr(d->ctx, NULL, dcm_import(d, IMP_INTERP_ENTRY), 3, args));
+  gcc_jit_block_end_with_void_return(fallback, NULL);
+  fn->cur = go;
+  gcc_jit_lvalue *gi = FIELD(fn, fn->t, Thread, guard_inst, gcc_jit_type_get_volatile(d->t_vptr));
+  fn_assign(fn, gi, rv(fn->inst));
+}
+
 /* Hot: the exported FuncEntry unpacks the slots and calls the internal
  * function. */
 static void define_wrapper(Dcm *d, uint32_t index) {
   const WasmFuncType *ft = wasm_func_type(d->m, index);
-  uint32_t np = ft->nparams, nr = ft->nresults;
+  uint32_t np = ft->nparams, nr = ft->nresults, fixed = internal_fixed(d);
   gcc_jit_function *w = d->entry[index];
   Fn fn = {.d = d, .ctx = d->ctx, .index = index, .type = ft, .fn = w};
   fn.t = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(w, 0));
   fn.f = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(w, 1));
   fn.sp = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(w, 2));
   fn.cur = fn_block(&fn);
-  size_t nargs = 3 + np + (nr > 1 ? nr - 1 : 0);
+  fn.inst = gcc_jit_function_new_local(w, NULL, d->t_vptr, "inst");
+  fn_assign(&fn, fn.inst, rv(FIELD(&fn, fn.f, FuncInst, inst, d->t_vptr)));
+  if (d->unchecked) {
+    fn.mem0 = gcc_jit_function_new_local(w, NULL, d->t_vptr, "mem0");
+    fn_assign(&fn, fn.mem0, rv(FIELD(&fn, rv(fn.inst), Instance, mem0, d->t_vptr)));
+    guard_gate(&fn);
+  }
+  size_t nargs = fixed + np + (nr > 1 ? nr - 1 : 0);
   gcc_jit_rvalue **args = malloc(nargs * sizeof *args);
   gcc_jit_lvalue **outs = calloc(nr ? nr : 1, sizeof *outs);
   args[0] = fn.t;
-  args[1] = fn.f;
+  args[1] = rv(fn.inst);
   args[2] = fn.sp;
+  if (d->unchecked)
+    args[3] = rv(FIELD(&fn, rv(fn.mem0), MemoryInst, base, d->t_u8ptr));
   for (uint32_t i = 0; i < np; i++)
-    args[3 + i] = from_slot(&fn, rv(slot(&fn, fn.sp, i)), ft->types[i]);
+    args[fixed + i] = from_slot(&fn, rv(slot(&fn, fn.sp, i)), ft->types[i]);
   for (uint32_t i = 1; i < nr; i++) {
     outs[i] = gcc_jit_function_new_local(w, NULL, d->vc_type[dcm_vc(ft->types[np + i])], "out");
-    args[3 + np + i - 1] = gcc_jit_lvalue_get_address(outs[i], NULL);
+    args[fixed + np + i - 1] = gcc_jit_lvalue_get_address(outs[i], NULL);
   }
   gcc_jit_rvalue *call =
       gcc_jit_context_new_call(d->ctx, NULL, d->internal[index], (int)nargs, args);
@@ -894,17 +1033,21 @@ void jit_define(Dcm *d, uint32_t index) {
   Fn fn = {.d = d, .ctx = d->ctx, .index = index, .type = wasm_func_type(d->m, index)};
   fn.fn = hot ? d->internal[index] : d->entry[index];
   fn.t = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(fn.fn, 0));
-  fn.f = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(fn.fn, 1));
+  if (!hot)
+    fn.f = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(fn.fn, 1));
   fn.sp = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(fn.fn, 2));
+  fn.has_access = body_has_access(&d->m->funcs[index]);
   gcc_jit_param **params = NULL;
   if (hot) {
-    uint32_t np = fn.type->nparams, nr = fn.type->nresults;
+    uint32_t np = fn.type->nparams, nr = fn.type->nresults, fixed = internal_fixed(d);
     params = malloc((np + 1) * sizeof *params);
     fn.outs = calloc(nr ? nr : 1, sizeof *fn.outs);
     for (uint32_t i = 0; i < np; i++)
-      params[i] = gcc_jit_function_get_param(fn.fn, (int)(3 + i));
+      params[i] = gcc_jit_function_get_param(fn.fn, (int)(fixed + i));
     for (uint32_t i = 1; i < nr; i++)
-      fn.outs[i] = gcc_jit_function_get_param(fn.fn, (int)(3 + np + i - 1));
+      fn.outs[i] = gcc_jit_function_get_param(fn.fn, (int)(fixed + np + i - 1));
+    if (d->unchecked)
+      fn.membase_param = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(fn.fn, 3));
   }
   fn.entry = fn_block(&fn);
   fn.body = fn_block(&fn);
@@ -912,7 +1055,8 @@ void jit_define(Dcm *d, uint32_t index) {
   if (d->m->nmemories) {
     fn.mem0 = gcc_jit_function_new_local(fn.fn, NULL, d->t_vptr, "mem0");
     fn.membase = gcc_jit_function_new_local(fn.fn, NULL, d->t_u8ptr, "membase");
-    fn.memsize = gcc_jit_function_new_local(fn.fn, NULL, d->t_u64, "memsize");
+    if (!d->unchecked)
+      fn.memsize = gcc_jit_function_new_local(fn.fn, NULL, d->t_u64, "memsize");
   }
   setup_locals(&fn);
   fn.cur = fn.body;

@@ -35,7 +35,12 @@ typedef struct Fn {
   gcc_jit_function *fn;
   gcc_jit_block *cur; /* NULL while the code is unreachable */
   gcc_jit_block *entry, *body;
+  /* f is the FuncEntry's parameter (warm); hot internal functions get the
+   * instance instead (every function of the set shares it), and the linear
+   * memory's base, which never moves. */
   gcc_jit_rvalue *t, *f, *sp;
+  gcc_jit_rvalue *membase_param;
+  bool has_access; /* the body has loads or stores (hot: guard_func stores) */
   gcc_jit_param **outs; /* hot internal: results 1.. by pointer */
   gcc_jit_lvalue *inst, *mem0, *membase, *memsize;
   uint32_t nlocals; /* params included */
@@ -103,6 +108,11 @@ gcc_jit_rvalue *fn_inst_item(Fn *fn, size_t off, uint32_t x);
 gcc_jit_rvalue *fn_table_inst(Fn *fn, uint32_t x);
 /* After anything that can grow memory (calls, memory.grow). */
 void fn_reload_memsize(Fn *fn);
+/* The memory's current size in bytes (u64), and its MemoryInst. */
+gcc_jit_rvalue *fn_memsize(Fn *fn);
+gcc_jit_rvalue *fn_mem0(Fn *fn);
+/* This function's FuncInst (for traps and the imports that take one). */
+gcc_jit_rvalue *fn_self(Fn *fn);
 
 /* jit_mem.c */
 void jit_load(Fn *fn, uint8_t op, uint32_t offset);

@@ -1,7 +1,10 @@
 /*
  * jit_mem.c: linear memory, tables and references, and the 0xfc prefix
  * (bulk memory, table operations, saturating truncation). Bounds are
- * checked explicitly, in the interpreter's order, so traps are identical.
+ * checked explicitly, in the interpreter's order, so traps are identical;
+ * except loads and stores in the hot tier, which rely on the guard region
+ * behind the memory (agent/guard.c): the access itself faults, at the same
+ * point of the program as the interpreter's check would trap.
  */
 #include <stddef.h>
 #include <string.h>
@@ -12,21 +15,27 @@
 /* --- memory -------------------------------------------------------------------------------- */
 
 /* The address of an access of `size` bytes at addr + offset, after the
- * interpreter's bounds check (computed in 64 bits, it cannot wrap). */
+ * interpreter's bounds check (computed in 64 bits, it cannot wrap). Hot
+ * code has no check: addr + offset < 8 GiB lies inside the guard
+ * reservation, so an access beyond the memory's size faults. */
 static gcc_jit_rvalue *mem_addr(Fn *fn, gcc_jit_rvalue *addr, uint32_t offset, uint32_t size,
                                 gcc_jit_type *t) {
   Dcm *d = fn->d;
-  gcc_jit_lvalue *ea = gcc_jit_function_new_local(fn->fn, NULL, d->t_u64, "ea");
-  fn_assign(fn, ea,
-            gcc_jit_context_new_binary_op(fn->ctx, NULL, GCC_JIT_BINARY_OP_PLUS, d->t_u64,
-                                          dcm_cast(d, addr, d->t_u64), dcm_u64(d, offset)));
-  gcc_jit_rvalue *end = gcc_jit_context_new_binary_op(fn->ctx, NULL, GCC_JIT_BINARY_OP_PLUS,
-                                                      d->t_u64, rv(ea), dcm_u64(d, size));
-  fn_trap_if(
-      fn,
-      gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_GT, end, rv(fn->memsize)),
-      TRAP_MEMORY_OOB);
-  gcc_jit_lvalue *byte = gcc_jit_context_new_array_access(fn->ctx, NULL, rv(fn->membase), rv(ea));
+  gcc_jit_rvalue *ea =
+      gcc_jit_context_new_binary_op(fn->ctx, NULL, GCC_JIT_BINARY_OP_PLUS, d->t_u64,
+                                    dcm_cast(d, addr, d->t_u64), dcm_u64(d, offset));
+  if (!d->unchecked) {
+    gcc_jit_lvalue *ea_local = gcc_jit_function_new_local(fn->fn, NULL, d->t_u64, "ea");
+    fn_assign(fn, ea_local, ea);
+    ea = rv(ea_local);
+    gcc_jit_rvalue *end = gcc_jit_context_new_binary_op(fn->ctx, NULL, GCC_JIT_BINARY_OP_PLUS,
+                                                        d->t_u64, ea, dcm_u64(d, size));
+    fn_trap_if(
+        fn,
+        gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_GT, end, fn_memsize(fn)),
+        TRAP_MEMORY_OOB);
+  }
+  gcc_jit_lvalue *byte = gcc_jit_context_new_array_access(fn->ctx, NULL, rv(fn->membase), ea);
   /* Accesses may be unaligned: tell gcc so it never assumes alignment. */
   gcc_jit_type *ut = gcc_jit_type_get_aligned(t, 1);
   return dcm_cast(d, gcc_jit_lvalue_get_address(byte, NULL), gcc_jit_type_get_pointer(ut));
@@ -107,7 +116,7 @@ void jit_store(Fn *fn, uint8_t op, uint32_t offset) {
 
 void jit_memory_grow(Fn *fn) {
   Dcm *d = fn->d;
-  gcc_jit_rvalue *args[2] = {rv(fn->mem0), fn_pop(fn)};
+  gcc_jit_rvalue *args[2] = {fn_mem0(fn), fn_pop(fn)};
   gcc_jit_rvalue *r =
       gcc_jit_context_new_call_through_ptr(fn->ctx, NULL, dcm_import(d, IMP_MEMORY_GROW), 2, args);
   fn_assign(fn, fn_push(fn, WASM_I32), dcm_cast(d, r, d->t_u32));
@@ -161,8 +170,8 @@ static void op_memory_copy(Fn *fn) {
   gcc_jit_lvalue *n = tmp_u32(fn, fn_pop(fn), "n");
   gcc_jit_lvalue *s = tmp_u32(fn, fn_pop(fn), "s");
   gcc_jit_lvalue *dst = tmp_u32(fn, fn_pop(fn), "d");
-  check_range(fn, rv(s), rv(n), rv(fn->memsize), TRAP_MEMORY_OOB);
-  check_range(fn, rv(dst), rv(n), rv(fn->memsize), TRAP_MEMORY_OOB);
+  check_range(fn, rv(s), rv(n), fn_memsize(fn), TRAP_MEMORY_OOB);
+  check_range(fn, rv(dst), rv(n), fn_memsize(fn), TRAP_MEMORY_OOB);
   gcc_jit_function *mm = libc_fn(d, "memmove");
   gcc_jit_rvalue *args[3] = {
       dcm_cast(d, mem_ptr(fn, rv(dst)), d->t_vptr), dcm_cast(d, mem_ptr(fn, rv(s)), d->t_vptr),
@@ -175,7 +184,7 @@ static void op_memory_fill(Fn *fn) {
   gcc_jit_lvalue *n = tmp_u32(fn, fn_pop(fn), "n");
   gcc_jit_lvalue *v = tmp_u32(fn, fn_pop(fn), "v");
   gcc_jit_lvalue *dst = tmp_u32(fn, fn_pop(fn), "d");
-  check_range(fn, rv(dst), rv(n), rv(fn->memsize), TRAP_MEMORY_OOB);
+  check_range(fn, rv(dst), rv(n), fn_memsize(fn), TRAP_MEMORY_OOB);
   gcc_jit_function *ms = libc_fn(d, "memset");
   gcc_jit_rvalue *args[3] = {
       dcm_cast(d, mem_ptr(fn, rv(dst)), d->t_vptr),
@@ -187,7 +196,7 @@ static void op_memory_fill(Fn *fn) {
 static void op_memory_init(Fn *fn, uint32_t seg) {
   Dcm *d = fn->d;
   gcc_jit_rvalue *n = fn_pop(fn), *s = fn_pop(fn), *dst = fn_pop(fn);
-  gcc_jit_rvalue *args[6] = {fn->t, fn->f, dcm_u32(d, seg), dst, s, n};
+  gcc_jit_rvalue *args[6] = {fn->t, fn_self(fn), dcm_u32(d, seg), dst, s, n};
   gcc_jit_block_add_eval(
       fn->cur, NULL,
       gcc_jit_context_new_call_through_ptr(fn->ctx, NULL, dcm_import(d, IMP_MEMORY_INIT), 6, args));
@@ -288,7 +297,7 @@ static void op_table_copy(Fn *fn, uint32_t dx, uint32_t sx) {
 static void op_table_init(Fn *fn, uint32_t seg, uint32_t table) {
   Dcm *d = fn->d;
   gcc_jit_rvalue *n = fn_pop(fn), *s = fn_pop(fn), *dst = fn_pop(fn);
-  gcc_jit_rvalue *args[7] = {fn->t, fn->f, dcm_u32(d, table), dcm_u32(d, seg), dst, s, n};
+  gcc_jit_rvalue *args[7] = {fn->t, fn_self(fn), dcm_u32(d, table), dcm_u32(d, seg), dst, s, n};
   gcc_jit_block_add_eval(
       fn->cur, NULL,
       gcc_jit_context_new_call_through_ptr(fn->ctx, NULL, dcm_import(d, IMP_TABLE_INIT), 7, args));
