@@ -65,23 +65,31 @@ int start_kilnd(const char *endpoint, long idle_seconds, char *err, size_t n) {
   find_kilnd(exe, sizeof exe);
   snprintf(idle, sizeof idle, "%ld", idle_seconds);
 
+  /* Opened here, so that a kilnd that cannot log (its directory missing,
+   * say) is never started and the reason reaches the user. */
+  int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (out < 0) {
+    snprintf(err, n, "cannot start kilnd: its log %s: %s", log, strerror(errno));
+    return -1;
+  }
   pid_t pid = fork();
   if (pid < 0) {
     snprintf(err, n, "cannot start kilnd: %s", strerror(errno));
+    close(out);
     return -1;
   }
   if (pid == 0) {
     int in = open("/dev/null", O_RDWR);
-    int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (in >= 0) {
       dup2(in, STDIN_FILENO);
       dup2(in, STDOUT_FILENO);
     }
-    dup2(out >= 0 ? out : in, STDERR_FILENO);
+    dup2(out, STDERR_FILENO);
     setsid(); /* not in the terminal's process group: ^C of a script spares it */
     execlp(exe, exe, "--idle", idle, "--endpoint", endpoint, (char *)NULL);
     _exit(127);
   }
+  close(out);
   int status;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
     ;

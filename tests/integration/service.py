@@ -11,7 +11,8 @@ Cases:
   dies         kilnd is killed while it compiles: the script runs anyway,
                interpreted, prints exactly what its native build prints, and
                kiln says so in one warning line.
-  absent       no kilnd and none can be started: the same.
+  absent       no kilnd and none can be started (no program, or nowhere to
+               log): the same, and the warning says why.
   mute         something at the endpoint accepts connections but never
                answers: the same, within seconds.
 
@@ -159,6 +160,15 @@ def case_absent(e):
     e.env["KILN_KILND"] = "/bin/false"
     lines = same_as_native(e, e.kiln("--tier", "warm", e.opts.sample, *e.opts.args), "no kilnd")
     check("the warning names the endpoint", lines and e.endpoint in lines[0], lines)
+    # A real kilnd, but an endpoint whose directory does not exist: the
+    # warning must say why kilnd could not start, not point at a log that
+    # could not be written.
+    e.env["KILN_KILND"] = e.opts.kilnd
+    missing = os.path.join(os.path.dirname(e.sock), "missing", "kilnd.sock")
+    p = e.kiln("--tier", "warm", "--service", "ipc://" + missing, e.opts.sample, *e.opts.args)
+    lines = same_as_native(e, p, "endpoint in a missing directory")
+    check("the warning says why kilnd did not start",
+          lines and "No such file or directory" in lines[0] and "kilnd.log" in lines[0], lines)
 
 
 def case_mute(e):
