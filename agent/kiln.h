@@ -164,9 +164,11 @@ typedef struct {
  * callers in any tier and any instance reach the new code from their next
  * call on. KILN_TIER_COLD switches them back to the interpreter. Blocks
  * until done. KILN_OK, with info filled when not NULL; KILN_UNAVAILABLE when
- * no service answered or it went away; KILN_ERROR when it refused or the
- * package was unusable. On failure nothing changed: the instance keeps
- * running in the tiers it had, and kiln_error says why. */
+ * no service answered or it went away; KILN_ERROR when it refused, the
+ * package was unusable, or (hot) the instance's memory has less than the
+ * 8 GiB of address space hot code needs (a tight ulimit -v). On failure
+ * nothing changed: the instance keeps running in the tiers it had, and
+ * kiln_error says why. */
 KILN_API kiln_status kiln_instance_compile(kiln_instance *in, kiln_tier tier,
                                            kiln_compile_info *info);
 

@@ -269,6 +269,16 @@ kiln_status kiln_instance_compile(kiln_instance *in, kiln_tier tier, kiln_compil
   }
   if (ndef == 0)
     return KILN_OK;
+  /* Hot code relies on the memory's guard instead of bounds checks; with
+   * less reserved (ulimit -v) its functions would all run interpreted,
+   * behind a package that claims otherwise. Say so instead. */
+  if (tier == KILN_TIER_HOT && in->mem0 && !memory_guarded(in->mem0)) {
+    runtime_fail(rt, KILN_ERROR,
+                 "%s: no hot tier: its memory has %zu MiB of address space, hot code needs %zu "
+                 "MiB (see ulimit -v)",
+                 in->name, in->mem0->reserved >> 20, MEMORY_GUARDED_RESERVE >> 20);
+    return KILN_ERROR;
+  }
 
   char err[480];
   const kiln_config *cfg = runtime_config(rt);
