@@ -59,7 +59,7 @@ static const char usage_text[] =
     "                         ipc://$XDG_RUNTIME_DIR/kiln/kilnd.sock); when no\n"
     "                         kilnd answers at an ipc:// endpoint, kiln starts one\n"
     "  --idle SECONDS         a kilnd started by kiln exits after this long\n"
-    "                         without requests (default 600)\n"
+    "                         with no agent connected (default 600)\n"
     "  --verbose              say on stderr which package was mapped\n"
     "  --dir HOST[::GUEST]    let the program use the directory HOST, under the\n"
     "                         name GUEST (default: HOST); may be repeated\n"
@@ -125,10 +125,12 @@ static int add_dir(Options *o, const char *spec) {
   return 0;
 }
 
+/* Indexed by kiln_tier. */
+static const char *const tier_names[] = {"cold", "warm", "hot"};
+
 static int parse_tier(const char *tier, kiln_tier *out) {
-  static const char *const names[] = {"cold", "warm", "hot"};
   for (int i = 0; i < 3; i++)
-    if (strcmp(tier, names[i]) == 0) {
+    if (strcmp(tier, tier_names[i]) == 0) {
       *out = (kiln_tier)i;
       return 0;
     }
@@ -240,7 +242,6 @@ static int outcome(kiln_runtime *rt, kiln_status st) {
 /* Switches the instance to the compiled tier asked for, starting a kilnd
  * if none answers. Failing that, one warning: the script runs anyway. */
 static void compile_tier(kiln_runtime *rt, kiln_instance *in, const Options *o) {
-  static const char *const names[] = {"cold", "warm", "hot"};
   kiln_compile_info info;
   kiln_status st = kiln_instance_compile(in, o->tier, &info);
   char first[512], start_err[512] = "";
@@ -260,7 +261,8 @@ static void compile_tier(kiln_runtime *rt, kiln_instance *in, const Options *o) 
   }
   if (o->verbose)
     fprintf(stderr, "kiln: %s tier: %u functions from %s (%llu bytes), %s %.1f ms\n",
-            names[o->tier], info.functions, info.segment, (unsigned long long)info.package_bytes,
+            tier_names[o->tier], info.functions, info.segment,
+            (unsigned long long)info.package_bytes,
             info.cached ? "cached, compiled once in" : "compiled in", info.compile_ms);
 }
 

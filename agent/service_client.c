@@ -33,24 +33,6 @@ static double now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* The next event of the socket's monitor, or 0 when there is none. */
-static int monitor_event(ServiceClient *c) {
-  zmq_msg_t ev, addr;
-  zmq_msg_init(&ev);
-  if (zmq_msg_recv(&ev, c->monitor, ZMQ_DONTWAIT) < 0) {
-    zmq_msg_close(&ev);
-    return 0;
-  }
-  uint16_t event = 0;
-  if (zmq_msg_size(&ev) >= 2)
-    memcpy(&event, zmq_msg_data(&ev), 2);
-  zmq_msg_close(&ev);
-  zmq_msg_init(&addr); /* the second frame: the endpoint */
-  zmq_msg_recv(&addr, c->monitor, 0);
-  zmq_msg_close(&addr);
-  return event;
-}
-
 /* Waits for the reply to request rid. Replies to other (abandoned) requests
  * are dropped. */
 static kiln_status recv_reply(ServiceClient *c, uint64_t rid, int timeout_ms, Kiln__Envelope **out,
@@ -71,7 +53,7 @@ static kiln_status recv_reply(ServiceClient *c, uint64_t rid, int timeout_ms, Ki
       return KILN_UNAVAILABLE;
     }
     if (items[1].revents & ZMQ_POLLIN) {
-      int ev = monitor_event(c);
+      int ev = kiln_monitor_event(c->monitor);
       if (ev == ZMQ_EVENT_CONNECTED)
         c->connected = true;
       if (ev == ZMQ_EVENT_DISCONNECTED || ev == ZMQ_EVENT_CONNECT_RETRIED) {
@@ -114,7 +96,8 @@ static kiln_status recv_reply(ServiceClient *c, uint64_t rid, int timeout_ms, Ki
   }
 }
 
-/* Sends req and waits for its reply, which must have body `want`. */
+/* Sends req and waits for its reply, which must have body `want` (any body
+ * when want is KILN__ENVELOPE__BODY__NOT_SET). */
 static kiln_status call(ServiceClient *c, Kiln__Envelope *req, int want, int timeout_ms,
                         Kiln__Envelope **out, char *err, size_t n) {
   req->request_id = ++c->next_id;
@@ -123,7 +106,7 @@ static kiln_status call(ServiceClient *c, Kiln__Envelope *req, int want, int tim
     return KILN_UNAVAILABLE;
   }
   kiln_status st = recv_reply(c, req->request_id, timeout_ms, out, err, n);
-  if (st == KILN_OK && (int)(*out)->body_case != want) {
+  if (st == KILN_OK && want != KILN__ENVELOPE__BODY__NOT_SET && (int)(*out)->body_case != want) {
     snprintf(err, n, "kilnd at %s answered with an unexpected message", c->endpoint);
     kiln__envelope__free_unpacked(*out, NULL);
     *out = NULL;
@@ -236,12 +219,7 @@ static kiln_status ensure_module(ServiceClient *c, const WasmModule *m, char *er
   Kiln__Envelope req = KILN__ENVELOPE__INIT, *rep = NULL;
   req.body_case = KILN__ENVELOPE__BODY_HAVE_MODULE;
   req.have_module = &have;
-  req.request_id = ++c->next_id;
-  if (kiln_frame_send(c->sock, &req, 0) != 0) {
-    snprintf(err, n, "cannot send to kilnd at %s: %s", c->endpoint, zmq_strerror(errno));
-    return KILN_UNAVAILABLE;
-  }
-  kiln_status st = recv_reply(c, req.request_id, c->timeout_ms, &rep, err, n);
+  kiln_status st = call(c, &req, KILN__ENVELOPE__BODY__NOT_SET, c->timeout_ms, &rep, err, n);
   if (st != KILN_OK)
     return st;
   Kiln__Envelope__BodyCase got = rep->body_case;

@@ -274,3 +274,20 @@ const char *kiln_tier_name(Kiln__Tier tier) {
     return "unspecified";
   }
 }
+
+int kiln_monitor_event(void *monitor) {
+  zmq_msg_t ev, addr;
+  zmq_msg_init(&ev);
+  if (zmq_msg_recv(&ev, monitor, ZMQ_DONTWAIT) < 0) {
+    zmq_msg_close(&ev);
+    return 0;
+  }
+  uint16_t event = 0;
+  if (zmq_msg_size(&ev) >= 2)
+    memcpy(&event, zmq_msg_data(&ev), 2);
+  zmq_msg_close(&ev);
+  zmq_msg_init(&addr); /* the second frame: the endpoint */
+  zmq_msg_recv(&addr, monitor, 0);
+  zmq_msg_close(&addr);
+  return event;
+}

@@ -78,6 +78,10 @@ int kiln_default_endpoint(char *buf, size_t size, char *err, size_t errsize);
 /* For "ipc://PATH" returns PATH (inside endpoint), else NULL. */
 const char *kiln_ipc_path(const char *endpoint);
 
+/* The next event (ZMQ_EVENT_*) waiting on the PAIR socket connected to a
+ * zmq_socket_monitor, or 0 when none is waiting. */
+int kiln_monitor_event(void *monitor);
+
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void kiln_hex(const uint8_t *bytes, size_t n, char *out);
 

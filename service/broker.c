@@ -312,20 +312,7 @@ static const char *signal_name(int sig) {
  * left. */
 static bool track_agents(Broker *b) {
   bool left = false;
-  for (;;) {
-    zmq_msg_t ev, addr;
-    zmq_msg_init(&ev);
-    if (zmq_msg_recv(&ev, b->client_events, ZMQ_DONTWAIT) < 0) {
-      zmq_msg_close(&ev);
-      return left;
-    }
-    uint16_t event = 0;
-    if (zmq_msg_size(&ev) >= 2)
-      memcpy(&event, zmq_msg_data(&ev), 2);
-    zmq_msg_close(&ev);
-    zmq_msg_init(&addr); /* the second frame: the endpoint */
-    zmq_msg_recv(&addr, b->client_events, 0);
-    zmq_msg_close(&addr);
+  for (int event; (event = kiln_monitor_event(b->client_events)) != 0;) {
     if (event == ZMQ_EVENT_ACCEPTED)
       b->agents++;
     if (event == ZMQ_EVENT_DISCONNECTED && b->agents > 0) {
@@ -333,6 +320,7 @@ static bool track_agents(Broker *b) {
       left = true;
     }
   }
+  return left;
 }
 
 /* Takes the endpoint's lock file, so a second kilnd refuses to start rather
