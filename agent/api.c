@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "interp.h"
+#include "monitor.h"
 #include "runtime.h"
 #include "service_client.h"
 
@@ -71,6 +73,7 @@ struct kiln_runtime {
   HostFunc *host_funcs;
   Cleanup *cleanups; /* run last by kiln_runtime_free, newest first */
   struct ServiceClient *service;
+  struct Monitor *monitor;
   kiln_status error_status;
   char error[512];
 };
@@ -365,6 +368,12 @@ static void module_free(Module *m) {
         interp_free(m->code[i]);
     free(m->code);
   }
+  if (m->prof) {
+    monitor_unmap_profiles(m->prof, m->wasm->nfuncs - m->wasm->nfunc_imports);
+    for (uint32_t i = 0; i < m->wasm->nfuncs - m->wasm->nfunc_imports; i++)
+      free(m->prof[i].loops);
+    free(m->prof);
+  }
   free(m->sigs);
   free(m->name);
   wasm_module_free(m->wasm);
@@ -374,6 +383,7 @@ static void module_free(Module *m) {
 void kiln_runtime_free(kiln_runtime *rt) {
   if (!rt)
     return;
+  monitor_stop(rt->monitor);
   for (size_t i = 0; i < rt->instances.len; i++)
     instance_free(rt->instances.items[i]);
   free(rt->instances.items);
@@ -424,6 +434,29 @@ void runtime_adopt_instance(kiln_runtime *rt, Instance *in) {
     fprintf(stderr, "kiln: out of memory keeping an instance\n");
 }
 
+/* --- the monitor's sampler ------------------------------------------------ */
+
+kiln_status kiln_monitor_start(kiln_runtime *rt, unsigned sample_us) {
+  if (rt->monitor)
+    return KILN_OK;
+  char err[256];
+  rt->monitor = monitor_start(&rt->thread, sample_us, err, sizeof err);
+  if (!rt->monitor) {
+    runtime_error(rt, "monitor: %s", err);
+    return KILN_ERROR;
+  }
+  return KILN_OK;
+}
+
+void kiln_monitor_stop(kiln_runtime *rt) {
+  monitor_stop(rt->monitor);
+  rt->monitor = NULL;
+}
+
+const Thread *runtime_thread(const kiln_runtime *rt) {
+  return &rt->thread;
+}
+
 /* --- modules -------------------------------------------------------------- */
 
 /* Interns the module's types and translates every defined function. */
@@ -439,9 +472,17 @@ static bool module_prepare(kiln_runtime *rt, Module *m) {
     if (!m->sigs[i])
       return false;
   }
-  for (uint32_t i = w->nfunc_imports; i < w->nfuncs; i++) {
-    m->code[i - w->nfunc_imports] = interp_translate(m, i);
-    if (!m->code[i - w->nfunc_imports])
+  uint32_t ndef = w->nfuncs - w->nfunc_imports;
+  m->prof = calloc(ndef + 1, sizeof *m->prof);
+  if (!m->prof)
+    return false;
+  for (uint32_t i = 0; i < ndef; i++) {
+    InterpCode *c = m->code[i] = interp_translate(m, w->nfunc_imports + i);
+    if (!c)
+      return false;
+    m->prof[i].nloops = c->nloops;
+    m->prof[i].loops = calloc(c->nloops + 1, sizeof *m->prof[i].loops);
+    if (!m->prof[i].loops)
       return false;
   }
   return true;

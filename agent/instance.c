@@ -202,7 +202,8 @@ static void make_funcs(InstanceBox *b) {
                     .sig = m->sigs[w->funcs[i].type_index],
                     .inst = in,
                     .index = i,
-                    .code = m->code[i - w->nfunc_imports]};
+                    .code = m->code[i - w->nfunc_imports],
+                    .prof = &m->prof[i - w->nfunc_imports]};
     in->funcs[i] = f;
   }
 }

@@ -241,6 +241,10 @@ void interp_entry(Thread *t, FuncInst *f, uint64_t *fp) {
     }
   }
   const InterpCode *const code = f->code;
+  FuncProfile *const prof = f->prof;
+  prof->calls++;
+  t->running = f;
+  t->running_loop = NO_LOOP;
   if (UNLIKELY((size_t)(t->stack_end - fp) < code->frame_slots))
     trap_raise(t, f, TRAP_STACK_EXHAUSTED);
   /* Declared locals start at zero; parameters are already in place. Four
@@ -311,15 +315,27 @@ dispatch:
       return;
     }
 
-/* Calls go through the callee's entry; when that is this very function, a
- * direct call is predicted better than the indirect one (same effect). */
+/* Calls go through the callee's entry; when that is the interpreter, a
+ * direct call is predicted better than the indirect one (same effect). The
+ * entry may be switched by the tiering thread at any time (one atomic
+ * store, tiering.c), so it is read once, atomically. Back from the call,
+ * this function is the one running again. */
 #define CALL_ENTRY(callee, sp)                                                                     \
   do {                                                                                             \
-    if (LIKELY((callee)->entry == interp_entry))                                                   \
+    FuncEntry entry_ = __atomic_load_n(&(callee)->entry, __ATOMIC_ACQUIRE);                        \
+    if (LIKELY(entry_ == interp_entry))                                                            \
       interp_entry(t, (callee), (sp));                                                             \
     else                                                                                           \
-      (callee)->entry(t, (callee), (sp));                                                          \
+      entry_(t, (callee), (sp));                                                                   \
+    t->running = f;                                                                                \
+    t->running_loop = NO_LOOP;                                                                     \
   } while (0)
+
+    vmcase(LOOP) { /* F0 the loop: index into code->loops and prof->loops */
+      prof->loops[F0].iterations++;
+      t->running_loop = F0;
+      vmnext(2);
+    }
 
     vmcase(CALL) { /* F0 function, F1 first argument (F2: room for CALL_R) */
       FuncInst *callee = inst->funcs[F0];

@@ -54,12 +54,21 @@ enum {
       OP_COUNT
 };
 
+/* A loop of the body: where its `loop` instruction is (bytes from the
+ * body's start) and the operand stack height at its header, loop
+ * parameters included. */
+typedef struct {
+  uint32_t offset, height;
+} InterpLoop;
+
 struct InterpCode {
   uint32_t func_index;
   uint32_t nparams, nlocals, nresults; /* nlocals: declared, params excluded */
   uint32_t frame_slots; /* params + locals + deepest operand stack */
   uint32_t ncode; /* words in code[] */
   uint32_t ninstr; /* instructions in code[] (tests check fusion by it) */
+  uint32_t nloops; /* OP_LOOP's F0 indexes loops[] */
+  InterpLoop *loops;
   InterpWord code[];
 };
 

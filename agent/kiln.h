@@ -172,6 +172,50 @@ typedef struct {
 KILN_API kiln_status kiln_instance_compile(kiln_instance *in, kiln_tier tier,
                                            kiln_compile_info *info);
 
+/* --- the Real-time Execution Monitor --------------------------------------
+ * Calls into interpreted code and loop iterations are always counted, per
+ * module. Self time needs the sampler: a timer on the CPU time of the
+ * calling thread that, every sample_us (0: 1000) of CPU the thread uses,
+ * charges one sample to the function and innermost loop running, in every
+ * tier. Start it on the thread that calls into the scripts; stop it there
+ * too (kiln_runtime_free does, when called on that thread). */
+KILN_API kiln_status kiln_monitor_start(kiln_runtime *rt, unsigned sample_us);
+KILN_API void kiln_monitor_stop(kiln_runtime *rt);
+
+#define KILN_NO_LOOP UINT32_MAX
+
+/* One region of the heat map: a function, or one loop inside it. */
+typedef struct {
+  uint32_t func; /* index in the module's function space */
+  uint32_t loop; /* KILN_NO_LOOP: the function; else its `loop`'s byte offset in the body */
+  const char *name; /* the function's name from the name section; "" when none */
+  uint64_t count; /* function: calls into its interpreted code; loop: iterations */
+  uint64_t self_samples; /* a function's include its loops' */
+  double self_share; /* self_samples over all the samples charged to the module */
+  double heat; /* in [0, 1]: self_share over the hottest function's */
+  kiln_tier tier; /* the function's, now */
+} kiln_region;
+
+typedef struct {
+  uint64_t samples; /* taken while a script of the runtime ran */
+  unsigned sample_us;
+  size_t nregions;
+  kiln_region *regions; /* functions that ran, hottest first, each followed by its loops */
+} kiln_heatmap;
+
+/* A function's move to another tier, and why. */
+typedef struct {
+  uint32_t func;
+  kiln_tier tier; /* the tier it moved to */
+  double at_s; /* seconds since the runtime was made */
+  char why[96]; /* the partition's reason, or what went wrong */
+} kiln_tier_change;
+
+/* The heat map of the instance's module as it stands. NULL: out of memory
+ * (kiln_error). Free with kiln_heatmap_free. */
+KILN_API kiln_heatmap *kiln_instance_heatmap(kiln_instance *in);
+KILN_API void kiln_heatmap_free(kiln_heatmap *h);
+
 /* --- inside host functions ------------------------------------------------ */
 /* The calling instance's memory 0 (NULL and size 0 when it has none). The
  * pointer stays valid until the host function returns. */

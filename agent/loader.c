@@ -28,6 +28,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "monitor.h"
 #include "package_abi.h"
 #include "runtime.h"
 #include "service_client.h"
@@ -235,8 +236,14 @@ static bool load_package(Instance *in, const Kiln__PackageReady *p, char *err, s
     dlclose(h);
     return false;
   }
-  for (size_t i = 0; i < p->n_entries; i++)
-    in->funcs[p->entries[i]->function_index]->entry = entries[i];
+  uint8_t tier = p->tier == KILN__TIER__TIER_HOT ? KILN_TIER_HOT : KILN_TIER_WARM;
+  for (size_t i = 0; i < p->n_entries; i++) {
+    FuncInst *f = in->funcs[p->entries[i]->function_index];
+    uintptr_t lo = (uintptr_t)entries[i];
+    monitor_map_code(lo, lo + p->entries[i]->code_size, f->prof);
+    __atomic_store_n(&f->tier, tier, __ATOMIC_RELAXED);
+    __atomic_store_n(&f->entry, entries[i], __ATOMIC_RELEASE);
+  }
   free(entries);
   return true;
 }
@@ -257,8 +264,10 @@ kiln_status kiln_instance_compile(kiln_instance *in, kiln_tier tier, kiln_compil
   if (info)
     memset(info, 0, sizeof *info);
   if (tier == KILN_TIER_COLD) {
-    for (uint32_t i = wm->nfunc_imports; i < wm->nfuncs; i++)
-      in->funcs[i]->entry = interp_entry;
+    for (uint32_t i = wm->nfunc_imports; i < wm->nfuncs; i++) {
+      __atomic_store_n(&in->funcs[i]->tier, KILN_TIER_COLD, __ATOMIC_RELAXED);
+      __atomic_store_n(&in->funcs[i]->entry, interp_entry, __ATOMIC_RELEASE);
+    }
     if (info)
       info->functions = ndef;
     return KILN_OK;

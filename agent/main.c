@@ -2,6 +2,7 @@
  * main.c: the `kiln` command.
  *
  *   kiln run [--tier cold|warm|hot] [--service ENDPOINT] [--idle SECONDS] [--verbose]
+ *            [--stats] [--heatmap FILE.json]
  *            [--dir HOST[::GUEST]]... [--env NAME=VALUE]... FILE.wasm [ARGS...]
  *
  * Everything but starting a kilnd goes through kiln.h, as any embedder
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "kiln.h"
+#include "report.h"
 #include "start_kilnd.h"
 
 enum { EXIT_USAGE = 2, EXIT_TRAP = 134, HELP_SHOWN = -1 };
@@ -61,6 +63,9 @@ static const char usage_text[] =
     "  --idle SECONDS         a kilnd started by kiln exits after this long\n"
     "                         with no agent connected (default 600)\n"
     "  --verbose              say on stderr which package was mapped\n"
+    "  --stats                at exit, print the heat map on stderr: calls, loop\n"
+    "                         iterations, share of self time and tier per region\n"
+    "  --heatmap FILE.json    at exit, write the heat map to FILE.json\n"
     "  --dir HOST[::GUEST]    let the program use the directory HOST, under the\n"
     "                         name GUEST (default: HOST); may be repeated\n"
     "  --env NAME=VALUE       set an environment variable for the program; may\n"
@@ -75,6 +80,8 @@ typedef struct {
   const char *service; /* NULL: the default endpoint */
   long idle;
   bool verbose;
+  bool stats;
+  const char *heatmap; /* --heatmap FILE.json, or NULL */
   const char *file;
   int nargs; /* the script's argv, argv[0] being FILE as given */
   const char *const *args;
@@ -125,12 +132,9 @@ static int add_dir(Options *o, const char *spec) {
   return 0;
 }
 
-/* Indexed by kiln_tier. */
-static const char *const tier_names[] = {"cold", "warm", "hot"};
-
 static int parse_tier(const char *tier, kiln_tier *out) {
   for (int i = 0; i < 3; i++)
-    if (strcmp(tier, tier_names[i]) == 0) {
+    if (strcmp(tier, report_tier_names[i]) == 0) {
       *out = (kiln_tier)i;
       return 0;
     }
@@ -197,6 +201,12 @@ static int parse_run(int argc, char **argv, Options *o) {
         return err;
     } else if (strcmp(arg, "--verbose") == 0 || strcmp(arg, "-v") == 0) {
       o->verbose = true;
+    } else if (strcmp(arg, "--stats") == 0) {
+      o->stats = true;
+    } else if ((v = option_value(argc, argv, &i, "--heatmap", &err))) {
+      if (!*v)
+        return fail("--heatmap: empty file name");
+      o->heatmap = v;
     } else if ((v = option_value(argc, argv, &i, "--dir", &err))) {
       if ((err = add_dir(o, v)))
         return err;
@@ -261,9 +271,28 @@ static void compile_tier(kiln_runtime *rt, kiln_instance *in, const Options *o) 
   }
   if (o->verbose)
     fprintf(stderr, "kiln: %s tier: %u functions from %s (%llu bytes), %s %.1f ms\n",
-            tier_names[o->tier], info.functions, info.segment,
+            report_tier_names[o->tier], info.functions, info.segment,
             (unsigned long long)info.package_bytes,
             info.cached ? "cached, compiled once in" : "compiled in", info.compile_ms);
+}
+
+/* --stats and --heatmap, once the script is done. Non-zero: the heat map
+ * could not be written (one line said so). */
+static int report(kiln_runtime *rt, kiln_module *m, kiln_instance *in, const Options *o) {
+  if (!o->stats && !o->heatmap)
+    return 0;
+  kiln_heatmap *h = kiln_instance_heatmap(in);
+  if (!h)
+    return fail("%s", kiln_error(rt));
+  int status = 0;
+  if (o->stats)
+    report_stats(stderr, h, NULL, 0, 20);
+  char err[512];
+  if (o->heatmap &&
+      !report_heatmap_json(o->heatmap, o->file, kiln_module_hash(m), h, NULL, 0, err, sizeof err))
+    status = fail("%s", err);
+  kiln_heatmap_free(h);
+  return status;
 }
 
 /* Loads, links and runs the script in rt. */
@@ -295,8 +324,15 @@ static int run_module(kiln_runtime *rt, const Options *o) {
   }
   if (o->tier != KILN_TIER_COLD)
     compile_tier(rt, in, o);
+  /* Self time is sampled from here on, on this thread: the script's. */
+  if (kiln_monitor_start(rt, 0) != KILN_OK && (o->stats || o->heatmap))
+    fprintf(stderr, "kiln: warning: %s; no self time in the heat map\n", kiln_error(rt));
   kiln_status st = kiln_call(rt, start, NULL, 0, NULL, 0);
-  return st == KILN_OK ? 0 : outcome(rt, st);
+  int status = st == KILN_OK ? 0 : outcome(rt, st);
+  kiln_monitor_stop(rt);
+  if (report(rt, m, in, o) != 0 && status == 0)
+    status = EXIT_USAGE;
+  return status;
 }
 
 static void *script_thread(void *arg) {

@@ -54,7 +54,7 @@
 #define KILN_OPS(X)                                                                                \
   /* control */                                                                                    \
   X(UNREACHABLE) X(BR) X(BR_NEZ32) X(BR_EQZ32) X(BR_NEZ64) X(BR_EQZ64) X(BR_TABLE) X(RET)          \
-  X(RET1) X(CALL) X(CALL_R) X(CALL_INDIRECT)                                                       \
+  X(RET1) X(CALL) X(CALL_R) X(CALL_INDIRECT) X(LOOP)                                               \
   KILN_RELS(X, KILN_BRFORMS2, I32) KILN_RELS(X, KILN_BRFORMS2, I64)                                \
   /* data movement */                                                                              \
   X(COPY) X(CONST32) X(CONST64) X(SELECT) X(GLOBAL_GET) X(GLOBAL_SET) X(GLOBAL_SET32)              \

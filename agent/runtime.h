@@ -41,6 +41,23 @@ typedef struct Sig {
   const WasmValType *types; /* params, then results */
 } Sig;
 
+/* What the Real-time Execution Monitor (monitor.c) counts of one defined
+ * function. Counters are per module, shared by its instances: the heat map
+ * is the module's. Only the thread running the script writes them (the
+ * interpreter, and the sampling signal on that thread); readers elsewhere
+ * take them as they are, a snapshot in progress. */
+typedef struct {
+  uint64_t iterations; /* times its header ran: entries plus back-edges */
+  uint64_t self; /* CPU-time samples taken while it was the innermost loop */
+} LoopProfile;
+
+typedef struct {
+  uint64_t calls; /* entries into the interpreter's code of it */
+  uint64_t self; /* CPU-time samples taken while it ran, its loops included */
+  uint32_t nloops; /* as InterpCode.loops */
+  LoopProfile *loops;
+} FuncProfile;
+
 struct kiln_func {
   FuncEntry entry;
   const Sig *sig;
@@ -49,6 +66,8 @@ struct kiln_func {
   InterpCode *code; /* cold tier: the translated body (owned by the module) */
   kiln_host_fn host; /* host functions only */
   void *host_data;
+  FuncProfile *prof; /* defined functions: the module's counters of it */
+  uint8_t tier; /* kiln_tier of the code entry runs (loader.c switches both) */
 };
 
 typedef struct {
@@ -86,6 +105,7 @@ struct kiln_module {
   char *name; /* for messages: "app.wasm" */
   const Sig **sigs; /* per type index */
   InterpCode **code; /* per defined function: code[i - nfunc_imports] */
+  FuncProfile *prof; /* per defined function, likewise */
   char hash_hex[65];
 };
 
@@ -136,7 +156,15 @@ struct Thread {
    * interpreter would, inlining or not. */
   Instance *guard_inst;
   uint32_t guard_func;
+  /* What the interpreter runs right now, for the sampling timer (monitor.c)
+   * on this same thread: volatile, so each store happens where it is
+   * written. running_loop indexes running->prof->loops, or is NO_LOOP. */
+  FuncInst *volatile running;
+  volatile uint32_t running_loop;
+  uint64_t samples; /* taken while a script ran, since the runtime was made */
+  unsigned sample_us; /* the sampler's period; 0 until it first starts */
 };
+#define NO_LOOP UINT32_MAX
 
 /* trap.c */
 const char *trap_text(TrapCode code);
@@ -206,6 +234,9 @@ InterpCode *interp_translate(const Module *m, uint32_t func_index);
 void interp_free(InterpCode *code);
 /* The FuncEntry of interpreted functions. */
 void interp_entry(Thread *t, FuncInst *f, uint64_t *sp);
+
+/* api.c: the Thread scripts of rt run on. */
+const Thread *runtime_thread(const kiln_runtime *rt);
 
 /* api.c: FuncEntry of host functions. */
 void host_entry(Thread *t, FuncInst *f, uint64_t *sp);

@@ -85,7 +85,7 @@ typedef struct {
   jmp_buf oom;
   const Module *m;
   const WasmModule *w;
-  const uint8_t *p, *end;
+  const uint8_t *body, *p, *end;
   const void *const *handlers;
 
   InterpWord *code;
@@ -97,6 +97,8 @@ typedef struct {
   uint32_t nctl, ccap;
   Patch *pat;
   uint32_t npat, pcap;
+  InterpLoop *loops; /* every reachable loop, in body order */
+  uint32_t nloops, lcap;
   uint32_t *nrefs; /* per local: V_LOCAL entries on the stack naming it */
   uint32_t nl, nparams, nresults;
   uint32_t zero_slot; /* a hidden local, zeroed on entry and never written */
@@ -1019,6 +1021,17 @@ static void push_ctrl(Tr *T, uint8_t kind, uint32_t np, uint32_t nr) {
   c->pat_base = T->npat;
 }
 
+/* A loop's first instruction, where every back-edge lands: it counts the
+ * iteration for the monitor and names the loop running. The whole operand
+ * stack is in its home slots here (materialize_all), which is what lets an
+ * activation leave the interpreter at this point. */
+static void t_loop_header(Tr *T, uint32_t body_offset) {
+  T->loops = grow(T, T->loops, &T->lcap, T->nloops + 1, sizeof *T->loops);
+  T->loops[T->nloops] = (InterpLoop){.offset = body_offset, .height = T->sh};
+  EMIT(T, OP_LOOP, T->nloops);
+  T->nloops++;
+}
+
 static void t_else(Tr *T) {
   Ctrl *c = &T->ctl[T->nctl - 1];
   if (!T->unreachable) {
@@ -1099,10 +1112,12 @@ static void translate_body(Tr *T) {
       break;
     case 0x02: /* block */
     case 0x03: /* loop */ {
-      uint32_t np, nr;
+      uint32_t at = (uint32_t)(T->p - 1 - T->body), np, nr;
       rd_blocktype(T, &np, &nr);
       materialize_all(T);
       push_ctrl(T, op == 0x02 ? C_BLOCK : C_LOOP, np, nr);
+      if (op == 0x03)
+        t_loop_header(T, at);
       clear_peephole(T);
       break;
     }
@@ -1380,7 +1395,7 @@ InterpCode *interp_translate(const Module *m, uint32_t func_index) {
     return NULL;
   T->m = m;
   T->w = w;
-  T->p = fn->body;
+  T->body = T->p = fn->body;
   T->end = fn->body + fn->body_len;
   T->handlers = interp_handlers();
   clear_peephole(T);
@@ -1409,9 +1424,13 @@ InterpCode *interp_translate(const Module *m, uint32_t func_index) {
         c->frame_slots = ft->nparams + 4; /* interp_entry clears four slots */
       c->ncode = T->ncode;
       c->ninstr = T->ninstr;
+      c->nloops = T->nloops;
+      c->loops = T->loops;
+      T->loops = NULL;
       memcpy(c->code, T->code, (size_t)T->ncode * sizeof(InterpWord));
     }
   }
+  free(T->loops);
   free(T->code);
   free(T->stk);
   free(T->ctl);
@@ -1422,6 +1441,8 @@ InterpCode *interp_translate(const Module *m, uint32_t func_index) {
 }
 
 void interp_free(InterpCode *code) {
+  if (code)
+    free(code->loops);
   free(code);
 }
 
