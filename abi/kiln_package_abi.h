@@ -61,7 +61,7 @@ typedef enum {
  * checks every function it puts into the imports), the compiler to libgccjit
  * types (every pointer a void *, TrapCode an int; the platform passes them
  * the same way). */
-enum {
+typedef enum {
   ABI_T_VOID,
   ABI_T_U32, /* uint32_t */
   ABI_T_I64, /* int64_t */
@@ -74,7 +74,7 @@ enum {
   ABI_T_TRAP, /* TrapCode, an int */
   ABI_T_FLAG, /* int *: guard_package_ready's flag */
   ABI_T_SLOTS, /* uint64_t *: the operand stack, as for a FuncEntry */
-};
+} KilnAbiType;
 /* For lists of the codes themselves: KILN_ABI_IMPORTS(X, ABI_T_CODE). */
 #define ABI_T_CODE(code) ABI_T_##code
 
