@@ -116,7 +116,7 @@ static void on_fault(int sig, siginfo_t *si, void *uctx) {
 static void install(void) {
 #if !defined(__x86_64__) && !defined(__aarch64__)
   /* fault_pc cannot tell package code: registration fails, and hot
-   * packages run their functions interpreted (package_abi.h). */
+   * packages run their functions interpreted (abi/kiln_package_abi.h). */
   return;
 #endif
   struct sigaction sa;
@@ -255,5 +255,5 @@ void guard_package_ready(int *flag) {
   bool registered = o.found && o.ncode > 0;
   for (size_t i = 0; registered && i < o.ncode; i++)
     registered = in_package(o.lo[i]) && in_package(o.hi[i] - 1);
-  *flag = registered ? 1 : 2;
+  *flag = registered ? KILN_ABI_GUARD_READY : KILN_ABI_GUARD_REFUSED;
 }

@@ -2,7 +2,7 @@
  * loader.c: the Dynamic Package Loader, and kiln_instance_compile.
  *
  * kilnd answers a compile request with the name of a shared-memory segment
- * holding an ELF shared object (agent/package_abi.h). The loader trusts
+ * holding an ELF shared object (abi/kiln_package_abi.h). The loader trusts
  * nothing in that reply: the segment must be a regular file of this user
  * that nobody else can write, of the announced size and SHA-256, and the
  * object inside must speak this agent's package ABI and have been built for

@@ -34,7 +34,7 @@ static bool commit_pages(MemoryInst *m, uint32_t from, uint32_t to) {
  * still works; it just cannot grow past what was reserved, which the spec
  * allows (memory.grow returns -1); warm code keeps its bounds checks, and
  * hot packages, which have none, run such an instance's functions in the
- * interpreter (package_abi.h). */
+ * interpreter (abi/kiln_package_abi.h). */
 static bool reserve_range(MemoryInst *m, uint32_t min_pages, uint32_t max_pages) {
   size_t candidates[3] = {MEMORY_RESERVE, (size_t)max_pages * WASM_PAGE_SIZE,
                           (size_t)min_pages * WASM_PAGE_SIZE};

@@ -14,6 +14,9 @@
  *   tier holds anything that needs cleanup when a trap unwinds it.
  * - A linear memory reserves its largest possible range up front, so its
  *   base never moves, even across memory.grow.
+ * - Compiled packages read members of these structs at fixed offsets
+ *   (abi/kiln_package_abi.h); abi_check.c stops the build when a change
+ *   here moves one of them.
  */
 #ifndef KILN_RUNTIME_H
 #define KILN_RUNTIME_H
@@ -23,6 +26,7 @@
 #include <stdint.h>
 
 #include "kiln.h"
+#include "kiln_package_abi.h" /* TrapCode, MEMORY_GUARDED_RESERVE */
 #include "wasm.h"
 
 typedef struct Thread Thread;
@@ -122,23 +126,6 @@ struct kiln_instance {
   MemoryInst *mem0; /* memories[0] or NULL: the one 2.0 code can address */
 };
 
-/* Why a script stopped. The messages are the spec's wording. */
-typedef enum {
-  TRAP_NONE = 0,
-  TRAP_UNREACHABLE, /* "unreachable" */
-  TRAP_INT_DIV_ZERO, /* "integer divide by zero" */
-  TRAP_INT_OVERFLOW, /* "integer overflow" */
-  TRAP_INVALID_CONVERSION, /* "invalid conversion to integer" */
-  TRAP_MEMORY_OOB, /* "out of bounds memory access" */
-  TRAP_TABLE_OOB, /* "out of bounds table access" */
-  TRAP_UNDEFINED_ELEMENT, /* "undefined element" */
-  TRAP_UNINITIALIZED_ELEMENT, /* "uninitialized element" */
-  TRAP_INDIRECT_MISMATCH, /* "indirect call type mismatch" */
-  TRAP_STACK_EXHAUSTED, /* "call stack exhausted" */
-  TRAP_HOST, /* a host function trapped; message already set */
-  TRAP_EXIT, /* proc_exit; not an error */
-} TrapCode;
-
 /* Execution state of a runtime. One per runtime: a runtime runs on one
  * thread at a time. */
 struct Thread {
@@ -183,11 +170,8 @@ static inline void trap_check_native_stack(Thread *t, const FuncInst *f) {
 }
 
 /* memory.c */
-/* The reservation behind a memory that code without bounds checks needs:
- * any u32 address plus u32 offset plus an access of up to 8 bytes stays
- * inside it. On a smaller reservation (ulimit -v) hot packages run the
- * instance's functions in the interpreter instead (package_abi.h). */
-#define MEMORY_GUARDED_RESERVE (((size_t)8 << 30) + WASM_PAGE_SIZE)
+/* On a smaller reservation than MEMORY_GUARDED_RESERVE (ulimit -v) hot
+ * packages run the instance's functions in the interpreter instead. */
 static inline bool memory_guarded(const MemoryInst *m) {
   return m->reserved >= MEMORY_GUARDED_RESERVE;
 }
@@ -212,8 +196,9 @@ void guard_unregister_code(uintptr_t lo, uintptr_t hi);
 bool guard_register_package(void *dl_handle);
 void guard_forget_package(void *dl_handle);
 /* A package's import, called once per loaded object before its first
- * unchecked access: sets flag to 1 if the loader registered the object's
- * code, else to 2 (the package then never runs unchecked code). */
+ * unchecked access: sets flag to KILN_ABI_GUARD_READY if the loader
+ * registered the object's code, else to KILN_ABI_GUARD_REFUSED (the
+ * package then never runs unchecked code). */
 void guard_package_ready(int *flag);
 
 /* table.c */

@@ -2,7 +2,7 @@
  * dcm.c: the Differential Compilation Module's driver.
  *
  * One dcm_compile is one libgccjit context: the package's exported globals
- * (agent/package_abi.h), the generated helpers every function may use, then
+ * (abi/kiln_package_abi.h), the generated helpers every function may use, then
  * every requested function (declared first, so they can call each other
  * directly in the hot tier), compiled to a shared object in one go.
  */
@@ -14,7 +14,6 @@
 #include <time.h>
 
 #include "dcm_int.h"
-#include "package_abi.h"
 
 const char *dcm_tier_name(DcmTier tier) {
   return tier == DCM_HOT ? "hot" : "warm";
@@ -100,34 +99,60 @@ static gcc_jit_type *fnptr(Dcm *d, gcc_jit_type *ret, int n, gcc_jit_type **para
   return gcc_jit_context_new_function_ptr_type(d->ctx, NULL, ret, n, params, 0);
 }
 
-/* kiln_package_imports: the same fields as KilnPackageImports, in order, so
- * gcc lays the struct out the same way. */
+/* An ABI type code as the type compiled code uses: it knows the runtime's
+ * structs only as offsets, so every pointer to one is a void *. */
+static gcc_jit_type *abi_type(Dcm *d, KilnAbiType code) {
+  switch (code) {
+  case ABI_T_VOID:
+    return d->t_void;
+  case ABI_T_U32:
+    return d->t_u32;
+  case ABI_T_I64:
+    return d->t_i64;
+  case ABI_T_TRAP:
+    return d->t_int;
+  case ABI_T_FLAG:
+    return gcc_jit_type_get_pointer(d->t_int);
+  case ABI_T_SLOTS:
+    return d->t_u64ptr;
+  case ABI_T_REF:
+  case ABI_T_THREAD:
+  case ABI_T_FUNC:
+  case ABI_T_CONST_FUNC:
+  case ABI_T_MEMORY:
+  case ABI_T_TABLE:
+    return d->t_vptr;
+  }
+  return NULL;
+}
+
+enum { IMPORT_MAX_PARAMS = 8 };
+typedef struct {
+  const char *name;
+  uint8_t result, nparams, params[IMPORT_MAX_PARAMS];
+} ImportSig;
+#define IMPORT_SIG(id, name, result, ...)                                                          \
+  [KILN_IMP_##id] = {#name, result, sizeof((uint8_t[]){__VA_ARGS__}), {__VA_ARGS__}},
+static const ImportSig import_sigs[KILN_IMP_COUNT] = {KILN_ABI_IMPORTS(IMPORT_SIG, ABI_T_CODE)};
+#undef IMPORT_SIG
+
+/* kiln_package_imports: abi_version, then one function pointer per entry of
+ * KILN_ABI_IMPORTS in its order, so gcc lays the struct out as the agent's
+ * C compiler does (agent/abi_check.c checks that layout). */
 static void make_imports(Dcm *d) {
-  gcc_jit_type *vp = d->t_vptr, *u32 = d->t_u32, *i64 = d->t_i64;
-  gcc_jit_type *trap_p[] = {vp, vp, d->t_int};
-  gcc_jit_type *mgrow_p[] = {vp, u32};
-  gcc_jit_type *tgrow_p[] = {vp, u32, vp};
-  gcc_jit_type *minit_p[] = {vp, vp, u32, u32, u32, u32};
-  gcc_jit_type *tinit_p[] = {vp, vp, u32, u32, u32, u32, u32};
-  gcc_jit_type *ready_p[] = {gcc_jit_type_get_pointer(d->t_int)};
-  gcc_jit_type *types[IMP_COUNT] = {fnptr(d, d->t_void, 3, trap_p),
-                                    fnptr(d, i64, 2, mgrow_p),
-                                    fnptr(d, i64, 3, tgrow_p),
-                                    fnptr(d, d->t_void, 6, minit_p),
-                                    fnptr(d, d->t_void, 7, tinit_p),
-                                    fnptr(d, d->t_void, 1, ready_p),
-                                    d->entry_ptr};
-  static const char *const names[IMP_COUNT] = {
-      "trap_raise",         "memory_grow",         "table_grow",  "segment_memory_init",
-      "segment_table_init", "guard_package_ready", "interp_entry"};
-  gcc_jit_field *fields[IMP_COUNT + 1];
-  fields[0] = gcc_jit_context_new_field(d->ctx, NULL, u32, "abi_version");
-  for (int i = 0; i < IMP_COUNT; i++) {
-    d->imp_field[i] = gcc_jit_context_new_field(d->ctx, NULL, types[i], names[i]);
+  gcc_jit_field *fields[KILN_IMP_COUNT + 1];
+  fields[0] = gcc_jit_context_new_field(d->ctx, NULL, d->t_u32, "abi_version");
+  for (int i = 0; i < KILN_IMP_COUNT; i++) {
+    const ImportSig *im = &import_sigs[i];
+    gcc_jit_type *params[IMPORT_MAX_PARAMS];
+    for (int k = 0; k < im->nparams; k++)
+      params[k] = abi_type(d, im->params[k]);
+    gcc_jit_type *type = fnptr(d, abi_type(d, im->result), im->nparams, params);
+    d->imp_field[i] = gcc_jit_context_new_field(d->ctx, NULL, type, im->name);
     fields[i + 1] = d->imp_field[i];
   }
-  gcc_jit_struct *st =
-      gcc_jit_context_new_struct_type(d->ctx, NULL, "KilnPackageImports", IMP_COUNT + 1, fields);
+  gcc_jit_struct *st = gcc_jit_context_new_struct_type(d->ctx, NULL, "KilnPackageImports",
+                                                       KILN_IMP_COUNT + 1, fields);
   d->imports = gcc_jit_context_new_global(d->ctx, NULL, GCC_JIT_GLOBAL_EXPORTED,
                                           gcc_jit_struct_as_type(st), KILN_PACKAGE_SYM_IMPORTS);
   if (d->unchecked) {

@@ -2,7 +2,7 @@
  * dcm.h: the Differential Compilation Module (service side).
  *
  * Translates validated WebAssembly functions with libgccjit into one ELF
- * shared object (a "package", agent/package_abi.h). After dlopen, each
+ * shared object (a "package", abi/kiln_package_abi.h). After dlopen, each
  * listed function has an exported FuncEntry that behaves exactly like the
  * interpreter: same results, same traps with the same TrapCodes.
  *

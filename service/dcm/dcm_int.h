@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "dcm.h"
+#include "kiln_package_abi.h"
 #include "wasm.h"
 
 /* Value classes of the compiler: one C type each. References are void *. */
@@ -50,18 +51,6 @@ enum {
   H_COUNT
 };
 
-/* Fields of KilnPackageImports, in order after abi_version. */
-enum {
-  IMP_TRAP,
-  IMP_MEMORY_GROW,
-  IMP_TABLE_GROW,
-  IMP_MEMORY_INIT,
-  IMP_TABLE_INIT,
-  IMP_GUARD_READY,
-  IMP_INTERP_ENTRY,
-  IMP_COUNT
-};
-
 typedef struct Dcm {
   gcc_jit_context *ctx;
   const WasmModule *m;
@@ -76,7 +65,7 @@ typedef struct Dcm {
    * package's flag for guard_package_ready. */
   bool unchecked;
   gcc_jit_lvalue *guard_ready;
-  gcc_jit_field *imp_field[IMP_COUNT];
+  gcc_jit_field *imp_field[KILN_IMP_COUNT]; /* per KILN_ABI_IMPORTS entry */
   gcc_jit_function *helper[H_COUNT];
   gcc_jit_function *expect; /* __builtin_expect */
   gcc_jit_function *libc_memmove, *libc_memset;

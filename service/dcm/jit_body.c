@@ -7,8 +7,8 @@
  * native signature (parameters as C parameters, the first result returned,
  * the others through pointers) and calls to functions of the same package
  * are direct, so gcc can inline them; the exported FuncEntry only unpacks
- * the slots. Either way the body reads the runtime's structs at offsets
- * taken from runtime.h (package_abi.h) and traps through the imports.
+ * the slots. Either way the body reads the runtime's structs at the package
+ * ABI's offsets (abi/kiln_package_abi.h) and traps through the imports.
  *
  * Hot internal functions receive the instance and the memory's base rather
  * than their FuncInst: all functions of a package share both, so inlined
@@ -24,7 +24,6 @@
 
 #include "immediates.h"
 #include "jit_fn.h"
-#include "package_abi.h"
 
 /* --- the operand stack --------------------------------------------------------- */
 
@@ -91,9 +90,9 @@ static gcc_jit_block *trap_block(Fn *fn, int code) {
   gcc_jit_block *b = fn_block(fn);
   gcc_jit_rvalue *args[3] = {fn->t, fn_self(fn),
                              gcc_jit_context_new_rvalue_from_int(fn->ctx, fn->d->t_int, code)};
-  gcc_jit_block_add_eval(
-      b, NULL,
-      gcc_jit_context_new_call_through_ptr(fn->ctx, NULL, dcm_import(fn->d, IMP_TRAP), 3, args));
+  gcc_jit_block_add_eval(b, NULL,
+                         gcc_jit_context_new_call_through_ptr(
+                             fn->ctx, NULL, dcm_import(fn->d, KILN_IMP_TRAP), 3, args));
   end_with_dummy_return(fn, b);
   fn->trap_blk[code] = b;
   return b;
@@ -125,10 +124,10 @@ gcc_jit_rvalue *fn_inst_item(Fn *fn, size_t off, uint32_t x) {
   return rv(dcm_index(d, arr, d->t_vptr, dcm_u32(d, x)));
 }
 static gcc_jit_rvalue *func_inst(Fn *fn, uint32_t x) {
-  return fn_inst_item(fn, offsetof(Instance, funcs), x);
+  return fn_inst_item(fn, KILN_ABI_INSTANCE_FUNCS, x);
 }
 gcc_jit_rvalue *fn_table_inst(Fn *fn, uint32_t x) {
-  return fn_inst_item(fn, offsetof(Instance, tables), x);
+  return fn_inst_item(fn, KILN_ABI_INSTANCE_TABLES, x);
 }
 
 gcc_jit_rvalue *fn_self(Fn *fn) {
@@ -139,13 +138,13 @@ gcc_jit_rvalue *fn_self(Fn *fn) {
  * hot reads it where a bulk operation needs it. */
 void fn_reload_memsize(Fn *fn) {
   if (fn->memsize)
-    fn_assign(fn, fn->memsize, rv(FIELD(fn, rv(fn->mem0), MemoryInst, size, fn->d->t_u64)));
+    fn_assign(fn, fn->memsize, rv(ABI_FIELD(fn, rv(fn->mem0), MEMORYINST_SIZE, fn->d->t_u64)));
 }
 
 gcc_jit_rvalue *fn_memsize(Fn *fn) {
   if (fn->memsize)
     return rv(fn->memsize);
-  return rv(FIELD(fn, fn_mem0(fn), MemoryInst, size, fn->d->t_u64));
+  return rv(ABI_FIELD(fn, fn_mem0(fn), MEMORYINST_SIZE, fn->d->t_u64));
 }
 
 /* Warm loads it once; hot, which has the base as a parameter, where it is
@@ -153,7 +152,7 @@ gcc_jit_rvalue *fn_memsize(Fn *fn) {
  * uses still stays in code that treats every load as one that may fault. */
 gcc_jit_rvalue *fn_mem0(Fn *fn) {
   if (fn->membase_param)
-    return rv(FIELD(fn, rv(fn->inst), Instance, mem0, fn->d->t_vptr));
+    return rv(ABI_FIELD(fn, rv(fn->inst), INSTANCE_MEM0, fn->d->t_vptr));
   return rv(fn->mem0);
 }
 
@@ -167,9 +166,9 @@ static void guard_note(Fn *fn, bool inst_too) {
   if (!d->unchecked || !fn->has_access || !fn->cur)
     return;
   gcc_jit_type *vu32 = gcc_jit_type_get_volatile(d->t_u32);
-  fn_assign(fn, FIELD(fn, fn->t, Thread, guard_func, vu32), dcm_u32(d, fn->index));
+  fn_assign(fn, ABI_FIELD(fn, fn->t, THREAD_GUARD_FUNC, vu32), dcm_u32(d, fn->index));
   if (inst_too)
-    fn_assign(fn, FIELD(fn, fn->t, Thread, guard_inst, gcc_jit_type_get_volatile(d->t_vptr)),
+    fn_assign(fn, ABI_FIELD(fn, fn->t, THREAD_GUARD_INST, gcc_jit_type_get_volatile(d->t_vptr)),
               rv(fn->inst));
 }
 
@@ -452,7 +451,7 @@ static void call_through_entry(Fn *fn, gcc_jit_rvalue *callee, const WasmFuncTyp
     fn_assign(fn, slot(fn, fn->sp, i), to_slot(fn, rv(svar(fn, fn->sh - np + i, t)), t));
   }
   fn->sh -= np;
-  gcc_jit_rvalue *entry = rv(FIELD(fn, rv(cv), FuncInst, entry, d->entry_ptr));
+  gcc_jit_rvalue *entry = rv(ABI_FIELD(fn, rv(cv), FUNCINST_ENTRY, d->entry_ptr));
   gcc_jit_rvalue *args[3] = {fn->t, rv(cv), fn->sp};
   gcc_jit_block_add_eval(fn->cur, NULL,
                          gcc_jit_context_new_call_through_ptr(fn->ctx, NULL, entry, 3, args));
@@ -510,10 +509,10 @@ static void op_call_indirect(Fn *fn, uint32_t typeidx, uint32_t table) {
   gcc_jit_rvalue *i = fn_pop(fn);
   gcc_jit_lvalue *tab = gcc_jit_function_new_local(fn->fn, NULL, d->t_vptr, "tab");
   fn_assign(fn, tab, fn_table_inst(fn, table));
-  gcc_jit_rvalue *size = rv(FIELD(fn, rv(tab), TableInst, size, d->t_u32));
+  gcc_jit_rvalue *size = rv(ABI_FIELD(fn, rv(tab), TABLEINST_SIZE, d->t_u32));
   fn_trap_if(fn, gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_GE, i, size),
              TRAP_UNDEFINED_ELEMENT);
-  gcc_jit_rvalue *elems = rv(FIELD(fn, rv(tab), TableInst, elems, d->t_vptr));
+  gcc_jit_rvalue *elems = rv(ABI_FIELD(fn, rv(tab), TABLEINST_ELEMS, d->t_vptr));
   gcc_jit_lvalue *callee = gcc_jit_function_new_local(fn->fn, NULL, d->t_vptr, "icallee");
   fn_assign(fn, callee, rv(dcm_index(d, elems, d->t_vptr, i)));
   fn_trap_if(fn,
@@ -521,10 +520,10 @@ static void op_call_indirect(Fn *fn, uint32_t typeidx, uint32_t table) {
                                             gcc_jit_context_null(fn->ctx, d->t_vptr)),
              TRAP_UNINITIALIZED_ELEMENT);
   /* The expected Sig: f->inst->module->sigs[typeidx]. */
-  gcc_jit_rvalue *module = rv(FIELD(fn, rv(fn->inst), Instance, module, d->t_vptr));
-  gcc_jit_rvalue *sigs = rv(FIELD(fn, module, Module, sigs, d->t_vptr));
+  gcc_jit_rvalue *module = rv(ABI_FIELD(fn, rv(fn->inst), INSTANCE_MODULE, d->t_vptr));
+  gcc_jit_rvalue *sigs = rv(ABI_FIELD(fn, module, MODULE_SIGS, d->t_vptr));
   gcc_jit_rvalue *want = rv(dcm_index(d, sigs, d->t_vptr, dcm_u32(d, typeidx)));
-  gcc_jit_rvalue *have = rv(FIELD(fn, rv(callee), FuncInst, sig, d->t_vptr));
+  gcc_jit_rvalue *have = rv(ABI_FIELD(fn, rv(callee), FUNCINST_SIG, d->t_vptr));
   fn_trap_if(fn, gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE, have, want),
              TRAP_INDIRECT_MISMATCH);
   call_through_entry(fn, rv(callee), &d->m->types[typeidx]);
@@ -534,8 +533,8 @@ static void op_call_indirect(Fn *fn, uint32_t typeidx, uint32_t table) {
 
 /* A global's value as a slot (from_slot/to_slot convert). */
 static gcc_jit_lvalue *global_value(Fn *fn, uint32_t x) {
-  gcc_jit_rvalue *g = fn_inst_item(fn, offsetof(Instance, globals), x);
-  return FIELD(fn, g, GlobalInst, value, fn->d->t_u64);
+  gcc_jit_rvalue *g = fn_inst_item(fn, KILN_ABI_INSTANCE_GLOBALS, x);
+  return ABI_FIELD(fn, g, GLOBALINST_VALUE, fn->d->t_u64);
 }
 
 static void op_global_get(Fn *fn, uint32_t x) {
@@ -727,7 +726,8 @@ static bool step(Fn *fn, Rd *r, uint8_t op) {
     return true;
   case 0x3f:
     r->p++;
-    fn_assign(fn, fn_push(fn, WASM_I32), rv(FIELD(fn, fn_mem0(fn), MemoryInst, pages, d->t_u32)));
+    fn_assign(fn, fn_push(fn, WASM_I32),
+              rv(ABI_FIELD(fn, fn_mem0(fn), MEMORYINST_PAGES, d->t_u32)));
     return true;
   case 0x40:
     r->p++;
@@ -824,24 +824,24 @@ static void emit_prologue(Fn *fn, gcc_jit_param **params) {
   Dcm *d = fn->d;
   fn->cur = fn->entry;
   if (fn->f)
-    fn_assign(fn, fn->inst, rv(FIELD(fn, fn->f, FuncInst, inst, d->t_vptr)));
+    fn_assign(fn, fn->inst, rv(ABI_FIELD(fn, fn->f, FUNCINST_INST, d->t_vptr)));
   else
     fn_assign(fn, fn->inst, gcc_jit_param_as_rvalue(gcc_jit_function_get_param(fn->fn, 1)));
   if (fn->membase_param) {
     fn_assign(fn, fn->membase, fn->membase_param);
   } else if (fn->mem0) {
-    fn_assign(fn, fn->mem0, rv(FIELD(fn, rv(fn->inst), Instance, mem0, d->t_vptr)));
-    fn_assign(fn, fn->membase, rv(FIELD(fn, rv(fn->mem0), MemoryInst, base, d->t_u8ptr)));
+    fn_assign(fn, fn->mem0, rv(ABI_FIELD(fn, rv(fn->inst), INSTANCE_MEM0, d->t_vptr)));
+    fn_assign(fn, fn->membase, rv(ABI_FIELD(fn, rv(fn->mem0), MEMORYINST_BASE, d->t_u8ptr)));
     fn_reload_memsize(fn);
   }
   gcc_jit_lvalue *probe = gcc_jit_function_new_local(fn->fn, NULL, d->t_u64, "probe");
   gcc_jit_rvalue *here = dcm_bitcast(d, gcc_jit_lvalue_get_address(probe, NULL), d->t_u64);
-  gcc_jit_rvalue *limit = rv(FIELD(fn, fn->t, Thread, native_limit, d->t_u64));
+  gcc_jit_rvalue *limit = rv(ABI_FIELD(fn, fn->t, THREAD_NATIVE_LIMIT, d->t_u64));
   fn_trap_if(fn, gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_LT, here, limit),
              TRAP_STACK_EXHAUSTED);
   if (fn->max_out) {
     gcc_jit_rvalue *end =
-        dcm_bitcast(d, rv(FIELD(fn, fn->t, Thread, stack_end, d->t_vptr)), d->t_u64);
+        dcm_bitcast(d, rv(ABI_FIELD(fn, fn->t, THREAD_STACK_END, d->t_vptr)), d->t_u64);
     gcc_jit_rvalue *room = gcc_jit_context_new_binary_op(
         fn->ctx, NULL, GCC_JIT_BINARY_OP_MINUS, d->t_u64, end, dcm_bitcast(d, fn->sp, d->t_u64));
     fn_trap_if(fn,
@@ -933,23 +933,26 @@ static void guard_gate(Fn *fn) {
   gcc_jit_block *slow = fn_block(fn), *ready = fn_block(fn), *fallback = fn_block(fn);
   gcc_jit_block *go = fn_block(fn);
   gcc_jit_rvalue *flag = rv(d->guard_ready);
-  gcc_jit_block_end_with_conditional(fn->cur, NULL, unlikely(d, is_not(d, flag, 1)), slow, ready);
+  gcc_jit_block_end_with_conditional(
+      fn->cur, NULL, unlikely(d, is_not(d, flag, KILN_ABI_GUARD_READY)), slow, ready);
   gcc_jit_rvalue *flag_addr = gcc_jit_lvalue_get_address(d->guard_ready, NULL);
   gcc_jit_block_add_eval(slow, NULL,
                          gcc_jit_context_new_call_through_ptr(
-                             d->ctx, NULL, dcm_import(d, IMP_GUARD_READY), 1, &flag_addr));
-  gcc_jit_block_end_with_conditional(slow, NULL, is_not(d, flag, 1), fallback, ready);
-  gcc_jit_rvalue *reserved = rv(FIELD(fn, rv(fn->mem0), MemoryInst, reserved, d->t_u64));
+                             d->ctx, NULL, dcm_import(d, KILN_IMP_GUARD_READY), 1, &flag_addr));
+  gcc_jit_block_end_with_conditional(slow, NULL, is_not(d, flag, KILN_ABI_GUARD_READY), fallback,
+                                     ready);
+  gcc_jit_rvalue *reserved = rv(ABI_FIELD(fn, rv(fn->mem0), MEMORYINST_RESERVED, d->t_u64));
   gcc_jit_rvalue *small = gcc_jit_context_new_comparison(
       d->ctx, NULL, GCC_JIT_COMPARISON_LT, reserved, dcm_u64(d, MEMORY_GUARDED_RESERVE));
   gcc_jit_block_end_with_conditional(ready, NULL, unlikely(d, small), fallback, go);
   gcc_jit_rvalue *args[3] = {fn->t, fn->f, fn->sp};
-  gcc_jit_block_add_eval(
-      fallback, NULL,
-      gcc_jit_context_new_call_through_ptr(d->ctx, NULL, dcm_import(d, IMP_INTERP_ENTRY), 3, args));
+  gcc_jit_block_add_eval(fallback, NULL,
+                         gcc_jit_context_new_call_through_ptr(
+                             d->ctx, NULL, dcm_import(d, KILN_IMP_INTERP_ENTRY), 3, args));
   gcc_jit_block_end_with_void_return(fallback, NULL);
   fn->cur = go;
-  gcc_jit_lvalue *gi = FIELD(fn, fn->t, Thread, guard_inst, gcc_jit_type_get_volatile(d->t_vptr));
+  gcc_jit_lvalue *gi =
+      ABI_FIELD(fn, fn->t, THREAD_GUARD_INST, gcc_jit_type_get_volatile(d->t_vptr));
   fn_assign(fn, gi, rv(fn->inst));
 }
 
@@ -965,10 +968,10 @@ static void define_wrapper(Dcm *d, uint32_t index) {
   fn.sp = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(w, 2));
   fn.cur = fn_block(&fn);
   fn.inst = gcc_jit_function_new_local(w, NULL, d->t_vptr, "inst");
-  fn_assign(&fn, fn.inst, rv(FIELD(&fn, fn.f, FuncInst, inst, d->t_vptr)));
+  fn_assign(&fn, fn.inst, rv(ABI_FIELD(&fn, fn.f, FUNCINST_INST, d->t_vptr)));
   if (d->unchecked) {
     fn.mem0 = gcc_jit_function_new_local(w, NULL, d->t_vptr, "mem0");
-    fn_assign(&fn, fn.mem0, rv(FIELD(&fn, rv(fn.inst), Instance, mem0, d->t_vptr)));
+    fn_assign(&fn, fn.mem0, rv(ABI_FIELD(&fn, rv(fn.inst), INSTANCE_MEM0, d->t_vptr)));
     guard_gate(&fn);
   }
   size_t nargs = fixed + np + (nr > 1 ? nr - 1 : 0);
@@ -978,7 +981,7 @@ static void define_wrapper(Dcm *d, uint32_t index) {
   args[1] = rv(fn.inst);
   args[2] = fn.sp;
   if (d->unchecked)
-    args[3] = rv(FIELD(&fn, rv(fn.mem0), MemoryInst, base, d->t_u8ptr));
+    args[3] = rv(ABI_FIELD(&fn, rv(fn.mem0), MEMORYINST_BASE, d->t_u8ptr));
   for (uint32_t i = 0; i < np; i++)
     args[fixed + i] = from_slot(&fn, rv(slot(&fn, fn.sp, i)), ft->types[i]);
   for (uint32_t i = 1; i < nr; i++) {

@@ -89,9 +89,9 @@ static inline uint32_t rd_u32(Rd *r) {
   return (uint32_t)rd_uleb(r);
 }
 
-/* Runtime structs by offset: *(ctype *)((char *)ptr + offsetof(type, member)). */
-#define FIELD(fn, ptr, type, member, ctype)                                                        \
-  dcm_field((fn)->d, (ptr), offsetof(type, member), (ctype))
+/* A member of a runtime struct at its ABI offset, read or written as ctype:
+ * ABI_FIELD(fn, inst, INSTANCE_MEM0, t) is *(t *)((char *)inst + KILN_ABI_INSTANCE_MEM0). */
+#define ABI_FIELD(fn, ptr, what, ctype) dcm_field((fn)->d, (ptr), KILN_ABI_##what, (ctype))
 
 static inline gcc_jit_rvalue *rv(gcc_jit_lvalue *l) {
   return gcc_jit_lvalue_as_rvalue(l);

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "jit_fn.h"
-#include "package_abi.h"
 
 /* --- memory -------------------------------------------------------------------------------- */
 
@@ -117,8 +116,8 @@ void jit_store(Fn *fn, uint8_t op, uint32_t offset) {
 void jit_memory_grow(Fn *fn) {
   Dcm *d = fn->d;
   gcc_jit_rvalue *args[2] = {fn_mem0(fn), fn_pop(fn)};
-  gcc_jit_rvalue *r =
-      gcc_jit_context_new_call_through_ptr(fn->ctx, NULL, dcm_import(d, IMP_MEMORY_GROW), 2, args);
+  gcc_jit_rvalue *r = gcc_jit_context_new_call_through_ptr(
+      fn->ctx, NULL, dcm_import(d, KILN_IMP_MEMORY_GROW), 2, args);
   fn_assign(fn, fn_push(fn, WASM_I32), dcm_cast(d, r, d->t_u32));
   fn_reload_memsize(fn);
 }
@@ -197,9 +196,9 @@ static void op_memory_init(Fn *fn, uint32_t seg) {
   Dcm *d = fn->d;
   gcc_jit_rvalue *n = fn_pop(fn), *s = fn_pop(fn), *dst = fn_pop(fn);
   gcc_jit_rvalue *args[6] = {fn->t, fn_self(fn), dcm_u32(d, seg), dst, s, n};
-  gcc_jit_block_add_eval(
-      fn->cur, NULL,
-      gcc_jit_context_new_call_through_ptr(fn->ctx, NULL, dcm_import(d, IMP_MEMORY_INIT), 6, args));
+  gcc_jit_block_add_eval(fn->cur, NULL,
+                         gcc_jit_context_new_call_through_ptr(
+                             fn->ctx, NULL, dcm_import(d, KILN_IMP_MEMORY_INIT), 6, args));
 }
 
 /* --- tables and references -------------------------------------------------------------- */
@@ -210,11 +209,11 @@ static gcc_jit_lvalue *table_local(Fn *fn, uint32_t x) {
   return tab;
 }
 static gcc_jit_rvalue *tab_size(Fn *fn, gcc_jit_lvalue *tab) {
-  return rv(FIELD(fn, rv(tab), TableInst, size, fn->d->t_u32));
+  return rv(ABI_FIELD(fn, rv(tab), TABLEINST_SIZE, fn->d->t_u32));
 }
 static gcc_jit_lvalue *tab_elem(Fn *fn, gcc_jit_lvalue *tab, gcc_jit_rvalue *i) {
   Dcm *d = fn->d;
-  return dcm_index(d, rv(FIELD(fn, rv(tab), TableInst, elems, d->t_vptr)), d->t_vptr, i);
+  return dcm_index(d, rv(ABI_FIELD(fn, rv(tab), TABLEINST_ELEMS, d->t_vptr)), d->t_vptr, i);
 }
 
 void jit_table_get(Fn *fn, uint32_t x) {
@@ -243,8 +242,8 @@ static void op_table_grow(Fn *fn, uint32_t x) {
   Dcm *d = fn->d;
   gcc_jit_rvalue *n = fn_pop(fn), *v = fn_pop(fn);
   gcc_jit_rvalue *args[3] = {fn_table_inst(fn, x), n, v};
-  gcc_jit_rvalue *r =
-      gcc_jit_context_new_call_through_ptr(fn->ctx, NULL, dcm_import(d, IMP_TABLE_GROW), 3, args);
+  gcc_jit_rvalue *r = gcc_jit_context_new_call_through_ptr(
+      fn->ctx, NULL, dcm_import(d, KILN_IMP_TABLE_GROW), 3, args);
   fn_assign(fn, fn_push(fn, WASM_I32), dcm_cast(d, r, d->t_u32));
 }
 
@@ -298,21 +297,22 @@ static void op_table_init(Fn *fn, uint32_t seg, uint32_t table) {
   Dcm *d = fn->d;
   gcc_jit_rvalue *n = fn_pop(fn), *s = fn_pop(fn), *dst = fn_pop(fn);
   gcc_jit_rvalue *args[7] = {fn->t, fn_self(fn), dcm_u32(d, table), dcm_u32(d, seg), dst, s, n};
-  gcc_jit_block_add_eval(
-      fn->cur, NULL,
-      gcc_jit_context_new_call_through_ptr(fn->ctx, NULL, dcm_import(d, IMP_TABLE_INIT), 7, args));
+  gcc_jit_block_add_eval(fn->cur, NULL,
+                         gcc_jit_context_new_call_through_ptr(
+                             fn->ctx, NULL, dcm_import(d, KILN_IMP_TABLE_INIT), 7, args));
 }
 
 static void op_elem_drop(Fn *fn, uint32_t seg) {
   Dcm *d = fn->d;
-  gcc_jit_rvalue *elems = rv(FIELD(fn, rv(fn->inst), Instance, elems, d->t_vptr));
-  fn_assign(fn, dcm_field(d, elems, seg * sizeof(ElemInst) + offsetof(ElemInst, len), d->t_u32),
+  gcc_jit_rvalue *elems = rv(ABI_FIELD(fn, rv(fn->inst), INSTANCE_ELEMS, d->t_vptr));
+  fn_assign(fn,
+            dcm_field(d, elems, seg * KILN_ABI_SIZEOF_ELEMINST + KILN_ABI_ELEMINST_LEN, d->t_u32),
             dcm_u32(d, 0));
 }
 
 static void op_data_drop(Fn *fn, uint32_t seg) {
   Dcm *d = fn->d;
-  gcc_jit_rvalue *lens = rv(FIELD(fn, rv(fn->inst), Instance, data_len, d->t_vptr));
+  gcc_jit_rvalue *lens = rv(ABI_FIELD(fn, rv(fn->inst), INSTANCE_DATA_LEN, d->t_vptr));
   fn_assign(fn, dcm_index(d, lens, d->t_u32, dcm_u32(d, seg)), dcm_u32(d, 0));
 }
 

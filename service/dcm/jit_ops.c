@@ -5,7 +5,6 @@
  * dcm.c, sign operations on bits so NaN payloads pass untouched.
  */
 #include "jit_fn.h"
-#include "runtime.h"
 
 typedef enum gcc_jit_binary_op BinOp;
 typedef enum gcc_jit_comparison CmpOp;
