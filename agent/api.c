@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "interp.h"
 #include "monitor.h"
@@ -74,6 +75,7 @@ struct kiln_runtime {
   Cleanup *cleanups; /* run last by kiln_runtime_free, newest first */
   struct ServiceClient *service;
   struct Monitor *monitor;
+  double born; /* monotonic seconds when made: tier changes are timed from it */
   kiln_status error_status;
   char error[512];
 };
@@ -85,6 +87,12 @@ struct kiln_caller {
 };
 
 /* --- small helpers -------------------------------------------------------- */
+
+static double monotonic_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 void runtime_error(kiln_runtime *rt, const char *fmt, ...) {
   va_list ap;
@@ -356,7 +364,12 @@ kiln_runtime *kiln_runtime_new(const kiln_config *config) {
   }
   rt->thread.stack_end = rt->thread.stack + slots;
   rt->thread.host_sp = rt->thread.stack;
+  rt->born = monotonic_s();
   return rt;
+}
+
+double runtime_uptime_s(const kiln_runtime *rt) {
+  return monotonic_s() - rt->born;
 }
 
 static void module_free(Module *m) {

@@ -41,6 +41,7 @@ void instance_free(Instance *in) {
   if (!in)
     return;
   InstanceBox *b = (InstanceBox *)in;
+  tiering_free(in);
   for (uint32_t i = 0; i < b->ntables_made; i++)
     table_release(&b->tables[i]);
   for (uint32_t i = 0; i < b->nmemories_made; i++)

@@ -203,13 +203,46 @@ typedef struct {
   kiln_region *regions; /* functions that ran, hottest first, each followed by its loops */
 } kiln_heatmap;
 
-/* A function's move to another tier, and why. */
-typedef struct {
+/* A function's move to another tier, and why; or (func KILN_NO_FUNC) what
+ * kept the tiering from going on. */
+#define KILN_NO_FUNC UINT32_MAX
+typedef struct kiln_tier_change {
   uint32_t func;
-  kiln_tier tier; /* the tier it moved to */
+  kiln_tier from, tier; /* the tier it left, and the one it moved to */
   double at_s; /* seconds since the runtime was made */
-  char why[96]; /* the partition's reason, or what went wrong */
+  double compile_ms; /* what its package cost kilnd (0: cached, or a demotion) */
+  char why[120]; /* the partition's reason, or what went wrong */
 } kiln_tier_change;
+
+/* --- adaptive tiering -------------------------------------------------------
+ * A thread of the runtime's own watches the instance's heat map: after the
+ * warm-up, and then every period, it sends it to the compile service, whose
+ * Partitioning Engine answers which functions are hot, warm and cold; the
+ * thread has the changed parts compiled and switches each function to its
+ * new tier while the script runs (the script never waits for a compile).
+ * Start the monitor too (kiln_monitor_start), or there is no self time to
+ * go by. */
+typedef struct {
+  unsigned warmup_ms; /* first heat map after this long (0: 100) ... */
+  uint64_t warmup_events; /* ... or once this many calls and loop iterations ran (0: 20M) */
+  unsigned period_ms; /* then one every period (0: 250) */
+  /* Called on the tiering thread, once, when no service answers at first:
+   * it may start one (kiln run does); the thread then tries again. */
+  void (*on_unavailable)(void *data);
+  /* Called on the tiering thread for every change, as it happens. */
+  void (*on_change)(const struct kiln_tier_change *change, void *data);
+  void *data;
+} kiln_adapt_config;
+
+/* Starts adaptive tiering of in (cfg NULL: the defaults). KILN_ERROR when
+ * it already runs or no thread could start. */
+KILN_API kiln_status kiln_instance_adapt(kiln_instance *in, const kiln_adapt_config *cfg);
+/* Stops it (waits for a compile in flight); the functions keep their tiers.
+ * On the thread that owns the runtime. Freeing the runtime stops it too. */
+KILN_API void kiln_instance_adapt_stop(kiln_instance *in);
+/* The tier changes so far, oldest first: copies up to max into out and
+ * returns how many there are. */
+KILN_API size_t kiln_instance_tier_changes(kiln_instance *in, kiln_tier_change *out, size_t max);
 
 /* The heat map of the instance's module as it stands. NULL: out of memory
  * (kiln_error). Free with kiln_heatmap_free. */

@@ -28,6 +28,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "kiln_package_elf.h"
+#include "loader.h"
 #include "monitor.h"
 #include "package_abi.h"
 #include "runtime.h"
@@ -137,8 +139,10 @@ static bool check_reply(const Instance *in, const Kiln__PackageReady *p, char *e
   return true;
 }
 
-/* Opens the segment and checks its owner, mode, size and SHA-256. */
-static int open_segment(const Kiln__PackageReady *p, char *err, size_t n) {
+/* Opens the segment and checks its owner, mode, size and SHA-256. Its
+ * bytes stay mapped at *bytes (p->size of them) for the caller to unmap. */
+static int open_segment(const Kiln__PackageReady *p, const uint8_t **bytes_out, char *err,
+                        size_t n) {
   int fd = open(p->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     snprintf(err, n, "%s: %s", p->path, strerror(errno));
@@ -161,14 +165,41 @@ static int open_segment(const Kiln__PackageReady *p, char *err, size_t n) {
     if (memcmp(digest, p->content_hash.data, 32) != 0)
       why = "its contents do not match the announced hash";
   }
-  if (bytes != MAP_FAILED)
-    munmap(bytes, (size_t)st.st_size);
   if (why) {
+    if (bytes != MAP_FAILED)
+      munmap(bytes, (size_t)st.st_size);
     snprintf(err, n, "%s: %s", p->path, why);
     close(fd);
     return -1;
   }
+  *bytes_out = bytes;
   return fd;
+}
+
+typedef struct {
+  const Instance *in;
+  uintptr_t base; /* where the object is loaded */
+} CodeMapping;
+
+static void map_function(const char *name, uint64_t value, uint64_t len, void *arg) {
+  const CodeMapping *cm = arg;
+  const WasmModule *wm = cm->in->module->wasm;
+  int64_t x = kiln_elf_function_index(name);
+  if (x < wm->nfunc_imports || x >= wm->nfuncs || len == 0)
+    return;
+  uintptr_t lo = cm->base + (uintptr_t)value;
+  monitor_map_code(lo, lo + (uintptr_t)len, cm->in->funcs[x]->prof);
+}
+
+/* Tells the sampler whose code each function symbol of the package is, so
+ * that self time in it is charged there (monitor.c). A package whose
+ * symbols cannot be read still runs; its time goes to its callers. */
+static void map_code(const Instance *in, void *h, const uint8_t *bytes, size_t size) {
+  struct link_map *lm = NULL;
+  if (dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm)
+    return;
+  CodeMapping cm = {in, (uintptr_t)lm->l_addr};
+  kiln_elf_functions(bytes, size, SHT_SYMTAB, map_function, &cm);
 }
 
 bool package_adopt(void *h, const WasmModule *wm, char *err, size_t n) {
@@ -192,24 +223,28 @@ bool package_adopt(void *h, const WasmModule *wm, char *err, size_t n) {
 }
 
 /* Maps the package and switches the listed functions of `in` to it. */
-static bool load_package(Instance *in, const Kiln__PackageReady *p, char *err, size_t n) {
+bool package_load(Instance *in, const Kiln__PackageReady *p, LoadedPackage *out, char *err,
+                  size_t n) {
   if (!check_reply(in, p, err, n))
     return false;
-  int fd = open_segment(p, err, n);
+  const uint8_t *bytes;
+  int fd = open_segment(p, &bytes, err, n);
   if (fd < 0)
     return false;
   char proc_path[64];
   int named = fresh_fd_name(fd, proc_path, sizeof proc_path);
-  if (named < 0) {
+  void *h = named < 0 ? NULL : dlopen(proc_path, RTLD_NOW | RTLD_LOCAL);
+  if (named < 0)
     snprintf(err, n, "%s: no descriptor to load it through", p->path);
-    return false;
-  }
-  void *h = dlopen(proc_path, RTLD_NOW | RTLD_LOCAL);
-  close(named); /* the mapping outlives the descriptor */
-  if (!h) {
+  else if (!h)
     snprintf(err, n, "%s: %s", p->path, dlerror());
+  else
+    map_code(in, h, bytes, p->size);
+  munmap((void *)bytes, p->size);
+  if (named >= 0)
+    close(named); /* the mapping outlives the descriptor */
+  if (!h)
     return false;
-  }
   FuncEntry *entries = calloc(p->n_entries + 1, sizeof *entries);
   bool ok = entries && package_adopt(h, in->module->wasm, err, n);
   /* Every symbol first, so that a package is used whole or not at all. */
@@ -223,10 +258,6 @@ static bool load_package(Instance *in, const Kiln__PackageReady *p, char *err, s
   }
   /* Unregistered, a hot package runs its functions in the interpreter. */
   bool guarded = ok && guard_register_package(h);
-  if (ok && !runtime_on_free(in->rt, guarded ? guarded_package_release : package_release, h)) {
-    snprintf(err, n, "out of memory");
-    ok = false;
-  }
   if (!ok) {
     if (!entries)
       snprintf(err, n, "out of memory");
@@ -239,13 +270,16 @@ static bool load_package(Instance *in, const Kiln__PackageReady *p, char *err, s
   uint8_t tier = p->tier == KILN__TIER__TIER_HOT ? KILN_TIER_HOT : KILN_TIER_WARM;
   for (size_t i = 0; i < p->n_entries; i++) {
     FuncInst *f = in->funcs[p->entries[i]->function_index];
-    uintptr_t lo = (uintptr_t)entries[i];
-    monitor_map_code(lo, lo + p->entries[i]->code_size, f->prof);
     __atomic_store_n(&f->tier, tier, __ATOMIC_RELAXED);
     __atomic_store_n(&f->entry, entries[i], __ATOMIC_RELEASE);
   }
   free(entries);
+  *out = (LoadedPackage){h, guarded};
   return true;
+}
+
+bool package_keep(kiln_runtime *rt, LoadedPackage pkg) {
+  return runtime_on_free(rt, pkg.guarded ? guarded_package_release : package_release, pkg.handle);
 }
 
 static void fill_info(kiln_compile_info *info, const Kiln__PackageReady *p) {
@@ -313,8 +347,14 @@ kiln_status kiln_instance_compile(kiln_instance *in, kiln_tier tier, kiln_compil
     service_close(*client);
     *client = NULL;
   }
-  if (st == KILN_OK && !load_package(in, pkg, err, sizeof err))
+  LoadedPackage loaded;
+  if (st == KILN_OK && !package_load(in, pkg, &loaded, err, sizeof err))
     st = KILN_ERROR;
+  if (st == KILN_OK && !package_keep(rt, loaded)) {
+    /* Its code may run already: it stays mapped for the process's life. */
+    snprintf(err, sizeof err, "out of memory");
+    st = KILN_ERROR;
+  }
   if (st == KILN_OK && info)
     fill_info(info, pkg);
   if (pkg)

@@ -1,7 +1,8 @@
 /*
  * main.c: the `kiln` command.
  *
- *   kiln run [--tier cold|warm|hot] [--service ENDPOINT] [--idle SECONDS] [--verbose]
+ *   kiln run [--tier auto|cold|warm|hot] [--warmup MS] [--period MS] [--service ENDPOINT] [--idle
+ * SECONDS] [--verbose]
  *            [--stats] [--heatmap FILE.json]
  *            [--dir HOST[::GUEST]]... [--env NAME=VALUE]... FILE.wasm [ARGS...]
  *
@@ -53,16 +54,22 @@ static const char usage_text[] =
     "preview1. ARGS are passed to the program; its exit status is kiln's.\n"
     "\n"
     "Options:\n"
-    "  --tier TIER            cold: interpret (default); warm or hot: compile\n"
-    "                         every function first with kilnd, at -O1 (warm)\n"
-    "                         or -O3 with inlining (hot); without a kilnd the\n"
-    "                         program still runs, interpreted, after a warning\n"
+    "  --tier TIER            auto (default): interpret, watch where the time\n"
+    "                         goes, and have kilnd compile what is hot (-O3)\n"
+    "                         and warm (-O1) while the program runs; cold:\n"
+    "                         interpret only; warm or hot: compile every\n"
+    "                         function first. Without a kilnd the program\n"
+    "                         still runs, interpreted, after a warning\n"
+    "  --warmup MS            auto: the first heat map after MS milliseconds\n"
+    "                         (default 100), sooner in a busy program\n"
+    "  --period MS            auto: then one every MS milliseconds (default 250)\n"
     "  --service ENDPOINT     kilnd's ZeroMQ endpoint (default\n"
     "                         ipc://$XDG_RUNTIME_DIR/kiln/kilnd.sock); when no\n"
     "                         kilnd answers at an ipc:// endpoint, kiln starts one\n"
     "  --idle SECONDS         a kilnd started by kiln exits after this long\n"
     "                         with no agent connected (default 600)\n"
-    "  --verbose              say on stderr which package was mapped\n"
+    "  --verbose              say on stderr which package was mapped, and each\n"
+    "                         tier change (auto)\n"
     "  --stats                at exit, print the heat map on stderr: calls, loop\n"
     "                         iterations, share of self time and tier per region\n"
     "  --heatmap FILE.json    at exit, write the heat map to FILE.json\n"
@@ -76,7 +83,9 @@ static const char usage_text[] =
     "Exit status: the program's; 134 after a trap; 2 for bad usage or a bad module.\n";
 
 typedef struct {
-  kiln_tier tier;
+  bool adaptive; /* --tier auto: the partition decides, as the script runs */
+  kiln_tier tier; /* otherwise: every function at this tier, from the start */
+  unsigned warmup_ms, period_ms; /* 0: libkiln's defaults */
   const char *service; /* NULL: the default endpoint */
   long idle;
   bool verbose;
@@ -132,13 +141,29 @@ static int add_dir(Options *o, const char *spec) {
   return 0;
 }
 
-static int parse_tier(const char *tier, kiln_tier *out) {
+static int parse_tier(const char *tier, Options *o) {
+  if (strcmp(tier, "auto") == 0) {
+    o->adaptive = true;
+    return 0;
+  }
   for (int i = 0; i < 3; i++)
     if (strcmp(tier, report_tier_names[i]) == 0) {
-      *out = (kiln_tier)i;
+      o->tier = (kiln_tier)i;
+      o->adaptive = false;
       return 0;
     }
-  return fail("--tier %s: unknown tier (expected cold, warm or hot)", tier);
+  return fail("--tier %s: unknown tier (expected auto, cold, warm or hot)", tier);
+}
+
+/* A number of milliseconds from 1 to an hour. */
+static int parse_ms(const char *opt, const char *v, unsigned *out) {
+  char *end;
+  errno = 0;
+  long ms = strtol(v, &end, 10);
+  if (errno || end == v || *end || ms < 1 || ms > 3600000)
+    return fail("%s %s: expected milliseconds from 1 to 3600000", opt, v);
+  *out = (unsigned)ms;
+  return 0;
 }
 
 static int parse_idle(const char *v, long *out) {
@@ -190,7 +215,13 @@ static int parse_run(int argc, char **argv, Options *o) {
     if (arg[0] != '-' || strcmp(arg, "-") == 0)
       break;
     if ((v = option_value(argc, argv, &i, "--tier", &err))) {
-      if ((err = parse_tier(v, &o->tier)))
+      if ((err = parse_tier(v, o)))
+        return err;
+    } else if ((v = option_value(argc, argv, &i, "--warmup", &err))) {
+      if ((err = parse_ms("--warmup", v, &o->warmup_ms)))
+        return err;
+    } else if ((v = option_value(argc, argv, &i, "--period", &err))) {
+      if ((err = parse_ms("--period", v, &o->period_ms)))
         return err;
     } else if ((v = option_value(argc, argv, &i, "--service", &err))) {
       if (!*v)
@@ -276,6 +307,37 @@ static void compile_tier(kiln_runtime *rt, kiln_instance *in, const Options *o) 
             info.cached ? "cached, compiled once in" : "compiled in", info.compile_ms);
 }
 
+/* What the tiering thread tells kiln run, on that thread. */
+typedef struct {
+  const Options *o;
+  bool warned; /* one warning about the service per run */
+} Adapt;
+
+static void start_own_kilnd(void *data) {
+  const Adapt *a = data;
+  char err[512];
+  /* Its failure shows as the connection's, which comes next. */
+  start_kilnd(a->o->service, a->o->idle, err, sizeof err);
+}
+
+static void tier_changed(const kiln_tier_change *c, void *data) {
+  Adapt *a = data;
+  if (c->func == KILN_NO_FUNC) {
+    /* The script runs on in the tiers it has; say so once, as the forced
+     * tiers do. */
+    if (!a->warned)
+      fprintf(stderr, "kiln: warning: %s; running on in the tiers it has\n", c->why);
+    a->warned = true;
+    return;
+  }
+  if (a->o->verbose)
+    fprintf(stderr, "kiln: %.3f s: func %u %s -> %s: %s%s\n", c->at_s, c->func,
+            report_tier_names[c->from], report_tier_names[c->tier], c->why,
+            c->tier == KILN_TIER_COLD ? ""
+            : c->compile_ms > 0       ? ""
+                                      : " (cached)");
+}
+
 /* --stats and --heatmap, once the script is done. Non-zero: the heat map
  * could not be written (one line said so). */
 static int report(kiln_runtime *rt, kiln_module *m, kiln_instance *in, const Options *o) {
@@ -284,13 +346,21 @@ static int report(kiln_runtime *rt, kiln_module *m, kiln_instance *in, const Opt
   kiln_heatmap *h = kiln_instance_heatmap(in);
   if (!h)
     return fail("%s", kiln_error(rt));
+  size_t nchanges = kiln_instance_tier_changes(in, NULL, 0);
+  kiln_tier_change *changes = calloc(nchanges + 1, sizeof *changes);
+  if (!changes) {
+    kiln_heatmap_free(h);
+    return fail("%s", "out of memory");
+  }
+  nchanges = kiln_instance_tier_changes(in, changes, nchanges);
   int status = 0;
   if (o->stats)
-    report_stats(stderr, h, NULL, 0, 20);
+    report_stats(stderr, h, changes, nchanges, 20);
   char err[512];
-  if (o->heatmap &&
-      !report_heatmap_json(o->heatmap, o->file, kiln_module_hash(m), h, NULL, 0, err, sizeof err))
+  if (o->heatmap && !report_heatmap_json(o->heatmap, o->file, kiln_module_hash(m), h, changes,
+                                         nchanges, err, sizeof err))
     status = fail("%s", err);
+  free(changes);
   kiln_heatmap_free(h);
   return status;
 }
@@ -322,13 +392,25 @@ static int run_module(kiln_runtime *rt, const Options *o) {
             o->file);
     return EXIT_USAGE;
   }
-  if (o->tier != KILN_TIER_COLD)
+  if (!o->adaptive && o->tier != KILN_TIER_COLD)
     compile_tier(rt, in, o);
   /* Self time is sampled from here on, on this thread: the script's. */
-  if (kiln_monitor_start(rt, 0) != KILN_OK && (o->stats || o->heatmap))
-    fprintf(stderr, "kiln: warning: %s; no self time in the heat map\n", kiln_error(rt));
+  bool sampling = kiln_monitor_start(rt, 0) == KILN_OK;
+  if (!sampling && (o->stats || o->heatmap || o->adaptive))
+    fprintf(stderr, "kiln: warning: %s; no self time to go by\n", kiln_error(rt));
+  Adapt a = {o, false};
+  if (o->adaptive && sampling) {
+    kiln_adapt_config ac = {.warmup_ms = o->warmup_ms,
+                            .period_ms = o->period_ms,
+                            .on_unavailable = start_own_kilnd,
+                            .on_change = tier_changed,
+                            .data = &a};
+    if (kiln_instance_adapt(in, &ac) != KILN_OK)
+      fprintf(stderr, "kiln: warning: %s; running interpreted\n", kiln_error(rt));
+  }
   kiln_status st = kiln_call(rt, start, NULL, 0, NULL, 0);
   int status = st == KILN_OK ? 0 : outcome(rt, st);
+  kiln_instance_adapt_stop(in);
   kiln_monitor_stop(rt);
   if (report(rt, m, in, o) != 0 && status == 0)
     status = EXIT_USAGE;
@@ -386,7 +468,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "run") != 0)
     return fail("unknown command '%s'; try 'kiln --help'", cmd);
-  Options o = {.tier = KILN_TIER_COLD, .idle = DEFAULT_IDLE_SECONDS};
+  Options o = {.adaptive = true, .tier = KILN_TIER_COLD, .idle = DEFAULT_IDLE_SECONDS};
   int status = parse_run(argc - 2, argv + 2, &o);
   if (status == HELP_SHOWN)
     status = 0;

@@ -123,6 +123,7 @@ static void on_sample(int sig, siginfo_t *si, void *uctx) {
   FuncProfile *p = code_owner(interrupted_pc(uctx));
   if (p) {
     p->self += w;
+    p->self_compiled += w;
     return;
   }
   FuncInst *f = t->running;

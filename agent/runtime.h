@@ -58,6 +58,7 @@ typedef struct {
 typedef struct {
   uint64_t calls; /* entries into the interpreter's code of it */
   uint64_t self; /* CPU-time samples taken while it ran, its loops included */
+  uint64_t self_compiled; /* those of them in its compiled code */
   uint32_t nloops; /* as InterpCode.loops */
   LoopProfile *loops;
 } FuncProfile;
@@ -124,6 +125,7 @@ struct kiln_instance {
   ElemInst *elems; /* per element segment */
   uint32_t *data_len; /* per data segment; 0 once dropped */
   MemoryInst *mem0; /* memories[0] or NULL: the one 2.0 code can address */
+  struct Tiering *tiering; /* adaptive tiering's thread and record, or NULL */
 };
 
 /* Execution state of a runtime. One per runtime: a runtime runs on one
@@ -220,6 +222,8 @@ void interp_free(InterpCode *code);
 /* The FuncEntry of interpreted functions. */
 void interp_entry(Thread *t, FuncInst *f, uint64_t *sp);
 
+/* api.c: seconds since rt was made. */
+double runtime_uptime_s(const kiln_runtime *rt);
 /* api.c: the Thread scripts of rt run on. */
 const Thread *runtime_thread(const kiln_runtime *rt);
 
@@ -257,6 +261,10 @@ void runtime_adopt_instance(kiln_runtime *rt, Instance *in);
 kiln_status runtime_protect(kiln_runtime *rt, void (*fn)(Thread *t, void *arg), void *arg);
 /* Where the next call's arguments go on the operand stack. */
 uint64_t *runtime_stack_top(kiln_runtime *rt);
+
+/* tiering.c: stops the instance's tiering thread, if any (its packages stay
+ * mapped until the runtime is freed), and frees its record. */
+void tiering_free(Instance *in);
 
 /* instance.c */
 void instance_free(Instance *in);

@@ -272,3 +272,22 @@ kiln_status service_compile(ServiceClient *c, const WasmModule *m, const uint32_
   kiln__envelope__free_unpacked(rep, NULL);
   return KILN_OK;
 }
+
+kiln_status service_partition(ServiceClient *c, const WasmModule *m, Kiln__HeatMap *hm,
+                              Kiln__Partition **out, char *err, size_t n) {
+  *out = NULL;
+  kiln_status st = ensure_module(c, m, err, n);
+  if (st != KILN_OK)
+    return st;
+  Kiln__Envelope req = KILN__ENVELOPE__INIT, *rep = NULL;
+  req.body_case = KILN__ENVELOPE__BODY_HEAT_MAP;
+  req.heat_map = hm;
+  st = call(c, &req, KILN__ENVELOPE__BODY_PARTITION, c->timeout_ms, &rep, err, n);
+  if (st != KILN_OK)
+    return st;
+  *out = rep->partition;
+  rep->partition = NULL;
+  rep->body_case = KILN__ENVELOPE__BODY__NOT_SET;
+  kiln__envelope__free_unpacked(rep, NULL);
+  return KILN_OK;
+}

@@ -5,7 +5,7 @@
  * ROUTER, plus a monitor of that socket so that a kilnd that dies mid-request
  * is noticed at once instead of after the whole timeout. Every call blocks
  * the calling thread (the script's) until its reply, an error, or the
- * timeout; nothing here runs in the background.
+ * timeout. A client belongs to one thread: the tiering thread has its own.
  */
 #ifndef KILN_SERVICE_CLIENT_H
 #define KILN_SERVICE_CLIENT_H
@@ -37,5 +37,11 @@ const char *service_endpoint(const ServiceClient *c);
 kiln_status service_compile(ServiceClient *c, const WasmModule *m, const uint32_t *funcs,
                             size_t nfuncs, Kiln__Tier tier, Kiln__PackageReady **out, char *err,
                             size_t errsize);
+
+/* Sends the heat map of module m (uploading m first when kilnd asks) and
+ * waits for kilnd's partition of it. KILN_OK with *out (free with
+ * kiln__partition__free_unpacked); otherwise as service_compile. */
+kiln_status service_partition(ServiceClient *c, const WasmModule *m, Kiln__HeatMap *hm,
+                              Kiln__Partition **out, char *err, size_t errsize);
 
 #endif

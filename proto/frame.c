@@ -270,6 +270,8 @@ const char *kiln_tier_name(Kiln__Tier tier) {
     return "warm";
   case KILN__TIER__TIER_HOT:
     return "hot";
+  case KILN__TIER__TIER_COLD:
+    return "cold";
   default:
     return "unspecified";
   }

@@ -30,6 +30,8 @@
 #include "kilnd.h"
 
 void broker_send(Broker *b, const uint8_t *client, size_t client_len, Kiln__Envelope *env) {
+  if (client_len == 0)
+    return; /* a prefetch: nobody asked yet */
   /* ROUTER drops (never blocks on) a reply to a client that is gone or not
    * reading; such a client asks again. */
   if (zmq_send(b->clients, client, client_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
@@ -285,6 +287,9 @@ static bool handle_client(Broker *b) {
   case KILN__ENVELOPE__BODY_COMPILE_REQUEST:
     on_compile(b, client, idlen, env);
     break;
+  case KILN__ENVELOPE__BODY_HEAT_MAP:
+    adapt_on_heat_map(b, client, idlen, env);
+    break;
   default:
     kd_log("refused a request: message %d is not a request", (int)env->body_case);
     broker_send_error(b, client, idlen, env->request_id, KILN__ERROR_CODE__ERROR_BAD_REQUEST,
@@ -404,6 +409,15 @@ int broker_run(const KilndConfig *cfg) {
     fprintf(stderr, "kilnd: cannot listen on %s: %s\n", endpoint, zmq_strerror(errno));
     goto out;
   }
+  part_config_default(&b.part_cfg, cfg->policy && strcmp(cfg->policy, "share") == 0
+                                       ? PART_POLICY_SHARE
+                                       : PART_POLICY_COVERAGE);
+  if (cfg->hot)
+    b.part_cfg.hot = (double)cfg->hot / 100;
+  if (cfg->warm)
+    b.part_cfg.warm = (double)cfg->warm / 100;
+  b.part_cfg.job_limit_s = (double)cfg->job_timeout;
+  part_cost_default(&b.part_cost);
   b.store = store_new();
   if (!b.store || pool_start(&b) != 0)
     goto out;
@@ -466,6 +480,7 @@ int broker_run(const KilndConfig *cfg) {
   pool_stop(&b);
   store_remove_segments(b.store);
 out:
+  adapt_free(&b);
   store_free(b.store);
   if (b.workers_sock)
     zmq_close(b.workers_sock);

@@ -49,6 +49,13 @@ static const Option options[] = {
      "largest message accepted, a module upload included (default 64 MiB)"},
     {"max-queue", OPT_LONG, OFF(max_queue), 1, 1000000, "N",
      "compile jobs waiting before requests are refused (default 1024)"},
+    {"policy", OPT_STR, OFF(policy), 0, 0, "coverage|share",
+     "how heat maps become tiers: the fewest functions covering --hot% of self time are hot, "
+     "--warm% hot or warm (coverage, default); or each function's share of self time against "
+     "--hot% and --warm% (share)"},
+    {"hot", OPT_LONG, OFF(hot), 1, 100, "PERCENT", "hot threshold (default 80 for either policy)"},
+    {"warm", OPT_LONG, OFF(warm), 1, 100, "PERCENT",
+     "warm threshold (default 95 for coverage, 20 for share)"},
     {"worker", OPT_STR, OFF(worker), 0, 0, "ENDPOINT", NULL},
     {"worker-id", OPT_LONG, OFF(worker_id), 0, 1000000, "N", NULL},
     {"test-job-delay", OPT_LONG, OFF(test_job_delay), 0, 3600000, "MS", NULL},
@@ -223,6 +230,11 @@ int main(int argc, char **argv) {
   if (cfg.endpoint && !kiln_ipc_path(cfg.endpoint)) {
     /* tcp:// needs CURVE (PRODUCT.md); plain text is never offered. */
     fprintf(stderr, "kilnd: only ipc:// endpoints are supported, not '%s'\n", cfg.endpoint);
+    return 2;
+  }
+  if (cfg.policy && strcmp(cfg.policy, "coverage") != 0 && strcmp(cfg.policy, "share") != 0) {
+    fprintf(stderr, "kilnd: --policy %s: unknown policy (expected coverage or share)\n",
+            cfg.policy);
     return 2;
   }
   if (cfg.workers == 0) {

@@ -6,6 +6,7 @@
  *   pool.c    compiler worker processes: spawning, jobs, time limits, deaths
  *   worker.c  a worker process itself: one compile job at a time
  *   store.c   modules by hash, the package index, content keys, segments
+ *   adapt.c   heat maps in, partitions out (partition.c decides), prefetch
  *
  * kilnd is single-threaded: the broker's loop owns every structure here.
  */
@@ -19,6 +20,7 @@
 #include <time.h>
 
 #include "frame.h"
+#include "partition.h"
 #include "wasm.h"
 
 typedef struct {
@@ -30,6 +32,8 @@ typedef struct {
   long job_timeout; /* seconds one compile may take */
   long max_message; /* bytes of one frame */
   long max_queue; /* compile jobs waiting, beyond which requests are refused */
+  const char *policy; /* the Partitioning Engine's: "coverage" (NULL) or "share" */
+  long hot, warm; /* its thresholds in percent; 0: the policy's defaults */
   /* Hidden: how kilnd starts its own workers, and a test hook. */
   const char *worker; /* the broker's worker endpoint: run as a worker */
   long worker_id;
@@ -102,6 +106,8 @@ typedef struct {
   char job_temp[300]; /* at shutdown: the file its cut-short job leaves */
 } Worker;
 
+typedef struct AgentModule AgentModule;
+
 typedef struct Broker {
   const KilndConfig *cfg;
   void *zctx;
@@ -118,6 +124,9 @@ typedef struct Broker {
   Job *running; /* assigned to a worker */
   uint64_t next_job_id;
   bool stopping;
+  PartConfig part_cfg; /* thresholds and policy */
+  PartCost part_cost; /* calibrated by every compile's measured time */
+  AgentModule *adapted; /* each agent's last partition of each module */
 } Broker;
 
 int pool_start(Broker *b);
@@ -126,11 +135,16 @@ void pool_on_message(Broker *b); /* the worker socket is readable */
 void pool_tick(Broker *b); /* time limits, respawns, dispatch */
 int pool_timeout_ms(const Broker *b); /* until pool_tick has work; -1: none */
 bool pool_busy(const Broker *b); /* jobs queued or running */
-/* Queues a compile (or joins the same one already under way). */
+/* Queues a compile (or joins the same one already under way). client NULL:
+ * nobody waits yet (a prefetch); the package goes to the index. */
 void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const uint32_t *funcs,
                  size_t nfuncs, Kiln__Tier tier, const uint8_t *client, size_t client_len,
                  uint64_t request_id);
 void pool_stop(Broker *b);
+
+/* adapt.c */
+void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Envelope *req);
+void adapt_free(Broker *b);
 
 /* broker.c */
 int broker_run(const KilndConfig *cfg);

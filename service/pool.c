@@ -200,6 +200,13 @@ static void on_result(Broker *b, int slot, Kiln__Envelope *env) {
   if (env->body_case == KILN__ENVELOPE__BODY_PACKAGE_READY) {
     Kiln__PackageReady *pkg = env->package_ready;
     store_put_package(b->store, j->key, pkg);
+    if (!pkg->cached) {
+      uint64_t bytes = 0;
+      for (size_t i = 0; i < j->nfuncs; i++)
+        bytes += j->module->funcs[j->funcs[i]].body_len;
+      part_cost_observe(&b->part_cost, j->tier == KILN__TIER__TIER_HOT ? PART_HOT : PART_WARM,
+                        bytes, (double)pkg->compile_time_us / 1e6);
+    }
     kd_log("compile done: job %llu, %zu functions %s, %s (%llu bytes, %s%.1f ms)",
            (unsigned long long)j->id, j->nfuncs, kiln_tier_name(j->tier), pkg->segment,
            (unsigned long long)pkg->size, pkg->cached ? "from the disk cache, compiled in " : "",
@@ -354,23 +361,27 @@ bool pool_busy(const Broker *b) {
 void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const uint32_t *funcs,
                  size_t nfuncs, Kiln__Tier tier, const uint8_t *client, size_t client_len,
                  uint64_t request_id) {
-  Waiter *w = calloc(1, sizeof *w);
-  if (!w) {
+  Waiter *w = client ? calloc(1, sizeof *w) : NULL;
+  if (client && !w) {
     broker_send_error(b, client, client_len, request_id, KILN__ERROR_CODE__ERROR_INTERNAL,
                       "out of memory");
     return;
   }
-  memcpy(w->client, client, client_len);
-  w->client_len = client_len;
-  w->request_id = request_id;
+  if (w) {
+    memcpy(w->client, client, client_len);
+    w->client_len = client_len;
+    w->request_id = request_id;
+  }
   /* The same package already on its way: one compile answers both. */
   Job *lists[2] = {b->queue, b->running};
   for (int l = 0; l < 2; l++)
     for (Job *j = lists[l]; j; j = j->next)
       if (memcmp(j->key, key, 32) == 0) {
-        w->next = j->waiters;
-        j->waiters = w;
-        kd_log("compile joined job %llu", (unsigned long long)j->id);
+        if (w) {
+          w->next = j->waiters;
+          j->waiters = w;
+          kd_log("compile joined job %llu", (unsigned long long)j->id);
+        }
         return;
       }
   if (b->nqueued >= (size_t)b->cfg->max_queue) {

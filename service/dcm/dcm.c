@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "dcm_int.h"
+#include "kiln_package_elf.h"
 
 const char *dcm_tier_name(DcmTier tier) {
   return tier == DCM_HOT ? "hot" : "warm";
@@ -428,7 +429,7 @@ gcc_jit_function *dcm_helper(Dcm *d, int w) {
 /* kiln_f<index>_<name>: the name section's name reduced to [A-Za-z0-9_]
  * and cut, so perf and gdb show the script's names. */
 static void make_symbol(const WasmModule *m, uint32_t index, char *out, size_t size) {
-  int n = snprintf(out, size, "kiln_f%u", index);
+  int n = snprintf(out, size, KILN_PACKAGE_ENTRY_PREFIX "%u", index);
   const WasmFunc *f = &m->funcs[index];
   if (!f->name.str || n < 0 || (size_t)n + 2 >= size)
     return;

@@ -24,6 +24,7 @@
 
 #include "immediates.h"
 #include "jit_fn.h"
+#include "kiln_package_elf.h"
 
 /* --- the operand stack --------------------------------------------------------- */
 
@@ -896,7 +897,7 @@ static gcc_jit_function *new_internal(Dcm *d, uint32_t index) {
     gcc_jit_type *t = gcc_jit_type_get_pointer(d->vc_type[dcm_vc(ft->types[np + i])]);
     ps[fixed + np + i - 1] = gcc_jit_context_new_param(d->ctx, NULL, t, name);
   }
-  snprintf(name, sizeof name, "kiln_i%u", index);
+  snprintf(name, sizeof name, KILN_PACKAGE_INTERNAL_PREFIX "%u", index);
   gcc_jit_type *ret = nr ? d->vc_type[dcm_vc(ft->types[np])] : d->t_void;
   gcc_jit_function *fn = gcc_jit_context_new_function(d->ctx, NULL, GCC_JIT_FUNCTION_INTERNAL, ret,
                                                       name, (int)n, ps, 0);

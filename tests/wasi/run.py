@@ -418,7 +418,7 @@ def case_usage(r):
         refused("--service ''", ["run", "--tier", "warm", "--service=", good],
                 "kiln: --service: empty endpoint")
         refused("--tier bogus", ["run", "--tier", "fast", good],
-                "kiln: --tier fast: unknown tier (expected cold, warm or hot)")
+                "kiln: --tier fast: unknown tier (expected auto, cold, warm or hot)")
         refused("--dir without value", ["run", "--dir"], "kiln: --dir: missing value")
         refused("--dir empty guest", ["run", "--dir", tmp + "::", good],
                 f"kiln: --dir {tmp}::: expected HOST or HOST::GUEST")

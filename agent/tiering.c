@@ -1,0 +1,470 @@
+/*
+ * tiering.c: adaptive tiering, the agent's loop of the concept: heat map
+ * out, partition in, packages mapped, entries switched, while the script
+ * runs on.
+ *
+ * Each adapted instance gets a thread of its own, with its own connection
+ * to kilnd (a ZeroMQ socket belongs to one thread). After the warm-up and
+ * then every period it reads the module's counters (heatmap.c, racing the
+ * script's increments on purpose: a heat map is a snapshot in progress),
+ * sends them, and applies kilnd's partition: functions the partition
+ * demotes go back to the interpreter at once; every job with a function
+ * not yet at the job's tier is asked for (kilnd started compiling all of
+ * them when it answered, so they come back as they finish) and mapped,
+ * switching all of its functions, which may run its code from their next
+ * call on. The script never waits: everything here is off its thread, and
+ * a switch is one atomic store per function (loader.c).
+ *
+ * Packages are only added while the thread runs; kiln_instance_adapt_stop
+ * hands them to the runtime, which unmaps them when it is freed.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "interp.h"
+#include "loader.h"
+#include "runtime.h"
+#include "service_client.h"
+
+#define DEFAULT_WARMUP_MS 100
+#define DEFAULT_WARMUP_EVENTS 20000000ull
+#define DEFAULT_PERIOD_MS 250
+/* After kilnd could not be reached, heat maps are skipped for this many
+ * periods before the next try: a missing service costs nothing. */
+#define RETRY_PERIODS 20
+#define MAX_CHANGES 4096
+/* What a round's heat map keeps of the one before: the partition follows
+ * what the script does now (a new phase takes over within a few periods),
+ * not what it did since it started. */
+#define RECENT_DECAY 0.5
+
+typedef struct Tiering Tiering;
+struct Tiering {
+  Instance *in;
+  kiln_adapt_config cfg;
+  pthread_t thread;
+  pthread_mutex_t lock; /* the fields below */
+  pthread_cond_t wake;
+  bool stop;
+  bool joined; /* stopped and waited for: the record stays readable */
+  kiln_tier_change *changes;
+  size_t nchanges;
+  LoadedPackage *packages;
+  size_t npackages, cap_packages;
+  /* The tiering thread's alone. */
+  /* Per defined function, [2 * i] all its self samples, [2 * i + 1] those
+   * in compiled code: as counted at the last round, and recent (decayed). */
+  uint64_t *seen_self;
+  double *recent_self;
+  ServiceClient *client;
+  bool asked_for_service;
+  unsigned skip_periods;
+  char last_problem[120];
+};
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Waits ms or until stopped; true when stopped. */
+static bool nap(Tiering *tg, unsigned ms) {
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += ms / 1000;
+  until.tv_nsec += (long)(ms % 1000) * 1000000;
+  if (until.tv_nsec >= 1000000000) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000;
+  }
+  pthread_mutex_lock(&tg->lock);
+  while (!tg->stop && pthread_cond_timedwait(&tg->wake, &tg->lock, &until) != ETIMEDOUT)
+    ;
+  bool stop = tg->stop;
+  pthread_mutex_unlock(&tg->lock);
+  return stop;
+}
+
+static void record(Tiering *tg, uint32_t func, kiln_tier from, kiln_tier to, double compile_ms,
+                   const char *why) {
+  kiln_tier_change c = {.func = func, .from = from, .tier = to, .compile_ms = compile_ms};
+  c.at_s = runtime_uptime_s(tg->in->rt);
+  snprintf(c.why, sizeof c.why, "%s", why);
+  pthread_mutex_lock(&tg->lock);
+  if (tg->nchanges < MAX_CHANGES)
+    tg->changes[tg->nchanges++] = c;
+  pthread_mutex_unlock(&tg->lock);
+  if (tg->cfg.on_change)
+    tg->cfg.on_change(&c, tg->cfg.data);
+}
+
+/* One line about what stops the tiering, recorded once per new cause. */
+static void problem(Tiering *tg, const char *what) {
+  if (strcmp(tg->last_problem, what) == 0)
+    return;
+  snprintf(tg->last_problem, sizeof tg->last_problem, "%s", what);
+  record(tg, KILN_NO_FUNC, KILN_TIER_COLD, KILN_TIER_COLD, 0, what);
+}
+
+static uint64_t events(const Module *m) {
+  uint64_t n = 0;
+  for (uint32_t i = 0; i < m->wasm->nfuncs - m->wasm->nfunc_imports; i++) {
+    const FuncProfile *p = &m->prof[i];
+    n += __atomic_load_n(&p->calls, __ATOMIC_RELAXED);
+    for (uint32_t l = 0; l < p->nloops; l++)
+      n += __atomic_load_n(&p->loops[l].iterations, __ATOMIC_RELAXED);
+  }
+  return n;
+}
+
+static Kiln__Tier proto_tier(kiln_tier t) {
+  return t == KILN_TIER_HOT    ? KILN__TIER__TIER_HOT
+         : t == KILN_TIER_WARM ? KILN__TIER__TIER_WARM
+                               : KILN__TIER__TIER_COLD;
+}
+
+static kiln_tier our_tier(Kiln__Tier t) {
+  return t == KILN__TIER__TIER_HOT    ? KILN_TIER_HOT
+         : t == KILN__TIER__TIER_WARM ? KILN_TIER_WARM
+                                      : KILN_TIER_COLD;
+}
+
+static kiln_tier tier_of(const FuncInst *f) {
+  return (kiln_tier)__atomic_load_n(&f->tier, __ATOMIC_RELAXED);
+}
+
+/* The connection, made on first use; kiln run may start a kilnd once. */
+static bool connect_service(Tiering *tg) {
+  if (tg->client)
+    return true;
+  const kiln_config *cfg = runtime_config(tg->in->rt);
+  char err[480];
+  kiln_status st =
+      service_connect(cfg->service_endpoint, cfg->service_timeout_ms, &tg->client, err, sizeof err);
+  if (st == KILN_UNAVAILABLE && !tg->asked_for_service && tg->cfg.on_unavailable) {
+    tg->asked_for_service = true;
+    tg->cfg.on_unavailable(tg->cfg.data);
+    st = service_connect(cfg->service_endpoint, cfg->service_timeout_ms, &tg->client, err,
+                         sizeof err);
+  }
+  if (st != KILN_OK) {
+    tg->client = NULL;
+    problem(tg, err);
+    tg->skip_periods = RETRY_PERIODS;
+    return false;
+  }
+  return true;
+}
+
+static void drop_service(Tiering *tg, const char *err) {
+  problem(tg, err);
+  service_close(tg->client);
+  tg->client = NULL;
+  tg->skip_periods = RETRY_PERIODS;
+}
+
+static bool keep_package(Tiering *tg, LoadedPackage pkg) {
+  pthread_mutex_lock(&tg->lock);
+  bool ok = true;
+  if (tg->npackages == tg->cap_packages) {
+    size_t cap = tg->cap_packages ? tg->cap_packages * 2 : 16;
+    LoadedPackage *p = realloc(tg->packages, cap * sizeof *p);
+    if (p) {
+      tg->packages = p;
+      tg->cap_packages = cap;
+    } else {
+      ok = false;
+    }
+  }
+  if (ok)
+    tg->packages[tg->npackages++] = pkg;
+  pthread_mutex_unlock(&tg->lock);
+  return ok;
+}
+
+static const char *reason_of(const Kiln__Partition *p, uint32_t func) {
+  for (size_t i = 0; i < p->n_placements; i++)
+    if (p->placements[i]->function_index == func)
+      return p->placements[i]->reason ? p->placements[i]->reason : "";
+  return "";
+}
+
+/* Has job j compiled and switches its functions. False: kilnd is gone. */
+static bool apply_job(Tiering *tg, const Kiln__Partition *p, const Kiln__PartitionJob *j) {
+  Instance *in = tg->in;
+  const WasmModule *wm = in->module->wasm;
+  kiln_tier tier = our_tier(j->tier);
+  /* Hot code needs the full guard reservation (ulimit -v): warm instead. */
+  if (tier == KILN_TIER_HOT && in->mem0 && !memory_guarded(in->mem0))
+    tier = KILN_TIER_WARM;
+  bool needed = false;
+  for (size_t i = 0; i < j->n_functions; i++) {
+    uint32_t x = j->functions[i];
+    if (x < wm->nfunc_imports || x >= wm->nfuncs)
+      return true; /* not ours to trust: skip the job */
+    needed |= tier_of(in->funcs[x]) != tier;
+  }
+  if (!needed || tier == KILN_TIER_COLD)
+    return true;
+  char err[480];
+  Kiln__PackageReady *pkg = NULL;
+  kiln_status st = service_compile(tg->client, wm, j->functions, j->n_functions, proto_tier(tier),
+                                   &pkg, err, sizeof err);
+  if (st == KILN_UNAVAILABLE) {
+    drop_service(tg, err);
+    return false;
+  }
+  if (st != KILN_OK) {
+    problem(tg, err); /* this job failed; the others may not */
+    return true;
+  }
+  kiln_tier *before = calloc(j->n_functions + 1, sizeof *before);
+  for (size_t i = 0; before && i < j->n_functions; i++)
+    before[i] = tier_of(in->funcs[j->functions[i]]);
+  LoadedPackage loaded;
+  bool ok = before && package_load(in, pkg, &loaded, err, sizeof err);
+  if (ok && !keep_package(tg, loaded)) {
+    /* Its code may run already: it stays mapped for the process's life. */
+    problem(tg, "out of memory for the package list");
+  }
+  if (!ok) {
+    problem(tg, before ? err : "out of memory");
+  } else {
+    double ms = pkg->cached ? 0 : (double)pkg->compile_time_us / 1000.0;
+    for (size_t i = 0; i < j->n_functions; i++)
+      if (before[i] != tier)
+        record(tg, j->functions[i], before[i], tier, ms, reason_of(p, j->functions[i]));
+  }
+  free(before);
+  kiln__package_ready__free_unpacked(pkg, NULL);
+  return true;
+}
+
+static void apply(Tiering *tg, const Kiln__Partition *p) {
+  Instance *in = tg->in;
+  const WasmModule *wm = in->module->wasm;
+  /* Demotions first: they cost nothing and need no service. */
+  for (size_t i = 0; i < p->n_placements; i++) {
+    const Kiln__Placement *pl = p->placements[i];
+    uint32_t x = pl->function_index;
+    if (x < wm->nfunc_imports || x >= wm->nfuncs || our_tier(pl->tier) != KILN_TIER_COLD)
+      continue;
+    FuncInst *f = in->funcs[x];
+    kiln_tier was = tier_of(f);
+    if (was == KILN_TIER_COLD)
+      continue;
+    __atomic_store_n(&f->tier, KILN_TIER_COLD, __ATOMIC_RELAXED);
+    __atomic_store_n(&f->entry, interp_entry, __ATOMIC_RELEASE);
+    record(tg, x, was, KILN_TIER_COLD, 0, pl->reason ? pl->reason : "");
+  }
+  for (size_t k = 0; k < p->n_jobs; k++) {
+    if (nap(tg, 0) || !apply_job(tg, p, p->jobs[k]))
+      return;
+  }
+}
+
+/* One heat map out, one partition in and applied. */
+static void round_trip(Tiering *tg) {
+  Instance *in = tg->in;
+  kiln_heatmap *h = kiln_instance_heatmap(in);
+  if (!h)
+    return;
+  uint64_t module_samples = 0;
+  for (size_t i = 0; i < h->nregions; i++)
+    if (h->regions[i].loop == KILN_NO_LOOP)
+      module_samples += h->regions[i].self_samples;
+  /* Self samples since the last round, decayed into the recent ones: the
+   * heat map that leaves names what runs now. */
+  const WasmModule *wm = in->module->wasm;
+  double recent_total = 0;
+  for (uint32_t i = 0; i < wm->nfuncs - wm->nfunc_imports; i++) {
+    const FuncProfile *p = &in->module->prof[i];
+    uint64_t now[2] = {__atomic_load_n(&p->self, __ATOMIC_RELAXED),
+                       __atomic_load_n(&p->self_compiled, __ATOMIC_RELAXED)};
+    for (int k = 0; k < 2; k++) {
+      double *recent = &tg->recent_self[2 * i + k];
+      *recent = *recent * RECENT_DECAY + (double)(now[k] - tg->seen_self[2 * i + k]);
+      tg->seen_self[2 * i + k] = now[k];
+    }
+    recent_total += tg->recent_self[2 * i];
+  }
+  if (recent_total < 1)
+    module_samples = 0; /* nothing ran since: nothing to decide */
+  Kiln__Region *regions = calloc(h->nregions + 1, sizeof *regions);
+  Kiln__Region **rp = calloc(h->nregions + 1, sizeof *rp);
+  if (module_samples == 0 || !regions || !rp || !connect_service(tg)) {
+    free(regions);
+    free(rp);
+    kiln_heatmap_free(h);
+    return;
+  }
+  for (size_t i = 0; i < h->nregions; i++) {
+    const kiln_region *r = &h->regions[i];
+    kiln__region__init(&regions[i]);
+    regions[i].function_index = r->func;
+    regions[i].is_loop = r->loop != KILN_NO_LOOP;
+    regions[i].loop_offset = r->loop != KILN_NO_LOOP ? r->loop : 0;
+    regions[i].count = r->count;
+    if (r->loop == KILN_NO_LOOP) {
+      const double *recent = &tg->recent_self[2 * (r->func - wm->nfunc_imports)];
+      regions[i].self_samples = (uint64_t)(recent[0] + 0.5);
+      regions[i].compiled_samples = (uint64_t)(recent[1] + 0.5);
+    } else {
+      regions[i].self_samples = r->self_samples;
+    }
+    regions[i].heat = r->heat;
+    regions[i].tier = proto_tier(r->tier);
+    rp[i] = &regions[i];
+  }
+  Kiln__HeatMap hm = KILN__HEAT_MAP__INIT;
+  hm.module_hash.data = (uint8_t *)in->module->wasm->hash;
+  hm.module_hash.len = 32;
+  hm.samples = h->samples;
+  hm.sample_us = h->sample_us;
+  hm.uptime_ms = (uint64_t)(runtime_uptime_s(in->rt) * 1000);
+  hm.n_regions = h->nregions;
+  hm.regions = rp;
+  char err[480];
+  Kiln__Partition *part = NULL;
+  kiln_status st = service_partition(tg->client, in->module->wasm, &hm, &part, err, sizeof err);
+  free(regions);
+  free(rp);
+  kiln_heatmap_free(h);
+  if (st == KILN_UNAVAILABLE) {
+    drop_service(tg, err);
+    return;
+  }
+  if (st != KILN_OK) {
+    problem(tg, err);
+    return;
+  }
+  apply(tg, part);
+  kiln__partition__free_unpacked(part, NULL);
+}
+
+static void *tiering_main(void *arg) {
+  Tiering *tg = arg;
+  const Module *m = tg->in->module;
+  double until = now_s() + tg->cfg.warmup_ms / 1000.0;
+  /* The warm-up: a short program tiers up on its event count already. */
+  while (now_s() < until && events(m) < tg->cfg.warmup_events)
+    if (nap(tg, 5))
+      goto out;
+  for (;;) {
+    if (tg->skip_periods)
+      tg->skip_periods--;
+    else
+      round_trip(tg);
+    if (nap(tg, tg->cfg.period_ms))
+      break;
+  }
+out:
+  service_close(tg->client);
+  tg->client = NULL;
+  return NULL;
+}
+
+kiln_status kiln_instance_adapt(kiln_instance *in, const kiln_adapt_config *cfg) {
+  if (in->tiering && !in->tiering->joined) {
+    runtime_error(in->rt, "%s: adaptive tiering already runs", in->name);
+    return KILN_ERROR;
+  }
+  tiering_free(in); /* a stopped one's record goes */
+  Tiering *tg = calloc(1, sizeof *tg);
+  kiln_tier_change *changes = calloc(MAX_CHANGES, sizeof *changes);
+  size_t ndef = in->module->wasm->nfuncs - in->module->wasm->nfunc_imports + 1;
+  uint64_t *seen = calloc(2 * ndef, sizeof *seen);
+  double *recent = calloc(2 * ndef, sizeof *recent);
+  if (!tg || !changes || !seen || !recent) {
+    free(tg);
+    free(changes);
+    free(seen);
+    free(recent);
+    runtime_error(in->rt, "%s: out of memory", in->name);
+    return KILN_ERROR;
+  }
+  tg->in = in;
+  tg->changes = changes;
+  tg->seen_self = seen;
+  tg->recent_self = recent;
+  if (cfg)
+    tg->cfg = *cfg;
+  if (!tg->cfg.warmup_ms)
+    tg->cfg.warmup_ms = DEFAULT_WARMUP_MS;
+  if (!tg->cfg.warmup_events)
+    tg->cfg.warmup_events = DEFAULT_WARMUP_EVENTS;
+  if (!tg->cfg.period_ms)
+    tg->cfg.period_ms = DEFAULT_PERIOD_MS;
+  pthread_mutex_init(&tg->lock, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_cond_init(&tg->wake, &ca);
+  pthread_condattr_destroy(&ca);
+  /* The thread blocks SIGPROF: the sampler is the script thread's alone. */
+  sigset_t prof, old;
+  sigemptyset(&prof);
+  sigaddset(&prof, SIGPROF);
+  pthread_sigmask(SIG_BLOCK, &prof, &old);
+  int rc = pthread_create(&tg->thread, NULL, tiering_main, tg);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != 0) {
+    pthread_mutex_destroy(&tg->lock);
+    pthread_cond_destroy(&tg->wake);
+    free(changes);
+    free(seen);
+    free(recent);
+    free(tg);
+    runtime_error(in->rt, "%s: cannot start the tiering thread: %s", in->name, strerror(rc));
+    return KILN_ERROR;
+  }
+  in->tiering = tg;
+  return KILN_OK;
+}
+
+void kiln_instance_adapt_stop(kiln_instance *in) {
+  Tiering *tg = in->tiering;
+  if (!tg || tg->joined)
+    return;
+  pthread_mutex_lock(&tg->lock);
+  tg->stop = true;
+  pthread_cond_signal(&tg->wake);
+  pthread_mutex_unlock(&tg->lock);
+  pthread_join(tg->thread, NULL);
+  tg->joined = true;
+  for (size_t i = 0; i < tg->npackages; i++)
+    if (!package_keep(in->rt, tg->packages[i]))
+      break; /* out of memory: the rest stays mapped for the process's life */
+  tg->npackages = 0;
+}
+
+void tiering_free(Instance *in) {
+  Tiering *tg = in->tiering;
+  if (!tg)
+    return;
+  kiln_instance_adapt_stop(in);
+  free(tg->packages);
+  free(tg->changes);
+  free(tg->seen_self);
+  free(tg->recent_self);
+  pthread_mutex_destroy(&tg->lock);
+  pthread_cond_destroy(&tg->wake);
+  free(tg);
+  in->tiering = NULL;
+}
+
+size_t kiln_instance_tier_changes(kiln_instance *in, kiln_tier_change *out, size_t max) {
+  Tiering *tg = in->tiering;
+  if (!tg)
+    return 0;
+  pthread_mutex_lock(&tg->lock);
+  size_t n = tg->nchanges;
+  memcpy(out, tg->changes, (n < max ? n : max) * sizeof *out);
+  pthread_mutex_unlock(&tg->lock);
+  return n;
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""adaptive.py: `kiln run` in its default mode, auto, with kilnd, from the outside.
+
+    adaptive.py CASE --kiln KILN --kilnd KILND --sample NAME=WASM:NATIVE...
+
+Cases:
+  tier-up   one agent: the script's output is its native build's, the run
+            tiered up (its heat map's tier changes name a function that went
+            hot, kilnd logged the partition), and --stats shows it.
+  agents    three agents at once on one kilnd, two of them on the same
+            module: each prints what its native build prints and tiers up;
+            kilnd partitioned for each, and the two of one module mapped one
+            package segment (same file and inode) kilnd compiled once.
+  absent    no kilnd and none can be started: the output is the same, with
+            exactly one warning line.
+
+Each case uses a private XDG_RUNTIME_DIR and XDG_CACHE_HOME (service.py's Env).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from service import Env, check, failures, read, segments, wait_for  # noqa: E402
+
+
+def native_of(e, name, args):
+    return subprocess.run([e.samples[name][1], *args], capture_output=True)
+
+
+def run_auto(e, name, args, *opts):
+    return e.kiln(*opts, e.samples[name][0], *args)
+
+
+def same_as_native(e, name, args, p, what, timeout=300):
+    out, err = p.communicate(timeout=timeout)
+    native = native_of(e, name, args)
+    check(f"{what}: exit status as native", p.returncode == native.returncode,
+          (p.returncode, native.returncode, err[-500:]))
+    check(f"{what}: stdout identical to native", out == native.stdout, out[-300:])
+    return err.decode(errors="replace")
+
+
+def heat_map(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as ex:
+        return {"error": str(ex)}
+
+
+def went_hot(hm):
+    return [c for c in hm.get("tier_changes", []) if c.get("tier") == "hot"]
+
+
+def case_tier_up(e):
+    e.start_kilnd()
+    hm_path = os.path.join(e.tmp, "heat.json")
+    p = run_auto(e, "twophase", ["40"], "--stats", "--heatmap", hm_path, "--service", e.endpoint)
+    err = same_as_native(e, "twophase", ["40"], p, "twophase, auto")
+    hm = heat_map(hm_path)
+    hot = went_hot(hm)
+    check("some function went hot while the script ran", hot, hm)
+    check("each change says why", all(c.get("why") for c in hm.get("tier_changes", [])), hm)
+    check("the heat map has self time", hm.get("samples", 0) > 0, hm)
+    regions = hm.get("regions", [])
+    check("regions are hottest first",
+          [r["self_samples"] for r in regions if "loop" not in r]
+          == sorted((r["self_samples"] for r in regions if "loop" not in r), reverse=True))
+    check("loops are regions of their own", any("loop" in r for r in regions), regions[:3])
+    check("--stats prints the table", "kiln: stats:" in err and " hot " in err, err)
+    check("no warning", "warning" not in err, err)
+    check("kilnd partitioned the heat map", "partition of" in read(e.log), read(e.log))
+
+
+def case_agents(e):
+    e.start_kilnd()
+    runs = [("twophase", ["40"]), ("twophase", ["40"]), ("nbody", ["1000000"])]
+    procs = []
+    for n, (name, args) in enumerate(runs):
+        hm = os.path.join(e.tmp, f"heat{n}.json")
+        procs.append((name, args, hm, run_auto(e, name, args, "--heatmap", hm,
+                                                "--service", e.endpoint)))
+    # What each agent maps, as long as it runs: the two of one module must
+    # have had one segment (file and inode) in common.
+    seen = [set() for _ in procs]
+    def all_done():
+        for n, (_, _, _, p) in enumerate(procs):
+            seen[n] |= segments(p.pid)
+        return all(p.poll() is not None for _, _, _, p in procs)
+    wait_for(all_done, 240)
+    shared = seen[0] & seen[1]
+    for n, (name, args, hm_path, p) in enumerate(procs):
+        same_as_native(e, name, args, p, f"agent {n + 1} ({name})")
+        check(f"agent {n + 1} tiered up", went_hot(heat_map(hm_path)), heat_map(hm_path))
+    check("the two agents of one module mapped the same segment", shared, seen)
+    check("one compile served both", "answered from the package index" in read(e.log)
+          or "compile joined job" in read(e.log), read(e.log))
+    log = read(e.log)
+    check("kilnd partitioned for every agent", log.count("partition of") >= 3, log)
+
+
+def case_absent(e):
+    e.env["KILN_KILND"] = "/bin/false"
+    p = run_auto(e, "twophase", ["40"])
+    err = same_as_native(e, "twophase", ["40"], p, "no kilnd")
+    lines = err.splitlines()
+    check("one warning line", len(lines) == 1 and lines[0].startswith("kiln: warning: "), lines)
+    check("the warning names the endpoint", lines and "kilnd.sock" in lines[0], lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for flag in ("--kiln", "--kilnd"):
+        ap.add_argument(flag, required=True)
+    ap.add_argument("--sample", action="append", default=[], help="NAME=WASM:NATIVE")
+    ap.add_argument("case", choices=["tier-up", "agents", "absent"])
+    opts = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        e = Env(opts, tmp)
+        e.tmp = tmp
+        e.samples = {}
+        for s in opts.sample:
+            name, paths = s.split("=", 1)
+            e.samples[name] = paths.split(":", 1)
+        try:
+            globals()["case_" + opts.case.replace("-", "_")](e)
+        finally:
+            e.stop_kilnd()
+    if failures:
+        print(f"{len(failures)} check(s) failed")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
