@@ -33,9 +33,10 @@ static double now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Waits for the reply to request rid. Replies to other (abandoned) requests
- * are dropped. */
-static kiln_status recv_reply(ServiceClient *c, uint64_t rid, int timeout_ms, Kiln__Envelope **out,
+/* Waits for the reply to one of the requests lo..hi; *rid says which. Replies
+ * to other (abandoned) requests are dropped. */
+static kiln_status recv_reply(ServiceClient *c, uint64_t lo, uint64_t hi, uint64_t *rid,
+                              int timeout_ms, Kiln__Envelope **out,
                               char *err, size_t n) {
   double deadline = now_ms() + timeout_ms;
   for (;;) {
@@ -82,10 +83,11 @@ static kiln_status recv_reply(ServiceClient *c, uint64_t rid, int timeout_ms, Ki
       snprintf(err, n, "kilnd at %s sent a bad reply: %s", c->endpoint, why);
       return KILN_ERROR;
     }
-    if (env->request_id != rid) {
+    if (env->request_id < lo || env->request_id > hi) {
       kiln__envelope__free_unpacked(env, NULL);
       continue;
     }
+    *rid = env->request_id;
     if (env->body_case == KILN__ENVELOPE__BODY_ERROR) {
       snprintf(err, n, "kilnd answered: %s", env->error->message ? env->error->message : "error");
       kiln__envelope__free_unpacked(env, NULL);
@@ -105,7 +107,8 @@ static kiln_status call(ServiceClient *c, Kiln__Envelope *req, int want, int tim
     snprintf(err, n, "cannot send to kilnd at %s: %s", c->endpoint, zmq_strerror(errno));
     return KILN_UNAVAILABLE;
   }
-  kiln_status st = recv_reply(c, req->request_id, timeout_ms, out, err, n);
+  uint64_t rid;
+  kiln_status st = recv_reply(c, req->request_id, req->request_id, &rid, timeout_ms, out, err, n);
   if (st == KILN_OK && want != KILN__ENVELOPE__BODY__NOT_SET && (int)(*out)->body_case != want) {
     snprintf(err, n, "kilnd at %s answered with an unexpected message", c->endpoint);
     kiln__envelope__free_unpacked(*out, NULL);
@@ -289,5 +292,59 @@ kiln_status service_partition(ServiceClient *c, const WasmModule *m, Kiln__HeatM
   rep->partition = NULL;
   rep->body_case = KILN__ENVELOPE__BODY__NOT_SET;
   kiln__envelope__free_unpacked(rep, NULL);
+  return KILN_OK;
+}
+
+kiln_status service_compile_each(ServiceClient *c, const WasmModule *m, const ServiceJob *jobs,
+                                 size_t njobs, ServiceReady ready, void *arg, char *err,
+                                 size_t n) {
+  kiln_status st = ensure_module(c, m, err, n);
+  if (st != KILN_OK || njobs == 0)
+    return st;
+  /* Every request first: kilnd's workers compile them side by side, and
+   * each package is taken as soon as it is there. */
+  uint64_t first = c->next_id + 1;
+  for (size_t k = 0; k < njobs; k++) {
+    Kiln__CompileRequest cr = KILN__COMPILE_REQUEST__INIT;
+    cr.module_hash.data = (uint8_t *)m->hash;
+    cr.module_hash.len = 32;
+    cr.functions = (uint32_t *)jobs[k].funcs;
+    cr.n_functions = jobs[k].nfuncs;
+    cr.tier = jobs[k].tier;
+    Kiln__Envelope req = KILN__ENVELOPE__INIT;
+    req.body_case = KILN__ENVELOPE__BODY_COMPILE_REQUEST;
+    req.compile_request = &cr;
+    req.request_id = ++c->next_id;
+    if (kiln_frame_send(c->sock, &req, 0) != 0) {
+      snprintf(err, n, "cannot send to kilnd at %s: %s", c->endpoint, zmq_strerror(errno));
+      return KILN_UNAVAILABLE;
+    }
+  }
+  uint64_t last = c->next_id;
+  for (size_t left = njobs; left > 0; left--) {
+    Kiln__Envelope *rep = NULL;
+    uint64_t rid = 0;
+    char why[480];
+    st = recv_reply(c, first, last, &rid, c->timeout_ms, &rep, why, sizeof why);
+    if (st == KILN_UNAVAILABLE) {
+      snprintf(err, n, "%s", why);
+      return st;
+    }
+    size_t k = (size_t)(rid - first);
+    if (st == KILN_OK && rep->body_case != KILN__ENVELOPE__BODY_PACKAGE_READY) {
+      snprintf(why, sizeof why, "kilnd at %.300s answered with an unexpected message", c->endpoint);
+      st = KILN_ERROR;
+    }
+    if (st == KILN_OK && !ready(arg, k, rep->package_ready, NULL))
+      left = 1; /* the caller has had enough: stop here */
+    if (st != KILN_OK && rid >= first)
+      ready(arg, k, NULL, why);
+    if (rep)
+      kiln__envelope__free_unpacked(rep, NULL);
+    if (st != KILN_OK && rid < first) {
+      snprintf(err, n, "%s", why);
+      return st;
+    }
+  }
   return KILN_OK;
 }

@@ -44,4 +44,21 @@ kiln_status service_compile(ServiceClient *c, const WasmModule *m, const uint32_
 kiln_status service_partition(ServiceClient *c, const WasmModule *m, Kiln__HeatMap *hm,
                               Kiln__Partition **out, char *err, size_t errsize);
 
+/* One package to ask for. */
+typedef struct {
+  const uint32_t *funcs;
+  size_t nfuncs;
+  Kiln__Tier tier;
+} ServiceJob;
+/* Called as each reply comes: pkg (owned by the caller of ready only for the
+ * call), or NULL and kilnd's one line. Returns false to stop waiting. */
+typedef bool (*ServiceReady)(void *arg, size_t job, const Kiln__PackageReady *pkg,
+                             const char *err);
+/* Asks for every job at once (after ensure_module) and calls ready for each
+ * reply, in the order they come. KILN_OK once all came (or ready said
+ * stop); KILN_UNAVAILABLE when kilnd went away or was silent too long. */
+kiln_status service_compile_each(ServiceClient *c, const WasmModule *m, const ServiceJob *jobs,
+                                 size_t njobs, ServiceReady ready, void *arg, char *err,
+                                 size_t errsize);
+
 #endif

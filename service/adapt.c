@@ -123,6 +123,18 @@ static bool heat_funcs(const WasmModule *m, const Kiln__HeatMap *hm, PartFunc *o
   return true;
 }
 
+static int by_func(const void *a, const void *b) {
+  uint32_t x = ((const PartFunc *)a)->func, y = ((const PartFunc *)b)->func;
+  return x < y ? -1 : x > y;
+}
+
+/* The tier the agent runs func in now (funcs sorted by function). */
+static PartTier current_tier(const PartFunc *funcs, size_t n, uint32_t func) {
+  PartFunc key = {.func = func};
+  const PartFunc *f = bsearch(&key, funcs, n, sizeof *funcs, by_func);
+  return f ? f->current : PART_COLD;
+}
+
 /* Starts the job's compile unless its package is known: no one waits on it
  * yet (the agent's CompileRequest joins it). */
 static void prefetch(Broker *b, const WasmModule *m, const uint32_t *funcs, size_t n,
@@ -169,7 +181,7 @@ void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
                       "the partitioning engine refused the heat map");
     return;
   }
-  free(funcs);
+  qsort(funcs, n, sizeof *funcs, by_func);
 
   /* The reply: placements, then the jobs with their function sets. */
   Kiln__Placement *pl = calloc(part.nfuncs + 1, sizeof *pl);
@@ -178,20 +190,26 @@ void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
   Kiln__PartitionJob *jobs = calloc(part.njobs + 1, sizeof *jobs);
   Kiln__PartitionJob **jobp = calloc(part.njobs + 1, sizeof *jobp);
   uint32_t *members = calloc(part.nfuncs + 1, sizeof *members);
-  size_t hot = 0, warm = 0;
-  if (pl && plp && why && jobs && jobp && members) {
+  uint32_t *place = calloc(part.njobs + 1, sizeof *place); /* a job's index in the reply */
+  size_t hot = 0, warm = 0, njobs = 0;
+  if (pl && plp && why && jobs && jobp && members && place) {
     size_t at = 0;
     for (uint32_t j = 0; j < part.njobs; j++) {
       kiln__partition_job__init(&jobs[j]);
       jobs[j].tier = proto_tier(part.jobs[j].tier);
       jobs[j].estimated_s = part.jobs[j].est_s;
       jobs[j].functions = members + at;
-      /* part.funcs is sorted by function, so each job's set comes out sorted. */
+      /* part.funcs is sorted by function, so each job's set comes out
+       * sorted. Only functions whose tier changes are compiled: the rest
+       * has its code already. */
       for (size_t i = 0; i < part.nfuncs; i++)
-        if (part.funcs[i].job == j)
+        if (part.funcs[i].job == j &&
+            current_tier(funcs, n, part.funcs[i].func) != part.jobs[j].tier)
           members[at++] = part.funcs[i].func;
       jobs[j].n_functions = (size_t)(members + at - jobs[j].functions);
-      jobp[j] = &jobs[j];
+      place[j] = (uint32_t)njobs;
+      if (jobs[j].n_functions)
+        jobp[njobs++] = &jobs[j];
     }
     for (size_t i = 0; i < part.nfuncs; i++) {
       const PartDecision *d = &part.funcs[i];
@@ -200,7 +218,7 @@ void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
       pl[i].tier = proto_tier(d->tier);
       part_describe(d, &b->part_cfg, why[i], sizeof why[i]);
       pl[i].reason = why[i];
-      pl[i].job = d->job == PART_NO_JOB ? 0 : d->job;
+      pl[i].job = d->job == PART_NO_JOB ? 0 : place[d->job];
       plp[i] = &pl[i];
       hot += d->tier == PART_HOT;
       warm += d->tier == PART_WARM;
@@ -212,28 +230,30 @@ void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
     reply.warm = b->part_cfg.warm;
     reply.n_placements = part.nfuncs;
     reply.placements = plp;
-    reply.n_jobs = part.njobs;
+    reply.n_jobs = njobs;
     reply.jobs = jobp;
     Kiln__Envelope env = KILN__ENVELOPE__INIT;
     env.request_id = rid;
     env.body_case = KILN__ENVELOPE__BODY_PARTITION;
     env.partition = &reply;
     broker_send(b, id, idlen, &env);
-    for (uint32_t j = 0; j < part.njobs; j++)
-      prefetch(b, m, jobs[j].functions, jobs[j].n_functions, jobs[j].tier);
+    for (size_t k = 0; k < njobs; k++)
+      prefetch(b, m, jobp[k]->functions, jobp[k]->n_functions, jobp[k]->tier);
     char hex[65];
     kiln_hex(m->hash, 32, hex);
-    kd_log("partition of %.16s from %llu samples: %zu hot, %zu warm, %zu cold, %u jobs", hex,
-           (unsigned long long)hm->samples, hot, warm, part.nfuncs - hot - warm, part.njobs);
+    kd_log("partition of %.16s from %llu samples: %zu hot, %zu warm, %zu cold, %zu jobs", hex,
+           (unsigned long long)hm->samples, hot, warm, part.nfuncs - hot - warm, njobs);
   } else {
     broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_INTERNAL, "out of memory");
   }
+  free(funcs);
   free(pl);
   free(plp);
   free(why);
   free(jobs);
   free(jobp);
   free(members);
+  free(place);
   part_free(&a->prev);
   a->prev = part;
 }

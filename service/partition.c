@@ -69,6 +69,7 @@ void part_config_default(PartConfig *c, PartPolicy policy) {
   c->inline_min_edge_share = 0.5;
   c->min_samples = 2;
   c->job_limit_s = 60;
+  c->alone_s = 0.5;
 }
 
 static const char *const reason_text[] = {
@@ -400,7 +401,10 @@ bool part_compute(const PartHeatMap *hm, const PartConfig *cfg, const Partition 
 
   /* Pass 2: what cannot compile within the budget goes down a tier. */
   double budget = cfg->job_limit_s > 0 ? PART_JOB_BUDGET * cfg->job_limit_s : INFINITY;
-  double alone = budget / 2;
+  /* A big hot function compiles alone so the rest of the hot set comes
+   * back without waiting for it: time to hot code matters more than
+   * inlining into the one function that takes seconds anyway. */
+  double alone = cfg->alone_s > 0 && cfg->alone_s < budget / 2 ? cfg->alone_s : budget / 2;
   for (size_t i = 0; i < n; i++) {
     if (w[i].tier == PART_HOT && part_cost_estimate(cost, PART_HOT, w[i].f->code_bytes) > budget)
       w[i].tier = PART_WARM, w[i].why = PART_WHY_TOO_COSTLY_HOT;

@@ -101,6 +101,7 @@ typedef struct {
   double inline_min_edge_share; /* in [0, 1] */
   uint32_t min_samples;
   double job_limit_s; /* a worker's time limit per job; 0: none */
+  double alone_s; /* a hot function estimated above this compiles alone (0: half the budget) */
 } PartConfig;
 
 /* coverage: hot 0.80, warm 0.95; share: hot 0.8, warm 0.2 (the concept's

@@ -394,6 +394,7 @@ START_TEST(test_huge_alone_warm_first) {
   PartConfig cfg;
   part_config_default(&cfg, PART_POLICY_SHARE);
   cfg.hot = 0, cfg.warm = 0, cfg.job_limit_s = 10;
+  cfg.alone_s = 0; /* alone: over half the budget */
   PartCost cost = round_cost();
   PartFunc f[] = {fn(0, 10, 100), fn(1, 10, 200), fn(2, 10, 3000), fn(3, 10, 6000),
                   fn(4, 10, 60000)};
@@ -423,6 +424,16 @@ START_TEST(test_huge_alone_warm_first) {
   ck_assert_uint_eq(p.njobs, 1);
   ck_assert_uint_eq(p.jobs[0].nfuncs, N(f));
   part_free(&p);
+
+  /* alone_s 0.5 (the default): function 2 (3.01 s) alone, and 1 (0.21 s)
+   * still with 0, whatever the budget. */
+  cfg.job_limit_s = 60, cfg.alone_s = 0.5;
+  p = run(f, 3, NULL, 0, &cfg, NULL, &cost);
+  ck_assert_uint_eq(p.njobs, 2);
+  ck_assert_uint_eq(dec(&p, 0)->job, dec(&p, 1)->job);
+  ck_assert_uint_ne(dec(&p, 2)->job, dec(&p, 0)->job);
+  ck_assert_uint_eq(p.jobs[dec(&p, 2)->job].nfuncs, 1);
+  part_free(&p);
 }
 END_TEST
 
@@ -436,6 +447,7 @@ START_TEST(test_job_splitting) {
   PartConfig cfg;
   part_config_default(&cfg, PART_POLICY_SHARE);
   cfg.hot = 1, cfg.warm = 0, cfg.job_limit_s = 10; /* nothing > 1: all warm */
+  cfg.alone_s = 0; /* alone: over half the budget */
   PartCost cost = round_cost();
   PartFunc f[20];
   for (uint32_t i = 0; i < N(f); i++)
