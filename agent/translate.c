@@ -43,8 +43,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "immediates.h"
 #include "interp.h"
+#include "opcodes.h"
 #include "runtime.h"
 
 enum { V_TEMP, V_LOCAL, V_CONST, V_ADDI };

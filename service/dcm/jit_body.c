@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "immediates.h"
 #include "jit_fn.h"
+#include "opcodes.h"
 
 /* --- the operand stack --------------------------------------------------------- */
 
