@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opcodes.h"
 #include "runtime.h"
 
 /* The instance and what it owns (its definitions; imports belong to others). */
@@ -24,16 +25,6 @@ typedef struct {
   GlobalInst *globals;
   uint32_t ntables_made, nmemories_made; /* initialized so far, for cleanup */
 } InstanceBox;
-
-enum {
-  OP_I32_CONST = 0x41,
-  OP_I64_CONST = 0x42,
-  OP_F32_CONST = 0x43,
-  OP_F64_CONST = 0x44,
-  OP_GLOBAL_GET = 0x23,
-  OP_REF_NULL = 0xd0,
-  OP_REF_FUNC = 0xd2
-};
 
 /* --- freeing -------------------------------------------------------------- */
 
@@ -250,15 +241,15 @@ static bool make_memories(InstanceBox *b) {
 static uint64_t eval_const(const Instance *in, const WasmConstExpr *e) {
   const WasmModule *w = in->module->wasm;
   switch (e->op) {
-  case OP_I32_CONST:
-  case OP_F32_CONST:
+  case WASM_OP_I32_CONST:
+  case WASM_OP_F32_CONST:
     return (uint32_t)e->value;
-  case OP_I64_CONST:
-  case OP_F64_CONST:
+  case WASM_OP_I64_CONST:
+  case WASM_OP_F64_CONST:
     return e->value;
-  case OP_GLOBAL_GET:
+  case WASM_OP_GLOBAL_GET:
     return e->value < w->nglobals && in->globals[e->value] ? in->globals[e->value]->value : 0;
-  case OP_REF_FUNC:
+  case WASM_OP_REF_FUNC:
     return e->value < w->nfuncs ? (uintptr_t)in->funcs[e->value] : 0;
   default:
     return 0; /* ref.null */

@@ -145,7 +145,7 @@ SAT(sat_u64_f64, double, uint64_t, -1.0, 18446744073709551616.0, 0, UINT64_MAX)
 
 const char *interp_op_name(unsigned op) {
   static const char *const names[] = {
-#define KILN_OP_NAME(name) #name,
+#define KILN_OP_NAME(name, fields, extra) #name,
       KILN_OPS(KILN_OP_NAME)
 #undef KILN_OP_NAME
   };
@@ -221,7 +221,7 @@ const char *interp_op_name(unsigned op) {
 void interp_entry(Thread *t, FuncInst *f, uint64_t *fp) {
 #ifdef KILN_COMPUTED_GOTO
   static const void *const handlers[OP_COUNT] = {
-#define KILN_OP_LABEL(name) &&L_##name,
+#define KILN_OP_LABEL(name, fields, extra) &&L_##name,
       KILN_OPS(KILN_OP_LABEL)
 #undef KILN_OP_LABEL
   };

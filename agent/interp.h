@@ -20,7 +20,7 @@
  * followed by its 32-bit operand fields packed two per word (F0, F1 in the
  * first, F2, F3 in the second, ...), followed by any 64-bit immediates.
  * Branch offsets are signed word counts from the branching instruction's
- * first word.
+ * first word. ops.h gives each op's fields and extra words.
  */
 #ifndef KILN_INTERP_H
 #define KILN_INTERP_H
@@ -40,6 +40,9 @@ void interp_dump(const InterpCode *c, FILE *out);
 
 #endif
 
+/* Words of an instruction with nf fields and `extra` 64-bit words. */
+#define INTERP_WORDS(nf, extra) (1 + ((nf) + 1) / 2 + (extra))
+
 typedef union {
   const void *h;
   uint64_t u64;
@@ -48,7 +51,7 @@ typedef union {
 } InterpWord;
 
 enum {
-#define KILN_OP_ENUM(name) OP_##name,
+#define KILN_OP_ENUM(name, fields, extra) OP_##name,
   KILN_OPS(KILN_OP_ENUM)
 #undef KILN_OP_ENUM
       OP_COUNT

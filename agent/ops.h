@@ -1,10 +1,17 @@
 /*
  * ops.h: the cold tier's internal instruction set, as one X-macro list.
  *
- * The list is expanded twice: translate.c/interp.h turn it into the OP_*
- * enum, interp.c into the handler table (computed goto) or the case labels
- * (switch fallback). Every name needs a handler in interp.c; with computed
- * goto a missing one is a compile error, so there are no silent stubs.
+ * Each entry is X(name, fields, extra): how many 32-bit operand fields the
+ * op has and how many 64-bit words of immediates follow them (the layout is
+ * in interp.h), so the list is also the one record of each instruction's
+ * length. BR_TABLE alone is longer: n + 1 branch offsets follow its two
+ * fields (F1 = n).
+ *
+ * The list is expanded into the OP_* enum (interp.h), the handler table
+ * (computed goto) and names (interp.c), and the instruction lengths
+ * (translate.c, which checks every emission against them). Every name
+ * needs a handler in interp.c; with computed goto a missing one is a
+ * compile error, so there are no silent stubs.
  *
  * Naming: _SS takes both operands from frame slots, _SI takes the second
  * operand as a 32-bit immediate (sign-extended for 64-bit ops). BR_<cmp>
@@ -25,9 +32,9 @@
   M(X, T, EQ) M(X, T, NE) M(X, T, LT_S) M(X, T, LT_U) M(X, T, GT_S) M(X, T, GT_U) M(X, T, LE_S)    \
       M(X, T, LE_U) M(X, T, GE_S) M(X, T, GE_U)
 
-/* Two forms (_SS, _SI) of one operation. */
-#define KILN_FORMS2(X, T, N) X(T##_##N##_SS) X(T##_##N##_SI)
-#define KILN_BRFORMS2(X, T, N) X(BR_##T##_##N##_SS) X(BR_##T##_##N##_SI)
+/* Two forms (_SS, _SI) of one operation: dst, a, b; branches a, b, offset. */
+#define KILN_FORMS2(X, T, N) X(T##_##N##_SS, 3, 0) X(T##_##N##_SI, 3, 0)
+#define KILN_BRFORMS2(X, T, N) X(BR_##T##_##N##_SS, 3, 0) X(BR_##T##_##N##_SI, 3, 0)
 
 /* Integer binary operations that have both forms, per type. */
 #define KILN_IBINS(X, M, T)                                                                        \
@@ -35,53 +42,73 @@
       M(X, T, SHR_S) M(X, T, SHR_U) M(X, T, ROTL) M(X, T, ROTR) M(X, T, DIV_S) M(X, T, DIV_U)      \
           M(X, T, REM_S) M(X, T, REM_U)
 
+/* Comparisons and binary operations take dst, a, b; unary ones dst, a. */
 #define KILN_FLOAT_OPS(X, T)                                                                       \
-  X(T##_EQ) X(T##_NE) X(T##_LT) X(T##_GT) X(T##_LE) X(T##_GE) X(T##_ABS) X(T##_NEG) X(T##_CEIL)    \
-      X(T##_FLOOR) X(T##_TRUNC) X(T##_NEAREST) X(T##_SQRT) X(T##_ADD) X(T##_SUB) X(T##_MUL)        \
-          X(T##_DIV) X(T##_MIN) X(T##_MAX) X(T##_COPYSIGN)
+  X(T##_EQ, 3, 0) X(T##_NE, 3, 0) X(T##_LT, 3, 0) X(T##_GT, 3, 0) X(T##_LE, 3, 0) X(T##_GE, 3, 0)  \
+  X(T##_ABS, 2, 0) X(T##_NEG, 2, 0) X(T##_CEIL, 2, 0) X(T##_FLOOR, 2, 0) X(T##_TRUNC, 2, 0)        \
+  X(T##_NEAREST, 2, 0) X(T##_SQRT, 2, 0) X(T##_ADD, 3, 0) X(T##_SUB, 3, 0) X(T##_MUL, 3, 0)        \
+  X(T##_DIV, 3, 0) X(T##_MIN, 3, 0) X(T##_MAX, 3, 0) X(T##_COPYSIGN, 3, 0)
 
 /* Loads and stores, each in three forms: the address is a slot, or (_A) a
  * slot plus a 32-bit immediate, or (_X) base + (index << k): the i32.add
- * (and i32.shl) they replace, with the same 32-bit wrap-around. */
-#define KILN_PLAIN(X, N) X(N)
-#define KILN_ADDI(X, N) X(N##_A)
-#define KILN_INDEX(X, N) X(N##_X)
+ * (and i32.shl) they replace, with the same 32-bit wrap-around. A load is
+ * dst, address, offset, addend (_X: offset, index, k); a store address,
+ * value, then the same. */
+#define KILN_PLAIN(X, N) X(N, 4, 0)
+#define KILN_ADDI(X, N) X(N##_A, 4, 0)
+#define KILN_INDEX(X, N) X(N##_X, 5, 0)
 #define KILN_MEMOPS(X, M)                                                                          \
   M(X, LOAD32) M(X, LOAD64) M(X, LOAD8_U) M(X, LOAD16_U) M(X, I32_LOAD8_S) M(X, I32_LOAD16_S)      \
       M(X, I64_LOAD8_S) M(X, I64_LOAD16_S) M(X, I64_LOAD32_S) M(X, STORE8) M(X, STORE16)           \
           M(X, STORE32) M(X, STORE64)
 
+/* Unary operations: dst, a. */
+#define KILN_UNARY(X, N) X(N, 2, 0)
+
 #define KILN_OPS(X)                                                                                \
   /* control */                                                                                    \
-  X(UNREACHABLE) X(BR) X(BR_NEZ32) X(BR_EQZ32) X(BR_NEZ64) X(BR_EQZ64) X(BR_TABLE) X(RET)          \
-  X(RET1) X(CALL) X(CALL_R) X(CALL_INDIRECT) X(LOOP)                                               \
+  X(UNREACHABLE, 1, 0) X(BR, 1, 0) X(BR_NEZ32, 2, 0) X(BR_EQZ32, 2, 0) X(BR_NEZ64, 2, 0)           \
+  X(BR_EQZ64, 2, 0) X(BR_TABLE, 2, 0) X(RET, 1, 0) X(RET1, 1, 0) X(CALL, 3, 0) X(CALL_R, 3, 0)     \
+  X(CALL_INDIRECT, 4, 1) X(LOOP, 1, 0)                                                             \
   KILN_RELS(X, KILN_BRFORMS2, I32) KILN_RELS(X, KILN_BRFORMS2, I64)                                \
   /* data movement */                                                                              \
-  X(COPY) X(CONST32) X(CONST64) X(SELECT) X(GLOBAL_GET) X(GLOBAL_SET) X(GLOBAL_SET32)              \
+  X(COPY, 2, 0) X(CONST32, 2, 0) X(CONST64, 1, 1) X(SELECT, 4, 0) X(GLOBAL_GET, 2, 0)              \
+  X(GLOBAL_SET, 2, 0) X(GLOBAL_SET32, 2, 0)                                                        \
   /* tables and references */                                                                      \
-  X(TABLE_GET) X(TABLE_SET) X(TABLE_SIZE) X(TABLE_GROW) X(TABLE_FILL) X(TABLE_COPY)                \
-  X(TABLE_INIT) X(ELEM_DROP) X(REF_FUNC) X(REF_IS_NULL)                                            \
+  X(TABLE_GET, 3, 0) X(TABLE_SET, 3, 0) X(TABLE_SIZE, 2, 0) X(TABLE_GROW, 4, 0)                    \
+  X(TABLE_FILL, 4, 0) X(TABLE_COPY, 5, 0) X(TABLE_INIT, 5, 0) X(ELEM_DROP, 1, 0)                   \
+  X(REF_FUNC, 2, 0) X(REF_IS_NULL, 2, 0)                                                           \
   /* memory */                                                                                     \
   KILN_MEMOPS(X, KILN_PLAIN) KILN_MEMOPS(X, KILN_ADDI) KILN_MEMOPS(X, KILN_INDEX)                  \
-  X(MEMORY_SIZE) X(MEMORY_GROW) X(MEMORY_INIT) X(DATA_DROP) X(MEMORY_COPY) X(MEMORY_FILL)          \
+  X(MEMORY_SIZE, 1, 0) X(MEMORY_GROW, 2, 0) X(MEMORY_INIT, 4, 0) X(DATA_DROP, 1, 0)                \
+  X(MEMORY_COPY, 3, 0) X(MEMORY_FILL, 3, 0)                                                        \
   /* integer arithmetic */                                                                         \
   KILN_RELS(X, KILN_FORMS2, I32) KILN_RELS(X, KILN_FORMS2, I64)                                    \
   KILN_IBINS(X, KILN_FORMS2, I32) KILN_IBINS(X, KILN_FORMS2, I64)                                  \
-  X(I32_EQZ) X(I32_CLZ) X(I32_CTZ) X(I32_POPCNT) X(I32_EXTEND8_S) X(I32_EXTEND16_S)                \
-  X(I64_EQZ) X(I64_CLZ) X(I64_CTZ) X(I64_POPCNT) X(I64_EXTEND8_S) X(I64_EXTEND16_S)                \
-  X(I64_EXTEND32_S) X(I32_WRAP_I64) X(I64_EXTEND_I32_U)                                            \
-  X(I32_ADDSHL) X(I32_ADDSHL_A)                                                                    \
+  KILN_UNARY(X, I32_EQZ) KILN_UNARY(X, I32_CLZ) KILN_UNARY(X, I32_CTZ) KILN_UNARY(X, I32_POPCNT)   \
+  KILN_UNARY(X, I32_EXTEND8_S) KILN_UNARY(X, I32_EXTEND16_S)                                       \
+  KILN_UNARY(X, I64_EQZ) KILN_UNARY(X, I64_CLZ) KILN_UNARY(X, I64_CTZ) KILN_UNARY(X, I64_POPCNT)   \
+  KILN_UNARY(X, I64_EXTEND8_S) KILN_UNARY(X, I64_EXTEND16_S) KILN_UNARY(X, I64_EXTEND32_S)         \
+  KILN_UNARY(X, I32_WRAP_I64) KILN_UNARY(X, I64_EXTEND_I32_U)                                      \
+  X(I32_ADDSHL, 4, 0) X(I32_ADDSHL_A, 5, 0)                                                        \
   /* floating point */                                                                             \
   KILN_FLOAT_OPS(X, F32) KILN_FLOAT_OPS(X, F64)                                                    \
-  X(F32_MULADD) X(F32_MULSUB) X(F32_SUBMUL) X(F64_MULADD) X(F64_MULSUB) X(F64_SUBMUL)              \
+  X(F32_MULADD, 4, 0) X(F32_MULSUB, 4, 0) X(F32_SUBMUL, 4, 0)                                      \
+  X(F64_MULADD, 4, 0) X(F64_MULSUB, 4, 0) X(F64_SUBMUL, 4, 0)                                      \
   /* conversions */                                                                                \
-  X(I32_TRUNC_F32_S) X(I32_TRUNC_F32_U) X(I32_TRUNC_F64_S) X(I32_TRUNC_F64_U)                      \
-  X(I64_TRUNC_F32_S) X(I64_TRUNC_F32_U) X(I64_TRUNC_F64_S) X(I64_TRUNC_F64_U)                      \
-  X(F32_CONVERT_I32_S) X(F32_CONVERT_I32_U) X(F32_CONVERT_I64_S) X(F32_CONVERT_I64_U)              \
-  X(F32_DEMOTE_F64) X(F64_CONVERT_I32_S) X(F64_CONVERT_I32_U) X(F64_CONVERT_I64_S)                 \
-  X(F64_CONVERT_I64_U) X(F64_PROMOTE_F32)                                                          \
-  X(I32_TRUNC_SAT_F32_S) X(I32_TRUNC_SAT_F32_U) X(I32_TRUNC_SAT_F64_S) X(I32_TRUNC_SAT_F64_U)      \
-  X(I64_TRUNC_SAT_F32_S) X(I64_TRUNC_SAT_F32_U) X(I64_TRUNC_SAT_F64_S) X(I64_TRUNC_SAT_F64_U)
+  KILN_UNARY(X, I32_TRUNC_F32_S) KILN_UNARY(X, I32_TRUNC_F32_U)                                    \
+  KILN_UNARY(X, I32_TRUNC_F64_S) KILN_UNARY(X, I32_TRUNC_F64_U)                                    \
+  KILN_UNARY(X, I64_TRUNC_F32_S) KILN_UNARY(X, I64_TRUNC_F32_U)                                    \
+  KILN_UNARY(X, I64_TRUNC_F64_S) KILN_UNARY(X, I64_TRUNC_F64_U)                                    \
+  KILN_UNARY(X, F32_CONVERT_I32_S) KILN_UNARY(X, F32_CONVERT_I32_U)                                \
+  KILN_UNARY(X, F32_CONVERT_I64_S) KILN_UNARY(X, F32_CONVERT_I64_U)                                \
+  KILN_UNARY(X, F32_DEMOTE_F64) KILN_UNARY(X, F64_CONVERT_I32_S)                                   \
+  KILN_UNARY(X, F64_CONVERT_I32_U) KILN_UNARY(X, F64_CONVERT_I64_S)                                \
+  KILN_UNARY(X, F64_CONVERT_I64_U) KILN_UNARY(X, F64_PROMOTE_F32)                                  \
+  KILN_UNARY(X, I32_TRUNC_SAT_F32_S) KILN_UNARY(X, I32_TRUNC_SAT_F32_U)                            \
+  KILN_UNARY(X, I32_TRUNC_SAT_F64_S) KILN_UNARY(X, I32_TRUNC_SAT_F64_U)                            \
+  KILN_UNARY(X, I64_TRUNC_SAT_F32_S) KILN_UNARY(X, I64_TRUNC_SAT_F32_U)                            \
+  KILN_UNARY(X, I64_TRUNC_SAT_F64_S) KILN_UNARY(X, I64_TRUNC_SAT_F64_U)
 /* clang-format on */
 
 #endif

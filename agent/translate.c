@@ -38,12 +38,13 @@
  * the matching else/end: it has been validated, so only its immediates need
  * to be stepped over.
  */
+#include <assert.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "immediates.h"
+#include "code_reader.h"
 #include "interp.h"
 #include "runtime.h"
 
@@ -85,7 +86,8 @@ typedef struct {
   jmp_buf oom;
   const Module *m;
   const WasmModule *w;
-  const uint8_t *body, *p, *end;
+  const uint8_t *body; /* the function's body, read by rd */
+  CodeReader rd;
   const void *const *handlers;
 
   InterpWord *code;
@@ -132,51 +134,11 @@ static void *grow(Tr *T, void *p, uint32_t *cap, uint32_t need, size_t elem) {
   return q;
 }
 
-/* --- reading the body (validated: no errors, but never past the end) ------ */
-
-static uint8_t rd_byte(Tr *T) {
-  return T->p < T->end ? *T->p++ : 0;
-}
-
-static uint64_t rd_uleb(Tr *T) {
-  uint64_t v = 0;
-  for (unsigned shift = 0; shift < 64; shift += 7) {
-    uint8_t b = rd_byte(T);
-    v |= (uint64_t)(b & 0x7f) << shift;
-    if (!(b & 0x80))
-      break;
-  }
-  return v;
-}
-
-static int64_t rd_sleb(Tr *T) {
-  uint64_t v = 0;
-  unsigned shift = 0;
-  uint8_t b;
-  do {
-    b = rd_byte(T);
-    v |= (uint64_t)(b & 0x7f) << shift;
-    shift += 7;
-  } while ((b & 0x80) && shift < 70);
-  if (shift < 64 && (b & 0x40))
-    v |= ~(uint64_t)0 << shift;
-  return (int64_t)v;
-}
-
-static uint32_t rd_u32(Tr *T) {
-  return (uint32_t)rd_uleb(T);
-}
-
-static uint64_t rd_fixed(Tr *T, unsigned n) {
-  uint64_t v = 0;
-  for (unsigned i = 0; i < n; i++)
-    v |= (uint64_t)rd_byte(T) << (8 * i);
-  return v;
-}
+/* --- reading the body (validated: core/code_reader.h) --------------------- */
 
 /* A block type: 0x40 (empty), a value type (one result), or a type index. */
 static void rd_blocktype(Tr *T, uint32_t *np, uint32_t *nr) {
-  int64_t bt = rd_sleb(T);
+  int64_t bt = code_sleb(&T->rd);
   if (bt == -64) {
     *np = *nr = 0;
   } else if (bt < 0) {
@@ -205,10 +167,19 @@ static inline void clear_peephole(Tr *T) {
   T->last_op = OP_COUNT;
 }
 
+/* The length of each op but BR_TABLE, from ops.h: dumps read code back by
+ * it, so every emission is checked against it. */
+static const uint8_t op_words_fixed[OP_COUNT] = {
+#define KILN_OP_WORDS(name, fields, extra) INTERP_WORDS(fields, extra),
+    KILN_OPS(KILN_OP_WORDS)
+#undef KILN_OP_WORDS
+};
+
 /* One instruction: handler word, nf 32-bit fields, then `extra` zeroed 64-bit
  * words the caller fills. Returns its position. */
 static uint32_t emit_ex(Tr *T, unsigned op, const uint32_t *f, unsigned nf, unsigned extra) {
-  uint32_t words = 1 + (nf + 1) / 2 + extra;
+  uint32_t words = INTERP_WORDS(nf, extra);
+  assert(op == OP_BR_TABLE ? nf == 3 + f[1] && extra == 0 : words == op_words_fixed[op]);
   T->code = grow(T, T->code, &T->capcode, T->ncode + words, sizeof *T->code);
   uint32_t pos = T->ncode;
   if (T->handlers)
@@ -527,7 +498,7 @@ static void t_br_if(Tr *T, uint32_t depth) {
 }
 
 static void t_br_table(Tr *T) {
-  uint32_t n = rd_u32(T);
+  uint32_t n = code_u32(&T->rd);
   uint32_t *labels = malloc(((size_t)n + 1) * sizeof *labels);
   uint32_t *stub = malloc((size_t)T->nctl * sizeof *stub);
   if (!labels || !stub) {
@@ -536,7 +507,7 @@ static void t_br_table(Tr *T) {
     longjmp(T->oom, 1);
   }
   for (uint32_t i = 0; i <= n; i++)
-    labels[i] = T->nctl - 1 - rd_u32(T);
+    labels[i] = T->nctl - 1 - code_u32(&T->rd);
   for (uint32_t i = 0; i < T->nctl; i++)
     stub[i] = UINT32_MAX;
 
@@ -835,8 +806,8 @@ static bool take_addshl(Tr *T, Val a, uint32_t h, uint32_t *base, uint32_t *idx,
 /* op is the plain form; the _A and _X forms are at fixed distances (ops.h
  * lists the forms in the same order). */
 static void t_load(Tr *T, unsigned op) {
-  rd_u32(T); /* alignment: a hint only */
-  uint32_t off = rd_u32(T);
+  code_u32(&T->rd); /* alignment: a hint only */
+  uint32_t off = code_u32(&T->rd);
   Val a = pop(T);
   uint32_t base, add, idx, k;
   if (take_addshl(T, a, T->sh, &base, &idx, &k)) {
@@ -851,8 +822,8 @@ static void t_load(Tr *T, unsigned op) {
 }
 
 static void t_store(Tr *T, unsigned op) {
-  rd_u32(T);
-  uint32_t off = rd_u32(T);
+  code_u32(&T->rd);
+  uint32_t off = code_u32(&T->rd);
   Val v = pop(T), a = pop(T);
   uint32_t base, add, idx, k;
   /* Only a value already in a local: writing one to its home slot could
@@ -876,59 +847,10 @@ static void pop_slots(Tr *T, uint32_t *s, unsigned n) {
     s[i] = slot_of(T, v[i], T->sh + i);
 }
 
-/* --- skipping unreachable code -------------------------------------------- */
-
-/* The shapes come from core's table; the reads here are unchecked, which is
- * fine on a validated body (a memory index or reference type byte is also a
- * one-byte LEB). */
-static void skip_immediates(Tr *T, uint8_t op) {
-  WasmImm k = wasm_imm(op);
-  if (k == WASM_IMM_PREFIX_FC)
-    k = wasm_imm_fc(rd_u32(T));
-  switch (k) {
-  case WASM_IMM_BLOCKTYPE:
-  case WASM_IMM_S32:
-  case WASM_IMM_S64:
-    rd_sleb(T);
-    break;
-  case WASM_IMM_U32:
-  case WASM_IMM_BYTE:
-    rd_uleb(T);
-    break;
-  case WASM_IMM_U32_U32:
-  case WASM_IMM_BYTE_BYTE:
-  case WASM_IMM_U32_BYTE:
-    rd_uleb(T);
-    rd_uleb(T);
-    break;
-  case WASM_IMM_BR_TABLE: {
-    uint32_t n = rd_u32(T);
-    for (uint32_t i = 0; i <= n; i++)
-      rd_uleb(T);
-    break;
-  }
-  case WASM_IMM_SELECT_T: {
-    uint32_t n = rd_u32(T);
-    for (uint32_t i = 0; i < n; i++)
-      rd_byte(T);
-    break;
-  }
-  case WASM_IMM_F32:
-    rd_fixed(T, 4);
-    break;
-  case WASM_IMM_F64:
-    rd_fixed(T, 8);
-    break;
-  case WASM_IMM_NONE:
-  case WASM_IMM_PREFIX_FC:
-  case WASM_IMM_ILLEGAL: /* not in a validated body */
-    break;
-  }
-}
-
 /* --- opcode tables -------------------------------------------------------- */
 
-/* Integer binary operations in opcode order (0x6a.. for i32, 0x7c.. i64). */
+/* Integer binary operations in opcode order (from WASM_OP_I32_ADD for i32,
+ * WASM_OP_I64_ADD for i64). */
 static const struct {
   uint16_t op32, op64;
   uint8_t flags;
@@ -943,8 +865,8 @@ static const struct {
     {OP_I32_ROTR_SS, OP_I64_ROTR_SS, 0},
 };
 
-/* 0x5b..0x66: float comparisons; 0x8b..0xa6: float arithmetic, in opcode
- * order. Unary ones are marked by `un`. */
+/* WASM_OP_F32_EQ..F64_GE: float comparisons; WASM_OP_F32_ABS..F64_COPYSIGN:
+ * float arithmetic, in opcode order. Unary ones are marked by `un`. */
 static const uint16_t fcmp[12] = {OP_F32_EQ, OP_F32_NE, OP_F32_LT, OP_F32_GT, OP_F32_LE, OP_F32_GE,
                                   OP_F64_EQ, OP_F64_NE, OP_F64_LT, OP_F64_GT, OP_F64_LE, OP_F64_GE};
 static const struct {
@@ -960,7 +882,7 @@ static const struct {
     {OP_F64_DIV, 0},   {OP_F64_MIN, 0},      {OP_F64_MAX, 0},   {OP_F64_COPYSIGN, 0},
 };
 
-/* 0xa7..0xc4: conversions and sign extension; OP_COUNT marks the
+/* WASM_OP_I32_WRAP_I64..I64_EXTEND32_S: conversions and sign extension; OP_COUNT marks the
  * reinterpretations, which leave the bits (and so the slot) as they are. */
 static const uint16_t conv[30] = {
     OP_I32_WRAP_I64,
@@ -1081,47 +1003,47 @@ static void set_unreachable(Tr *T) {
 static void translate_body(Tr *T) {
   push_ctrl(T, C_FUNC, 0, T->nresults);
   for (;;) {
-    if (T->p >= T->end)
+    if (T->rd.p >= T->rd.end)
       return; /* validated bodies end with `end`; stay safe anyway */
-    uint8_t op = rd_byte(T);
+    uint8_t op = code_u8(&T->rd);
 
     if (T->unreachable) {
-      if (op == 0x02 || op == 0x03 || op == 0x04) {
+      if (op == WASM_OP_BLOCK || op == WASM_OP_LOOP || op == WASM_OP_IF) {
         T->skip_depth++;
-      } else if (op == 0x0b && T->skip_depth > 0) {
+      } else if (op == WASM_OP_END && T->skip_depth > 0) {
         T->skip_depth--;
         continue;
-      } else if (op == 0x05 && T->skip_depth == 0) {
+      } else if (op == WASM_OP_ELSE && T->skip_depth == 0) {
         t_else(T);
         continue;
-      } else if (op == 0x0b) {
+      } else if (op == WASM_OP_END) {
         if (!t_end(T))
           return;
         continue;
       }
-      skip_immediates(T, op);
+      code_skip_immediates(&T->rd, op);
       continue;
     }
 
     switch (op) {
-    case 0x00: /* unreachable */
+    case WASM_OP_UNREACHABLE:
       EMIT(T, OP_UNREACHABLE, 0);
       set_unreachable(T);
       break;
-    case 0x01: /* nop */
+    case WASM_OP_NOP:
       break;
-    case 0x02: /* block */
-    case 0x03: /* loop */ {
-      uint32_t at = (uint32_t)(T->p - 1 - T->body), np, nr;
+    case WASM_OP_BLOCK:
+    case WASM_OP_LOOP: {
+      uint32_t at = (uint32_t)(T->rd.p - 1 - T->body), np, nr;
       rd_blocktype(T, &np, &nr);
       materialize_all(T);
-      push_ctrl(T, op == 0x02 ? C_BLOCK : C_LOOP, np, nr);
-      if (op == 0x03)
+      push_ctrl(T, op == WASM_OP_BLOCK ? C_BLOCK : C_LOOP, np, nr);
+      if (op == WASM_OP_LOOP)
         t_loop_header(T, at);
       clear_peephole(T);
       break;
     }
-    case 0x04: /* if */ {
+    case WASM_OP_IF: {
       uint32_t np, nr;
       rd_blocktype(T, &np, &nr);
       Cond c = take_cond(T);
@@ -1134,36 +1056,36 @@ static void translate_body(Tr *T) {
       clear_peephole(T);
       break;
     }
-    case 0x05:
+    case WASM_OP_ELSE:
       t_else(T);
       break;
-    case 0x0b:
+    case WASM_OP_END:
       if (!t_end(T))
         return;
       break;
-    case 0x0c: /* br */
-      emit_jump(T, T->nctl - 1 - rd_u32(T));
+    case WASM_OP_BR:
+      emit_jump(T, T->nctl - 1 - code_u32(&T->rd));
       set_unreachable(T);
       break;
-    case 0x0d: /* br_if */
-      t_br_if(T, rd_u32(T));
+    case WASM_OP_BR_IF:
+      t_br_if(T, code_u32(&T->rd));
       break;
-    case 0x0e:
+    case WASM_OP_BR_TABLE:
       t_br_table(T);
       set_unreachable(T);
       break;
-    case 0x0f: /* return */
+    case WASM_OP_RETURN:
       emit_return(T);
       set_unreachable(T);
       break;
-    case 0x10: /* call */ {
-      uint32_t x = rd_u32(T);
+    case WASM_OP_CALL: {
+      uint32_t x = code_u32(&T->rd);
       const WasmFuncType *ft = wasm_func_type(T->w, x);
       t_call(T, x, ft->nparams, ft->nresults);
       break;
     }
-    case 0x11: /* call_indirect */ {
-      uint32_t ti = rd_u32(T), table = rd_u32(T);
+    case WASM_OP_CALL_INDIRECT: {
+      uint32_t ti = code_u32(&T->rd), table = code_u32(&T->rd);
       const WasmFuncType *ft = &T->w->types[ti];
       uint32_t idx = pop_slot(T); /* read before the callee reuses its slot */
       t_call_args(T, ft->nparams);
@@ -1174,175 +1096,172 @@ static void translate_body(Tr *T) {
         push_temp(T);
       break;
     }
-    case 0x1a: /* drop */
+    case WASM_OP_DROP:
       pop(T);
       break;
-    case 0x1c: /* select t */ {
-      uint32_t n = rd_u32(T);
-      for (uint32_t i = 0; i < n; i++)
-        rd_byte(T);
-    }
+    case WASM_OP_SELECT_T: /* the type changes nothing: values are slots */
+      code_skip_immediates(&T->rd, op);
       /* fall through */
-    case 0x1b: /* select */ {
+    case WASM_OP_SELECT: {
       uint32_t s[3];
       pop_slots(T, s, 3);
       uint32_t d = push_temp(T);
       EMIT_DST(T, T->sh - 1, OP_SELECT, d, s[0], s[1], s[2]);
       break;
     }
-    case 0x20: /* local.get */
-      push(T, (Val){V_LOCAL, rd_u32(T), 0});
+    case WASM_OP_LOCAL_GET:
+      push(T, (Val){V_LOCAL, code_u32(&T->rd), 0});
       break;
-    case 0x21:
-      t_local_set(T, rd_u32(T), false);
+    case WASM_OP_LOCAL_SET:
+      t_local_set(T, code_u32(&T->rd), false);
       break;
-    case 0x22:
-      t_local_set(T, rd_u32(T), true);
+    case WASM_OP_LOCAL_TEE:
+      t_local_set(T, code_u32(&T->rd), true);
       break;
-    case 0x23: /* global.get */ {
-      uint32_t g = rd_u32(T);
+    case WASM_OP_GLOBAL_GET: {
+      uint32_t g = code_u32(&T->rd);
       uint32_t d = push_temp(T);
       EMIT_DST(T, T->sh - 1, OP_GLOBAL_GET, d, g);
       break;
     }
-    case 0x24: /* global.set */ {
-      uint32_t g = rd_u32(T);
+    case WASM_OP_GLOBAL_SET: {
+      uint32_t g = code_u32(&T->rd);
       uint32_t s = pop_slot(T);
       WasmValType ty = T->w->globals[g].type.type;
       EMIT(T, ty == WASM_I32 || ty == WASM_F32 ? OP_GLOBAL_SET32 : OP_GLOBAL_SET, g, s);
       break;
     }
-    case 0x25: /* table.get */ {
-      uint32_t tab = rd_u32(T);
+    case WASM_OP_TABLE_GET: {
+      uint32_t tab = code_u32(&T->rd);
       uint32_t i = pop_slot(T);
       uint32_t d = push_temp(T);
       EMIT_DST(T, T->sh - 1, OP_TABLE_GET, d, tab, i);
       break;
     }
-    case 0x26: /* table.set */ {
-      uint32_t tab = rd_u32(T), s[2];
+    case WASM_OP_TABLE_SET: {
+      uint32_t tab = code_u32(&T->rd), s[2];
       pop_slots(T, s, 2);
       EMIT(T, OP_TABLE_SET, tab, s[0], s[1]);
       break;
     }
-    case 0x3f: /* memory.size */ {
-      rd_byte(T);
+    case WASM_OP_MEMORY_SIZE: {
+      code_u8(&T->rd);
       uint32_t d = push_temp(T);
       EMIT_DST(T, T->sh - 1, OP_MEMORY_SIZE, d);
       break;
     }
-    case 0x40: /* memory.grow */
-      rd_byte(T);
+    case WASM_OP_MEMORY_GROW:
+      code_u8(&T->rd);
       t_unary(T, OP_MEMORY_GROW);
       break;
-    case 0x41:
-      push(T, (Val){V_CONST, 0, (uint32_t)rd_sleb(T)});
+    case WASM_OP_I32_CONST:
+      push(T, (Val){V_CONST, 0, (uint32_t)code_sleb(&T->rd)});
       break;
-    case 0x42:
-      push(T, (Val){V_CONST, 0, (uint64_t)rd_sleb(T)});
+    case WASM_OP_I64_CONST:
+      push(T, (Val){V_CONST, 0, (uint64_t)code_sleb(&T->rd)});
       break;
-    case 0x43:
-      push(T, (Val){V_CONST, 0, rd_fixed(T, 4)});
+    case WASM_OP_F32_CONST:
+      push(T, (Val){V_CONST, 0, code_fixed(&T->rd, 4)});
       break;
-    case 0x44:
-      push(T, (Val){V_CONST, 0, rd_fixed(T, 8)});
+    case WASM_OP_F64_CONST:
+      push(T, (Val){V_CONST, 0, code_fixed(&T->rd, 8)});
       break;
-    case 0x45:
+    case WASM_OP_I32_EQZ:
       t_eqz(T, false);
       break;
-    case 0x50:
+    case WASM_OP_I64_EQZ:
       t_eqz(T, true);
       break;
-    case 0x67:
+    case WASM_OP_I32_CLZ:
       t_unary(T, OP_I32_CLZ);
       break;
-    case 0x68:
+    case WASM_OP_I32_CTZ:
       t_unary(T, OP_I32_CTZ);
       break;
-    case 0x69:
+    case WASM_OP_I32_POPCNT:
       t_unary(T, OP_I32_POPCNT);
       break;
-    case 0x79:
+    case WASM_OP_I64_CLZ:
       t_unary(T, OP_I64_CLZ);
       break;
-    case 0x7a:
+    case WASM_OP_I64_CTZ:
       t_unary(T, OP_I64_CTZ);
       break;
-    case 0x7b:
+    case WASM_OP_I64_POPCNT:
       t_unary(T, OP_I64_POPCNT);
       break;
-    case 0xd0: /* ref.null t */
-      rd_byte(T);
+    case WASM_OP_REF_NULL: /* the type changes nothing: null is 0 */
+      code_u8(&T->rd);
       push(T, (Val){V_CONST, 0, 0});
       break;
-    case 0xd1:
+    case WASM_OP_REF_IS_NULL:
       t_unary(T, OP_REF_IS_NULL);
       break;
-    case 0xd2: /* ref.func */ {
-      uint32_t x = rd_u32(T);
+    case WASM_OP_REF_FUNC: {
+      uint32_t x = code_u32(&T->rd);
       uint32_t d = push_temp(T);
       EMIT_DST(T, T->sh - 1, OP_REF_FUNC, d, x);
       break;
     }
-    case 0xfc: {
-      uint32_t sub = rd_u32(T);
+    case WASM_OP_PREFIX_FC: {
+      uint32_t sub = code_u32(&T->rd);
       uint32_t s[3];
-      if (sub < 8) {
+      if (sub <= WASM_FC_I64_TRUNC_SAT_F64_U) {
         t_unary(T, sat[sub]);
         break;
       }
       switch (sub) {
-      case 8: { /* memory.init */
-        uint32_t seg = rd_u32(T);
-        rd_byte(T);
+      case WASM_FC_MEMORY_INIT: {
+        uint32_t seg = code_u32(&T->rd);
+        code_u8(&T->rd);
         pop_slots(T, s, 3);
         EMIT(T, OP_MEMORY_INIT, seg, s[0], s[1], s[2]);
         break;
       }
-      case 9:
-        EMIT(T, OP_DATA_DROP, rd_u32(T));
+      case WASM_FC_DATA_DROP:
+        EMIT(T, OP_DATA_DROP, code_u32(&T->rd));
         break;
-      case 10: /* memory.copy */
-        rd_byte(T);
-        rd_byte(T);
+      case WASM_FC_MEMORY_COPY:
+        code_u8(&T->rd);
+        code_u8(&T->rd);
         pop_slots(T, s, 3);
         EMIT(T, OP_MEMORY_COPY, s[0], s[1], s[2]);
         break;
-      case 11: /* memory.fill */
-        rd_byte(T);
+      case WASM_FC_MEMORY_FILL:
+        code_u8(&T->rd);
         pop_slots(T, s, 3);
         EMIT(T, OP_MEMORY_FILL, s[0], s[1], s[2]);
         break;
-      case 12: { /* table.init seg table */
-        uint32_t seg = rd_u32(T), tab = rd_u32(T);
+      case WASM_FC_TABLE_INIT: { /* seg table */
+        uint32_t seg = code_u32(&T->rd), tab = code_u32(&T->rd);
         pop_slots(T, s, 3);
         EMIT(T, OP_TABLE_INIT, tab, seg, s[0], s[1], s[2]);
         break;
       }
-      case 13:
-        EMIT(T, OP_ELEM_DROP, rd_u32(T));
+      case WASM_FC_ELEM_DROP:
+        EMIT(T, OP_ELEM_DROP, code_u32(&T->rd));
         break;
-      case 14: { /* table.copy dst src */
-        uint32_t dt = rd_u32(T), st = rd_u32(T);
+      case WASM_FC_TABLE_COPY: { /* dst src */
+        uint32_t dt = code_u32(&T->rd), st = code_u32(&T->rd);
         pop_slots(T, s, 3);
         EMIT(T, OP_TABLE_COPY, dt, st, s[0], s[1], s[2]);
         break;
       }
-      case 15: { /* table.grow: init, n */
-        uint32_t tab = rd_u32(T);
+      case WASM_FC_TABLE_GROW: { /* init, n */
+        uint32_t tab = code_u32(&T->rd);
         pop_slots(T, s, 2);
         uint32_t d = push_temp(T);
         EMIT_DST(T, T->sh - 1, OP_TABLE_GROW, d, tab, s[0], s[1]);
         break;
       }
-      case 16: { /* table.size */
-        uint32_t tab = rd_u32(T);
+      case WASM_FC_TABLE_SIZE: {
+        uint32_t tab = code_u32(&T->rd);
         uint32_t d = push_temp(T);
         EMIT_DST(T, T->sh - 1, OP_TABLE_SIZE, d, tab);
         break;
       }
-      case 17: { /* table.fill: i, val, n */
-        uint32_t tab = rd_u32(T);
+      case WASM_FC_TABLE_FILL: { /* i, val, n */
+        uint32_t tab = code_u32(&T->rd);
         pop_slots(T, s, 3);
         EMIT(T, OP_TABLE_FILL, tab, s[0], s[1], s[2]);
         break;
@@ -1353,30 +1272,33 @@ static void translate_body(Tr *T) {
       break;
     }
     default:
-      if (op >= 0x28 && op <= 0x35) {
-        t_load(T, loads[op - 0x28]);
-      } else if (op >= 0x36 && op <= 0x3e) {
-        t_store(T, stores[op - 0x36]);
-      } else if (op >= 0x46 && op <= 0x4f) {
-        int rel = op - 0x46;
+      if (op >= WASM_OP_I32_LOAD && op <= WASM_OP_I64_LOAD32_U) {
+        t_load(T, loads[op - WASM_OP_I32_LOAD]);
+      } else if (op >= WASM_OP_I32_STORE && op <= WASM_OP_I64_STORE32) {
+        t_store(T, stores[op - WASM_OP_I32_STORE]);
+      } else if (op >= WASM_OP_I32_EQ && op <= WASM_OP_I32_GE_U) {
+        int rel = op - WASM_OP_I32_EQ;
         t_binary(T, (unsigned)(OP_I32_EQ_SS + rel * 2), 0, false, rel);
-      } else if (op >= 0x51 && op <= 0x5a) {
-        int rel = op - 0x51;
+      } else if (op >= WASM_OP_I64_EQ && op <= WASM_OP_I64_GE_U) {
+        int rel = op - WASM_OP_I64_EQ;
         t_binary(T, (unsigned)(OP_I64_EQ_SS + rel * 2), 0, true, rel);
-      } else if (op >= 0x5b && op <= 0x66) {
-        t_float_binary(T, fcmp[op - 0x5b]);
-      } else if (op >= 0x6a && op <= 0x78) {
-        t_binary(T, ibin[op - 0x6a].op32, ibin[op - 0x6a].flags, false, -1);
-      } else if (op >= 0x7c && op <= 0x8a) {
-        t_binary(T, ibin[op - 0x7c].op64, ibin[op - 0x7c].flags, true, -1);
-      } else if (op >= 0x8b && op <= 0xa6) {
-        if (farith[op - 0x8b].un)
-          t_unary(T, farith[op - 0x8b].op);
+      } else if (op >= WASM_OP_F32_EQ && op <= WASM_OP_F64_GE) {
+        t_float_binary(T, fcmp[op - WASM_OP_F32_EQ]);
+      } else if (op >= WASM_OP_I32_ADD && op <= WASM_OP_I32_ROTR) {
+        unsigned i = op - WASM_OP_I32_ADD;
+        t_binary(T, ibin[i].op32, ibin[i].flags, false, -1);
+      } else if (op >= WASM_OP_I64_ADD && op <= WASM_OP_I64_ROTR) {
+        unsigned i = op - WASM_OP_I64_ADD;
+        t_binary(T, ibin[i].op64, ibin[i].flags, true, -1);
+      } else if (op >= WASM_OP_F32_ABS && op <= WASM_OP_F64_COPYSIGN) {
+        unsigned i = op - WASM_OP_F32_ABS;
+        if (farith[i].un)
+          t_unary(T, farith[i].op);
         else
-          t_float_binary(T, farith[op - 0x8b].op);
-      } else if (op >= 0xa7 && op <= 0xc4) {
-        if (conv[op - 0xa7] != OP_COUNT)
-          t_unary(T, conv[op - 0xa7]);
+          t_float_binary(T, farith[i].op);
+      } else if (op >= WASM_OP_I32_WRAP_I64 && op <= WASM_OP_I64_EXTEND32_S) {
+        if (conv[op - WASM_OP_I32_WRAP_I64] != OP_COUNT)
+          t_unary(T, conv[op - WASM_OP_I32_WRAP_I64]);
       }
       /* Anything else cannot occur in a validated body. */
       break;
@@ -1395,8 +1317,8 @@ InterpCode *interp_translate(const Module *m, uint32_t func_index) {
     return NULL;
   T->m = m;
   T->w = w;
-  T->body = T->p = fn->body;
-  T->end = fn->body + fn->body_len;
+  T->body = fn->body;
+  T->rd = code_reader(fn->body, fn->body + fn->body_len);
   T->handlers = interp_handlers();
   clear_peephole(T);
   T->nparams = ft->nparams;
@@ -1457,86 +1379,11 @@ static unsigned op_of(const InterpWord *w, const void *const *handlers) {
   return OP_COUNT;
 }
 
-/* Words taken by the instruction at pc, whose op is op. Mirrors the
- * emitters above: one handler word, fields two per word, extra words. */
+/* Words taken by the instruction at pc, whose op is op. */
 static uint32_t op_words(const InterpWord *pc, unsigned op) {
-  switch (op) {
-  case OP_BR_TABLE:
-    return 1 + (pc[1].u32[1] + 4) / 2;
-
-  case OP_CALL_INDIRECT:
-  case OP_TABLE_COPY:
-  case OP_TABLE_INIT:
-  case OP_LOAD32_X:
-  case OP_LOAD64_X:
-  case OP_LOAD8_U_X:
-  case OP_LOAD16_U_X:
-  case OP_I32_LOAD8_S_X:
-  case OP_I32_LOAD16_S_X:
-  case OP_I64_LOAD8_S_X:
-  case OP_I64_LOAD16_S_X:
-  case OP_I64_LOAD32_S_X:
-  case OP_STORE8_X:
-  case OP_STORE16_X:
-  case OP_STORE32_X:
-  case OP_STORE64_X:
-  case OP_I32_ADDSHL_A:
-    return 4;
-  case OP_CONST64:
-  case OP_I32_ADDSHL:
-  case OP_F32_MULADD:
-  case OP_F32_MULSUB:
-  case OP_F32_SUBMUL:
-  case OP_F64_MULADD:
-  case OP_F64_MULSUB:
-  case OP_F64_SUBMUL:
-  case OP_CALL:
-  case OP_CALL_R:
-  case OP_SELECT:
-  case OP_TABLE_GET:
-  case OP_TABLE_SET:
-  case OP_TABLE_GROW:
-  case OP_TABLE_FILL:
-  case OP_MEMORY_INIT:
-  case OP_MEMORY_COPY:
-  case OP_MEMORY_FILL:
-  case OP_LOAD32:
-  case OP_LOAD64:
-  case OP_LOAD8_U:
-  case OP_LOAD16_U:
-  case OP_I32_LOAD8_S:
-  case OP_I32_LOAD16_S:
-  case OP_I64_LOAD8_S:
-  case OP_I64_LOAD16_S:
-  case OP_I64_LOAD32_S:
-  case OP_STORE8:
-  case OP_STORE16:
-  case OP_STORE32:
-  case OP_STORE64:
-  case OP_LOAD32_A:
-  case OP_LOAD64_A:
-  case OP_LOAD8_U_A:
-  case OP_LOAD16_U_A:
-  case OP_I32_LOAD8_S_A:
-  case OP_I32_LOAD16_S_A:
-  case OP_I64_LOAD8_S_A:
-  case OP_I64_LOAD16_S_A:
-  case OP_I64_LOAD32_S_A:
-  case OP_STORE8_A:
-  case OP_STORE16_A:
-  case OP_STORE32_A:
-  case OP_STORE64_A:
-    return 3;
-  default:
-    break;
-  }
-  /* Ranges of ops.h with two operands and a destination or offset. */
-  if ((op >= OP_F32_EQ && op <= OP_F32_GE) || (op >= OP_F64_EQ && op <= OP_F64_GE) ||
-      (op >= OP_F32_ADD && op <= OP_F32_COPYSIGN) || (op >= OP_F64_ADD && op <= OP_F64_COPYSIGN) ||
-      (op >= OP_BR_I32_EQ_SS && op <= OP_BR_I64_GE_U_SI) ||
-      (op >= OP_I32_EQ_SS && op <= OP_I64_REM_U_SI))
-    return 3;
-  return 2;
+  if (op == OP_BR_TABLE) /* index, n, then n + 1 offsets */
+    return INTERP_WORDS(2 + pc[1].u32[1] + 1, 0);
+  return op_words_fixed[op];
 }
 
 void interp_dump(const InterpCode *c, FILE *out) {

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "immediates.h"
+#include "opcodes.h"
 #include "reader.h"
 #include "wasm.h"
 
@@ -202,7 +202,9 @@ static WasmGlobalType read_globaltype(Reader *r) {
 
 /* Skip the immediates of a non-constant instruction inside a constant
  * expression. It only has to find the expression's end (the module is
- * invalid anyway), but an unknown opcode is still malformed. */
+ * invalid anyway), but an unknown opcode is still malformed. The shapes are
+ * opcodes.h's; unlike code_reader.h's skipper for validated bodies, every
+ * read here is checked, since these bytes were never validated. */
 static void skip_immediates(Reader *r, size_t off, uint8_t op) {
   WasmImm k = wasm_imm(op);
   if (k == WASM_IMM_PREFIX_FC)
@@ -272,32 +274,32 @@ static WasmConstExpr read_const(Reader *r) {
       return e;
     uint64_t v = 0;
     switch (op) {
-    case 0x0b:
+    case WASM_OP_END:
       if (depth == 0)
         return e;
       depth--;
       continue;
-    case 0x41:
+    case WASM_OP_I32_CONST:
       v = (uint32_t)rd_s32(r);
       break;
-    case 0x42:
+    case WASM_OP_I64_CONST:
       v = (uint64_t)rd_s64(r);
       break;
-    case 0x43:
+    case WASM_OP_F32_CONST:
       v = rd_fixed(r, 4);
       break;
-    case 0x44:
+    case WASM_OP_F64_CONST:
       v = rd_fixed(r, 8);
       break;
-    case 0x23:
-    case 0xd2:
+    case WASM_OP_GLOBAL_GET:
+    case WASM_OP_REF_FUNC:
       v = rd_u32(r);
       break;
-    case 0xd0:
+    case WASM_OP_REF_NULL:
       v = read_reftype(r);
       break;
     default:
-      if (op >= 0x02 && op <= 0x04)
+      if (op >= WASM_OP_BLOCK && op <= WASM_OP_IF)
         depth++;
       skip_immediates(r, off, op);
       if (!nonconst) {
@@ -513,7 +515,7 @@ static void read_elem(Reader *r, WasmElem *e) {
       *it = read_const(r);
     } else {
       it->offset = rd_off(r);
-      it->op = 0xd2; /* ref.func */
+      it->op = WASM_OP_REF_FUNC;
       it->value = rd_u32(r);
     }
   }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "opcodes.h"
 #include "reader.h"
 #include "wasm.h"
 
@@ -23,17 +24,8 @@
  * so without it a small body could make the stack grow without bound. */
 #define MAX_OPERANDS (1u << 22)
 
-enum {
-  OP_BLOCK = 0x02,
-  OP_LOOP = 0x03,
-  OP_IF = 0x04,
-  OP_ELSE = 0x05,
-  OP_END = 0x0b,
-  OP_REF_FUNC = 0xd2,
-};
-
 typedef struct {
-  uint8_t op; /* OP_BLOCK (also the function's own frame), OP_LOOP, OP_IF, OP_ELSE */
+  uint8_t op; /* WASM_OP_BLOCK (also the function's own frame), _LOOP, _IF, _ELSE */
   bool unreachable;
   uint32_t height; /* operand stack height at entry */
   uint32_t nparams, nresults;
@@ -126,11 +118,11 @@ static const WasmValType *results_of(const Frame *f) {
 
 /* A branch to a loop goes back to its start, so it carries the parameters. */
 static uint32_t label_arity(const Frame *f) {
-  return f->op == OP_LOOP ? f->nparams : f->nresults;
+  return f->op == WASM_OP_LOOP ? f->nparams : f->nresults;
 }
 
 static const WasmValType *label_types(const Frame *f) {
-  return f->op == OP_LOOP ? f->params : results_of(f);
+  return f->op == WASM_OP_LOOP ? f->params : results_of(f);
 }
 
 static bool push(V *v, WasmValType t) {
@@ -300,22 +292,49 @@ typedef struct {
 #define F32 WASM_F32
 #define F64 WASM_F64
 
-/* 0x45..0xc4: comparisons, arithmetic, conversions, sign extension */
-static const NumOps numeric_ops[] = {
-    {0x45, 0x45, I32, 0, I32},   {0x46, 0x4f, I32, I32, I32}, {0x50, 0x50, I64, 0, I32},
-    {0x51, 0x5a, I64, I64, I32}, {0x5b, 0x60, F32, F32, I32}, {0x61, 0x66, F64, F64, I32},
-    {0x67, 0x69, I32, 0, I32},   {0x6a, 0x78, I32, I32, I32}, {0x79, 0x7b, I64, 0, I64},
-    {0x7c, 0x8a, I64, I64, I64}, {0x8b, 0x91, F32, 0, F32},   {0x92, 0x98, F32, F32, F32},
-    {0x99, 0x9f, F64, 0, F64},   {0xa0, 0xa6, F64, F64, F64}, {0xa7, 0xa7, I64, 0, I32},
-    {0xa8, 0xa9, F32, 0, I32},   {0xaa, 0xab, F64, 0, I32},   {0xac, 0xad, I32, 0, I64},
-    {0xae, 0xaf, F32, 0, I64},   {0xb0, 0xb1, F64, 0, I64},   {0xb2, 0xb3, I32, 0, F32},
-    {0xb4, 0xb5, I64, 0, F32},   {0xb6, 0xb6, F64, 0, F32},   {0xb7, 0xb8, I32, 0, F64},
-    {0xb9, 0xba, I64, 0, F64},   {0xbb, 0xbb, F32, 0, F64},   {0xbc, 0xbc, F32, 0, I32},
-    {0xbd, 0xbd, F64, 0, I64},   {0xbe, 0xbe, I32, 0, F32},   {0xbf, 0xbf, I64, 0, F64},
-    {0xc0, 0xc1, I32, 0, I32},   {0xc2, 0xc4, I64, 0, I64},
-};
+/* Opcode ranges lo..hi of one operand shape. */
+#define R(lo, hi) WASM_OP_##lo, WASM_OP_##hi
 
-/* 0x28..0x3e: natural alignment (log2) and value type; stores from 0x36 */
+/* I32_EQZ..I64_EXTEND32_S: comparisons, arithmetic, conversions, sign
+ * extension */
+static const NumOps numeric_ops[] = {
+    {R(I32_EQZ, I32_EQZ), I32, 0, I32},
+    {R(I32_EQ, I32_GE_U), I32, I32, I32},
+    {R(I64_EQZ, I64_EQZ), I64, 0, I32},
+    {R(I64_EQ, I64_GE_U), I64, I64, I32},
+    {R(F32_EQ, F32_GE), F32, F32, I32},
+    {R(F64_EQ, F64_GE), F64, F64, I32},
+    {R(I32_CLZ, I32_POPCNT), I32, 0, I32},
+    {R(I32_ADD, I32_ROTR), I32, I32, I32},
+    {R(I64_CLZ, I64_POPCNT), I64, 0, I64},
+    {R(I64_ADD, I64_ROTR), I64, I64, I64},
+    {R(F32_ABS, F32_SQRT), F32, 0, F32},
+    {R(F32_ADD, F32_COPYSIGN), F32, F32, F32},
+    {R(F64_ABS, F64_SQRT), F64, 0, F64},
+    {R(F64_ADD, F64_COPYSIGN), F64, F64, F64},
+    {R(I32_WRAP_I64, I32_WRAP_I64), I64, 0, I32},
+    {R(I32_TRUNC_F32_S, I32_TRUNC_F32_U), F32, 0, I32},
+    {R(I32_TRUNC_F64_S, I32_TRUNC_F64_U), F64, 0, I32},
+    {R(I64_EXTEND_I32_S, I64_EXTEND_I32_U), I32, 0, I64},
+    {R(I64_TRUNC_F32_S, I64_TRUNC_F32_U), F32, 0, I64},
+    {R(I64_TRUNC_F64_S, I64_TRUNC_F64_U), F64, 0, I64},
+    {R(F32_CONVERT_I32_S, F32_CONVERT_I32_U), I32, 0, F32},
+    {R(F32_CONVERT_I64_S, F32_CONVERT_I64_U), I64, 0, F32},
+    {R(F32_DEMOTE_F64, F32_DEMOTE_F64), F64, 0, F32},
+    {R(F64_CONVERT_I32_S, F64_CONVERT_I32_U), I32, 0, F64},
+    {R(F64_CONVERT_I64_S, F64_CONVERT_I64_U), I64, 0, F64},
+    {R(F64_PROMOTE_F32, F64_PROMOTE_F32), F32, 0, F64},
+    {R(I32_REINTERPRET_F32, I32_REINTERPRET_F32), F32, 0, I32},
+    {R(I64_REINTERPRET_F64, I64_REINTERPRET_F64), F64, 0, I64},
+    {R(F32_REINTERPRET_I32, F32_REINTERPRET_I32), I32, 0, F32},
+    {R(F64_REINTERPRET_I64, F64_REINTERPRET_I64), I64, 0, F64},
+    {R(I32_EXTEND8_S, I32_EXTEND16_S), I32, 0, I32},
+    {R(I64_EXTEND8_S, I64_EXTEND32_S), I64, 0, I64},
+};
+#undef R
+
+/* I32_LOAD..I64_STORE32: natural alignment (log2) and value type; stores
+ * from I32_STORE */
 static const struct {
   uint8_t align;
   WasmValType type;
@@ -325,7 +344,8 @@ static const struct {
     {2, F32}, {3, F64}, {0, I32}, {1, I32}, {0, I64}, {1, I64}, {2, I64},
 };
 
-/* 0xfc 0..7: saturating float-to-int conversions */
+/* 0xfc I32_TRUNC_SAT_F32_S..I64_TRUNC_SAT_F64_U: saturating float-to-int
+ * conversions */
 static const WasmValType trunc_sat_ops[8][2] = {
     {F32, I32}, {F32, I32}, {F64, I32}, {F64, I32}, {F32, I64}, {F32, I64}, {F64, I64}, {F64, I64},
 };
@@ -368,10 +388,10 @@ static bool memory_op(V *v, uint8_t op) {
   imm_u32(v); /* offset: any u32 */
   if (!rd_ok(&v->r) || !need_memory(v, 0))
     return false;
-  WasmValType t = mem_ops[op - 0x28].type;
-  if (align > mem_ops[op - 0x28].align)
+  WasmValType t = mem_ops[op - WASM_OP_I32_LOAD].type;
+  if (align > mem_ops[op - WASM_OP_I32_LOAD].align)
     return fail(v, "alignment must not be larger than natural");
-  if (op >= 0x36)
+  if (op >= WASM_OP_I32_STORE)
     return pop(v, t) && pop(v, I32);
   return pop(v, I32) && push(v, t);
 }
@@ -389,9 +409,9 @@ static bool local_op(V *v, uint8_t op) {
     return fail(v, "unknown local %u", x);
   WasmValType t = local_type(v, x);
   switch (op) {
-  case 0x20:
+  case WASM_OP_LOCAL_GET:
     return push(v, t);
-  case 0x21:
+  case WASM_OP_LOCAL_SET:
     return pop(v, t);
   default:
     return pop(v, t) && push(v, t); /* local.tee */
@@ -405,7 +425,7 @@ static bool global_op(V *v, uint8_t op) {
   if (x >= v->m->nglobals)
     return fail(v, "unknown global %u", x);
   const WasmGlobalType *g = &v->m->globals[x].type;
-  if (op == 0x23)
+  if (op == WASM_OP_GLOBAL_GET)
     return push(v, g->type);
   if (!g->mutable_)
     return fail(v, "global is immutable");
@@ -414,7 +434,7 @@ static bool global_op(V *v, uint8_t op) {
 
 static bool call_op(V *v, uint8_t op) {
   const WasmFuncType *t;
-  if (op == 0x10) {
+  if (op == WASM_OP_CALL) {
     uint32_t x = imm_u32(v);
     if (!rd_ok(&v->r) || !need_func(v, x))
       return false;
@@ -440,12 +460,12 @@ static bool branch_op(V *v, uint8_t op) {
     return false;
   if (l >= v->nctrls)
     return fail(v, "unknown label %u", l);
-  if (op == 0x0d && !pop(v, I32))
+  if (op == WASM_OP_BR_IF && !pop(v, I32))
     return false;
   const Frame *f = &v->ctrls[v->nctrls - 1 - l];
   uint32_t n = label_arity(f);
   const WasmValType *ts = label_types(f);
-  if (op == 0x0c) { /* br */
+  if (op == WASM_OP_BR) {
     if (!pop_n(v, ts, n))
       return false;
     set_unreachable(v);
@@ -489,7 +509,7 @@ static bool br_table_op(V *v) {
 }
 
 static bool select_op(V *v, uint8_t op) {
-  if (op == 0x1c) { /* select t*: exactly one type in 2.0 */
+  if (op == WASM_OP_SELECT_T) { /* exactly one type in 2.0 */
     uint32_t n = rd_count(&v->r, 1);
     if (!rd_ok(&v->r))
       return false;
@@ -517,7 +537,7 @@ static bool table_op(V *v, uint8_t op) {
   if (!rd_ok(&v->r) || !need_table(v, x))
     return false;
   WasmValType t = v->m->tables[x].type.elem_type;
-  if (op == 0x25) /* table.get */
+  if (op == WASM_OP_TABLE_GET)
     return pop(v, I32) && push(v, t);
   return pop(v, t) && pop(v, I32); /* table.set */
 }
@@ -525,13 +545,13 @@ static bool table_op(V *v, uint8_t op) {
 static bool memory_size_op(V *v, uint8_t op) {
   if (!zero_byte(v) || !need_memory(v, 0))
     return false;
-  if (op == 0x3f)
+  if (op == WASM_OP_MEMORY_SIZE)
     return push(v, I32);
   return pop(v, I32) && push(v, I32);
 }
 
 static bool ref_op(V *v, uint8_t op) {
-  if (op == 0xd0) { /* ref.null t */
+  if (op == WASM_OP_REF_NULL) {
     size_t off = rd_off(&v->r);
     uint8_t t = rd_u8(&v->r);
     if (!rd_ok(&v->r))
@@ -540,7 +560,7 @@ static bool ref_op(V *v, uint8_t op) {
       return malformed(v, off, "malformed reference type");
     return push(v, t);
   }
-  if (op == 0xd1) { /* ref.is_null */
+  if (op == WASM_OP_REF_IS_NULL) {
     WasmValType t;
     if (!pop_any(v, &t))
       return false;
@@ -566,10 +586,10 @@ static bool prefixed_op(V *v) {
   if (!rd_ok(&v->r))
     return false;
   const WasmModule *m = v->m;
-  if (sub <= 7)
+  if (sub <= WASM_FC_I64_TRUNC_SAT_F64_U)
     return unop(v, trunc_sat_ops[sub][0], trunc_sat_ops[sub][1]);
   switch (sub) {
-  case 8: { /* memory.init x */
+  case WASM_FC_MEMORY_INIT: {
     uint32_t x = imm_u32(v);
     if (!rd_ok(&v->r) || !zero_byte(v) || !need_data_count(v) || !need_memory(v, 0))
       return false;
@@ -577,17 +597,17 @@ static bool prefixed_op(V *v) {
       return fail(v, "unknown data segment %u", x);
     return pop3_i32(v);
   }
-  case 9: { /* data.drop x */
+  case WASM_FC_DATA_DROP: {
     uint32_t x = imm_u32(v);
     if (!rd_ok(&v->r) || !need_data_count(v))
       return false;
     return x < m->data_count ? true : fail(v, "unknown data segment %u", x);
   }
-  case 10: /* memory.copy */
+  case WASM_FC_MEMORY_COPY:
     return zero_byte(v) && zero_byte(v) && need_memory(v, 0) && pop3_i32(v);
-  case 11: /* memory.fill */
+  case WASM_FC_MEMORY_FILL:
     return zero_byte(v) && need_memory(v, 0) && pop3_i32(v);
-  case 12: { /* table.init y x: element segment first */
+  case WASM_FC_TABLE_INIT: { /* y x: element segment first */
     uint32_t y = imm_u32(v), x = imm_u32(v);
     if (!rd_ok(&v->r) || !need_table(v, x))
       return false;
@@ -598,13 +618,13 @@ static bool prefixed_op(V *v) {
                   tname(m->elems[y].elem_type), x, tname(m->tables[x].type.elem_type));
     return pop3_i32(v);
   }
-  case 13: { /* elem.drop x */
+  case WASM_FC_ELEM_DROP: {
     uint32_t x = imm_u32(v);
     if (!rd_ok(&v->r))
       return false;
     return x < m->nelems ? true : fail(v, "unknown elem segment %u", x);
   }
-  case 14: { /* table.copy dst src */
+  case WASM_FC_TABLE_COPY: { /* dst src */
     uint32_t dst = imm_u32(v), src = imm_u32(v);
     if (!rd_ok(&v->r) || !need_table(v, dst) || !need_table(v, src))
       return false;
@@ -613,16 +633,16 @@ static bool prefixed_op(V *v) {
                   tname(m->tables[src].type.elem_type), tname(m->tables[dst].type.elem_type));
     return pop3_i32(v);
   }
-  case 15:
-  case 16:
-  case 17: { /* table.grow, table.size, table.fill */
+  case WASM_FC_TABLE_GROW:
+  case WASM_FC_TABLE_SIZE:
+  case WASM_FC_TABLE_FILL: {
     uint32_t x = imm_u32(v);
     if (!rd_ok(&v->r) || !need_table(v, x))
       return false;
     WasmValType t = m->tables[x].type.elem_type;
-    if (sub == 15)
+    if (sub == WASM_FC_TABLE_GROW)
       return pop(v, I32) && pop(v, t) && push(v, I32);
-    if (sub == 16)
+    if (sub == WASM_FC_TABLE_SIZE)
       return push(v, I32);
     return pop(v, I32) && pop(v, t) && pop(v, I32);
   }
@@ -636,18 +656,18 @@ static bool block_op(V *v, uint8_t op) {
   if (!read_blocktype(v, &f))
     return false;
   f.op = op;
-  if (op == OP_IF && !pop(v, I32))
+  if (op == WASM_OP_IF && !pop(v, I32))
     return false;
   return pop_n(v, f.params, f.nparams) && push_ctrl(v, &f);
 }
 
 static bool else_op(V *v) {
-  if (top(v)->op != OP_IF)
+  if (top(v)->op != WASM_OP_IF)
     return malformed(v, v->instr_off, "else without matching if");
   Frame f;
   if (!pop_ctrl(v, &f))
     return false;
-  f.op = OP_ELSE;
+  f.op = WASM_OP_ELSE;
   return push_ctrl(v, &f);
 }
 
@@ -655,10 +675,10 @@ static bool end_op(V *v) {
   Frame f;
   if (!pop_ctrl(v, &f))
     return false;
-  if (f.op == OP_IF) {
+  if (f.op == WASM_OP_IF) {
     /* no else: the missing branch passes the parameters through unchanged,
      * so they must match the results */
-    f.op = OP_ELSE;
+    f.op = WASM_OP_ELSE;
     if (!push_ctrl(v, &f) || !pop_ctrl(v, &f))
       return false;
   }
@@ -666,78 +686,78 @@ static bool end_op(V *v) {
 }
 
 static bool instr(V *v, uint8_t op) {
-  if (op >= 0x45 && op <= 0xc4)
+  if (op >= WASM_OP_I32_EQZ && op <= WASM_OP_I64_EXTEND32_S)
     return numeric(v, op);
-  if (op >= 0x28 && op <= 0x3e)
+  if (op >= WASM_OP_I32_LOAD && op <= WASM_OP_I64_STORE32)
     return memory_op(v, op);
   switch (op) {
-  case 0x00: /* unreachable */
+  case WASM_OP_UNREACHABLE:
     set_unreachable(v);
     return true;
-  case 0x01: /* nop */
+  case WASM_OP_NOP:
     return true;
-  case OP_BLOCK:
-  case OP_LOOP:
-  case OP_IF:
+  case WASM_OP_BLOCK:
+  case WASM_OP_LOOP:
+  case WASM_OP_IF:
     return block_op(v, op);
-  case OP_ELSE:
+  case WASM_OP_ELSE:
     return else_op(v);
-  case OP_END:
+  case WASM_OP_END:
     return end_op(v);
-  case 0x0c:
-  case 0x0d:
+  case WASM_OP_BR:
+  case WASM_OP_BR_IF:
     return branch_op(v, op);
-  case 0x0e:
+  case WASM_OP_BR_TABLE:
     return br_table_op(v);
-  case 0x0f: { /* return */
+  case WASM_OP_RETURN: {
     const Frame *fn = &v->ctrls[0];
     if (!pop_n(v, results_of(fn), fn->nresults))
       return false;
     set_unreachable(v);
     return true;
   }
-  case 0x10:
-  case 0x11:
+  case WASM_OP_CALL:
+  case WASM_OP_CALL_INDIRECT:
     return call_op(v, op);
-  case 0x1a: { /* drop */
+  case WASM_OP_DROP: {
     WasmValType t;
     return pop_any(v, &t);
   }
-  case 0x1b:
-  case 0x1c:
+  case WASM_OP_SELECT:
+  case WASM_OP_SELECT_T:
     return select_op(v, op);
-  case 0x20:
-  case 0x21:
-  case 0x22:
+  case WASM_OP_LOCAL_GET:
+  case WASM_OP_LOCAL_SET:
+  case WASM_OP_LOCAL_TEE:
     return local_op(v, op);
-  case 0x23:
-  case 0x24:
+  case WASM_OP_GLOBAL_GET:
+  case WASM_OP_GLOBAL_SET:
     return global_op(v, op);
-  case 0x25:
-  case 0x26:
+  case WASM_OP_TABLE_GET:
+  case WASM_OP_TABLE_SET:
     return table_op(v, op);
-  case 0x3f:
-  case 0x40:
+  case WASM_OP_MEMORY_SIZE:
+  case WASM_OP_MEMORY_GROW:
     return memory_size_op(v, op);
-  case 0x41:
+  case WASM_OP_I32_CONST:
     rd_s32(&v->r);
     return rd_ok(&v->r) && push(v, I32);
-  case 0x42:
+  case WASM_OP_I64_CONST:
     rd_s64(&v->r);
     return rd_ok(&v->r) && push(v, I64);
-  case 0x43:
+  case WASM_OP_F32_CONST:
     rd_bytes(&v->r, 4);
     return rd_ok(&v->r) && push(v, F32);
-  case 0x44:
+  case WASM_OP_F64_CONST:
     rd_bytes(&v->r, 8);
     return rd_ok(&v->r) && push(v, F64);
-  case 0xd0:
-  case 0xd1:
-  case OP_REF_FUNC:
+  case WASM_OP_REF_NULL:
+  case WASM_OP_REF_IS_NULL:
+  case WASM_OP_REF_FUNC:
     return ref_op(v, op);
-  case 0xfc:
+  case WASM_OP_PREFIX_FC:
     return prefixed_op(v);
-  case 0xfd:
+  case WASM_OP_PREFIX_FD:
     return fail(v, "SIMD instructions are not supported");
   default:
     return malformed(v, v->instr_off, "illegal opcode 0x%02x", op);
@@ -757,7 +777,7 @@ static bool check_body(V *v, uint32_t index) {
   v->r = rd_make(m->binary, fn->body, fn->body + fn->body_len);
   v->nvals = v->nctrls = 0;
   Frame f = {0};
-  f.op = OP_BLOCK;
+  f.op = WASM_OP_BLOCK;
   f.nresults = v->ftype->nresults;
   f.results = type_results(v->ftype);
   if (!push_ctrl(v, &f))
@@ -835,19 +855,19 @@ static bool check_const(V *v, const WasmConstExpr *e, WasmValType want, uint32_t
     return fail(v, "type mismatch: expected %s, got nothing", tname(want));
   case KILN_CONST_TOO_MANY:
     return fail(v, "type mismatch: constant expression leaves more than one value");
-  case 0x41:
+  case WASM_OP_I32_CONST:
     got = I32;
     break;
-  case 0x42:
+  case WASM_OP_I64_CONST:
     got = I64;
     break;
-  case 0x43:
+  case WASM_OP_F32_CONST:
     got = F32;
     break;
-  case 0x44:
+  case WASM_OP_F64_CONST:
     got = F64;
     break;
-  case 0x23:
+  case WASM_OP_GLOBAL_GET:
     if (e->value >= nglobals)
       return fail(v, "unknown global %llu", (unsigned long long)e->value);
     if (m->globals[e->value].type.mutable_)
@@ -855,10 +875,10 @@ static bool check_const(V *v, const WasmConstExpr *e, WasmValType want, uint32_t
                   (unsigned long long)e->value);
     got = m->globals[e->value].type.type;
     break;
-  case 0xd0:
+  case WASM_OP_REF_NULL:
     got = (WasmValType)e->value;
     break;
-  case OP_REF_FUNC:
+  case WASM_OP_REF_FUNC:
     if (e->value >= m->nfuncs)
       return fail(v, "unknown function %llu", (unsigned long long)e->value);
     got = WASM_FUNCREF;
@@ -876,12 +896,12 @@ static bool check_const(V *v, const WasmConstExpr *e, WasmValType want, uint32_t
 static void collect_refs(V *v) {
   const WasmModule *m = v->m;
   for (uint32_t i = m->nglobal_imports; i < m->nglobals; i++)
-    if (m->globals[i].init.op == OP_REF_FUNC && m->globals[i].init.value < m->nfuncs)
+    if (m->globals[i].init.op == WASM_OP_REF_FUNC && m->globals[i].init.value < m->nfuncs)
       v->refs[m->globals[i].init.value] = 1;
   for (uint32_t i = 0; i < m->nelems; i++)
     for (uint32_t k = 0; k < m->elems[i].nitems; k++) {
       const WasmConstExpr *e = &m->elems[i].items[k];
-      if (e->op == OP_REF_FUNC && e->value < m->nfuncs)
+      if (e->op == WASM_OP_REF_FUNC && e->value < m->nfuncs)
         v->refs[e->value] = 1;
     }
   for (uint32_t i = 0; i < m->nexports; i++)

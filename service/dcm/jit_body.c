@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "immediates.h"
 #include "jit_fn.h"
 #include "kiln_package_elf.h"
 
@@ -228,17 +227,19 @@ static Ctl *ctl_push(Fn *fn, uint8_t kind) {
   return c;
 }
 
-static void block_type(Fn *fn, Rd *r, Ctl *c) {
+/* A block type: empty (-64), a value type (one result, whose type is the
+ * byte itself), or a type index. */
+static void block_type(Fn *fn, CodeReader *r, Ctl *c) {
   const WasmModule *m = fn->d->m;
-  uint8_t b = *r->p;
-  if (b == 0x40) {
-    r->p++;
-  } else if (b >= 0x6f && b <= 0x7f) { /* a value type */
-    r->p++;
+  const uint8_t *at = r->p;
+  int64_t bt = code_sleb(r);
+  if (bt == -64) {
+    /* no parameters, no results */
+  } else if (bt < 0) {
     c->nresults = 1;
-    c->results = r->p - 1;
+    c->results = at;
   } else {
-    const WasmFuncType *ft = &m->types[rd_sleb(r)];
+    const WasmFuncType *ft = &m->types[bt];
     c->nparams = ft->nparams;
     c->params = ft->types;
     c->nresults = ft->nresults;
@@ -304,11 +305,11 @@ static void op_br_if(Fn *fn, uint32_t l) {
   fn->cur = go;
 }
 
-static void op_br_table(Fn *fn, Rd *r) {
-  uint32_t n = rd_u32(r);
+static void op_br_table(Fn *fn, CodeReader *r) {
+  uint32_t n = code_u32(r);
   uint32_t *labels = malloc(((size_t)n + 1) * sizeof *labels);
   for (uint32_t i = 0; i <= n; i++)
-    labels[i] = rd_u32(r);
+    labels[i] = code_u32(r);
   gcc_jit_rvalue *index = fn_pop(fn);
   /* One block per distinct label (moving its values), cases point at them. */
   gcc_jit_block **via = calloc(fn->nctl, sizeof *via);
@@ -336,7 +337,7 @@ static void op_br_table(Fn *fn, Rd *r) {
   free(labels);
 }
 
-static void op_block(Fn *fn, Rd *r, uint8_t kind) {
+static void op_block(Fn *fn, CodeReader *r, uint8_t kind) {
   Ctl tmp = {0};
   block_type(fn, r, &tmp);
   if (!fn->cur) { /* unreachable: only its end matters */
@@ -567,81 +568,23 @@ static void op_select(Fn *fn) {
 
 /* --- the instruction loop ---------------------------------------------------------------- */
 
-/* Skips the immediates of an instruction in unreachable code; structure
- * (block, loop, if, else, end) is still followed. */
-static void skip_immediates(Rd *r, uint8_t op) {
-  WasmImm k = wasm_imm(op);
-  if (k == WASM_IMM_BLOCKTYPE) {
-    uint8_t b = *r->p;
-    if (b == 0x40 || (b >= 0x6f && b <= 0x7f))
-      r->p++;
-    else
-      rd_sleb(r);
-    return;
-  }
-  if (k == WASM_IMM_PREFIX_FC)
-    k = wasm_imm_fc(rd_u32(r));
-  switch (k) {
-  case WASM_IMM_S32:
-  case WASM_IMM_S64:
-    rd_sleb(r);
-    break;
-  case WASM_IMM_U32:
-    rd_uleb(r);
-    break;
-  case WASM_IMM_U32_U32:
-    rd_uleb(r);
-    rd_uleb(r);
-    break;
-  case WASM_IMM_BYTE:
-    r->p++;
-    break;
-  case WASM_IMM_BYTE_BYTE:
-    r->p += 2;
-    break;
-  case WASM_IMM_U32_BYTE:
-    rd_uleb(r);
-    r->p++;
-    break;
-  case WASM_IMM_BR_TABLE: {
-    uint32_t n = rd_u32(r);
-    for (uint32_t i = 0; i <= n; i++)
-      rd_uleb(r);
-    break;
-  }
-  case WASM_IMM_SELECT_T:
-    r->p += rd_u32(r);
-    break;
-  case WASM_IMM_F32:
-    r->p += 4;
-    break;
-  case WASM_IMM_F64:
-    r->p += 8;
-    break;
-  default: /* no immediates; validated code holds nothing illegal */
-    break;
-  }
-}
-
-static void skip_dead(Fn *fn, Rd *r, uint8_t op) {
-  if (wasm_imm(op) == WASM_IMM_BLOCKTYPE) {
-    Ctl tmp;
-    block_type(fn, r, &tmp);
+/* An instruction in unreachable code: only its immediates are skipped, but
+ * structure (block, loop, if, else, end) is still followed. */
+static void skip_dead(Fn *fn, CodeReader *r, uint8_t op) {
+  if (wasm_imm(op) == WASM_IMM_BLOCKTYPE)
     ctl_push(fn, CTL_BLOCK)->dead = true;
-    return;
-  }
-  skip_immediates(r, op);
+  code_skip_immediates(r, op);
 }
 
 /* Whether the body loads or stores (hot code then keeps guard_func
  * current; functions without accesses need not). */
 static bool body_has_access(const WasmFunc *wf) {
-  Rd r = {wf->body, wf->body + wf->body_len};
+  CodeReader r = code_reader(wf->body, wf->body + wf->body_len);
   while (r.p < r.end) {
-    uint8_t op = *r.p++;
-    if (op >= 0x28 && op <= 0x3e)
+    uint8_t op = code_u8(&r);
+    if (op >= WASM_OP_I32_LOAD && op <= WASM_OP_I64_STORE32)
       return true;
-    skip_immediates(&r, op);
+    code_skip_immediates(&r, op);
   }
   return false;
 }
@@ -652,114 +595,110 @@ static void local_get(Fn *fn, uint32_t x) {
 }
 
 /* One live instruction. False on an opcode the compiler lacks. */
-static bool step(Fn *fn, Rd *r, uint8_t op) {
+static bool step(Fn *fn, CodeReader *r, uint8_t op) {
   Dcm *d = fn->d;
   uint32_t x, y;
   switch (op) {
-  case 0x00:
+  case WASM_OP_UNREACHABLE:
     trap_now(fn, TRAP_UNREACHABLE);
     return true;
-  case 0x01:
+  case WASM_OP_NOP:
     return true;
-  case 0x02:
+  case WASM_OP_BLOCK:
     op_block(fn, r, CTL_BLOCK);
     return true;
-  case 0x03:
+  case WASM_OP_LOOP:
     op_block(fn, r, CTL_LOOP);
     return true;
-  case 0x04:
+  case WASM_OP_IF:
     op_block(fn, r, CTL_IF);
     return true;
-  case 0x0c:
-    branch_from(fn, fn->cur, rd_u32(r));
+  case WASM_OP_BR:
+    branch_from(fn, fn->cur, code_u32(r));
     fn->cur = NULL;
     return true;
-  case 0x0d:
-    op_br_if(fn, rd_u32(r));
+  case WASM_OP_BR_IF:
+    op_br_if(fn, code_u32(r));
     return true;
-  case 0x0e:
+  case WASM_OP_BR_TABLE:
     op_br_table(fn, r);
     return true;
-  case 0x0f:
+  case WASM_OP_RETURN:
     branch_from(fn, fn->cur, fn->nctl - 1);
     fn->cur = NULL;
     return true;
-  case 0x10:
-    op_call(fn, rd_u32(r));
+  case WASM_OP_CALL:
+    op_call(fn, code_u32(r));
     return true;
-  case 0x11:
-    x = rd_u32(r);
-    y = rd_u32(r);
+  case WASM_OP_CALL_INDIRECT:
+    x = code_u32(r);
+    y = code_u32(r);
     op_call_indirect(fn, x, y);
     return true;
-  case 0x1a:
+  case WASM_OP_DROP:
     fn->sh--;
     return true;
-  case 0x1b:
+  case WASM_OP_SELECT:
     op_select(fn);
     return true;
-  case 0x1c:
-    r->p += rd_u32(r);
+  case WASM_OP_SELECT_T:
+    code_skip_immediates(r, op); /* the type: the operands have theirs */
     op_select(fn);
     return true;
-  case 0x20:
-    local_get(fn, rd_u32(r));
+  case WASM_OP_LOCAL_GET:
+    local_get(fn, code_u32(r));
     return true;
-  case 0x21:
-    x = rd_u32(r);
+  case WASM_OP_LOCAL_SET:
+    x = code_u32(r);
     fn_assign(fn, fn->locals[x], fn_pop(fn));
     return true;
-  case 0x22:
-    x = rd_u32(r);
+  case WASM_OP_LOCAL_TEE:
+    x = code_u32(r);
     fn_assign(fn, fn->locals[x], rv(svar(fn, fn->sh - 1, top_type(fn, 0))));
     return true;
-  case 0x23:
-    op_global_get(fn, rd_u32(r));
+  case WASM_OP_GLOBAL_GET:
+    op_global_get(fn, code_u32(r));
     return true;
-  case 0x24:
-    op_global_set(fn, rd_u32(r));
+  case WASM_OP_GLOBAL_SET:
+    op_global_set(fn, code_u32(r));
     return true;
-  case 0x25:
-    jit_table_get(fn, rd_u32(r));
+  case WASM_OP_TABLE_GET:
+    jit_table_get(fn, code_u32(r));
     return true;
-  case 0x26:
-    jit_table_set(fn, rd_u32(r));
+  case WASM_OP_TABLE_SET:
+    jit_table_set(fn, code_u32(r));
     return true;
-  case 0x3f:
-    r->p++;
+  case WASM_OP_MEMORY_SIZE:
+    code_u8(r); /* memory index */
     fn_assign(fn, fn_push(fn, WASM_I32),
               rv(ABI_FIELD(fn, fn_mem0(fn), MEMORYINST_PAGES, d->t_u32)));
     return true;
-  case 0x40:
-    r->p++;
+  case WASM_OP_MEMORY_GROW:
+    code_u8(r);
     jit_memory_grow(fn);
     return true;
-  case 0x41:
-    fn_assign(fn, fn_push(fn, WASM_I32), dcm_u32(d, (uint32_t)rd_sleb(r)));
+  case WASM_OP_I32_CONST:
+    fn_assign(fn, fn_push(fn, WASM_I32), dcm_u32(d, (uint32_t)code_sleb(r)));
     return true;
-  case 0x42:
-    fn_assign(fn, fn_push(fn, WASM_I64), dcm_u64(d, (uint64_t)rd_sleb(r)));
+  case WASM_OP_I64_CONST:
+    fn_assign(fn, fn_push(fn, WASM_I64), dcm_u64(d, (uint64_t)code_sleb(r)));
     return true;
-  case 0x43: {
-    uint32_t bits;
-    memcpy(&bits, r->p, 4);
-    r->p += 4;
+  case WASM_OP_F32_CONST: {
+    uint32_t bits = (uint32_t)code_fixed(r, 4);
     fn_assign(fn, fn_push(fn, WASM_F32), jit_f32_bits(fn, bits));
     return true;
   }
-  case 0x44: {
-    uint64_t bits;
-    memcpy(&bits, r->p, 8);
-    r->p += 8;
+  case WASM_OP_F64_CONST: {
+    uint64_t bits = code_fixed(r, 8);
     fn_assign(fn, fn_push(fn, WASM_F64), jit_f64_bits(fn, bits));
     return true;
   }
-  case 0xd0: {
-    WasmValType t = *r->p++;
+  case WASM_OP_REF_NULL: {
+    WasmValType t = code_u8(r);
     fn_assign(fn, fn_push(fn, t), gcc_jit_context_null(fn->ctx, d->t_vptr));
     return true;
   }
-  case 0xd1: {
+  case WASM_OP_REF_IS_NULL: {
     gcc_jit_rvalue *a = fn_pop(fn);
     fn_assign(fn, fn_push(fn, WASM_I32),
               dcm_cast(d,
@@ -768,22 +707,22 @@ static bool step(Fn *fn, Rd *r, uint8_t op) {
                        d->t_u32));
     return true;
   }
-  case 0xd2:
-    fn_assign(fn, fn_push(fn, WASM_FUNCREF), func_inst(fn, rd_u32(r)));
+  case WASM_OP_REF_FUNC:
+    fn_assign(fn, fn_push(fn, WASM_FUNCREF), func_inst(fn, code_u32(r)));
     return true;
-  case 0xfc:
+  case WASM_OP_PREFIX_FC:
     return jit_prefixed(fn, r);
   default:
     break;
   }
-  if (op >= 0x28 && op <= 0x35) {
-    rd_uleb(r);
-    jit_load(fn, op, rd_u32(r));
+  if (op >= WASM_OP_I32_LOAD && op <= WASM_OP_I64_LOAD32_U) {
+    code_u32(r); /* alignment: a hint only */
+    jit_load(fn, op, code_u32(r));
     return true;
   }
-  if (op >= 0x36 && op <= 0x3e) {
-    rd_uleb(r);
-    jit_store(fn, op, rd_u32(r));
+  if (op >= WASM_OP_I32_STORE && op <= WASM_OP_I64_STORE32) {
+    code_u32(r);
+    jit_store(fn, op, code_u32(r));
     return true;
   }
   if (jit_numeric(fn, op))
@@ -794,18 +733,18 @@ static bool step(Fn *fn, Rd *r, uint8_t op) {
 
 static bool translate_body(Fn *fn) {
   const WasmFunc *wf = &fn->d->m->funcs[fn->index];
-  Rd r = {wf->body, wf->body + wf->body_len};
+  CodeReader r = code_reader(wf->body, wf->body + wf->body_len);
   Ctl *c = ctl_push(fn, CTL_FUNC);
   c->nresults = fn->type->nresults;
   c->results = fn->type->types + fn->type->nparams;
   c->height = 0;
   while (r.p < r.end) {
-    uint8_t op = *r.p++;
+    uint8_t op = code_u8(&r);
     bool dead = fn->cur == NULL;
-    if (op == 0x0b) {
+    if (op == WASM_OP_END) {
       if (op_end(fn))
         return true;
-    } else if (op == 0x05) {
+    } else if (op == WASM_OP_ELSE) {
       op_else(fn);
     } else if (dead) {
       skip_dead(fn, &r, op);

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 
+#include "code_reader.h"
 #include "dcm_int.h"
 
 enum { CTL_FUNC, CTL_BLOCK, CTL_LOOP, CTL_IF, CTL_ELSE };
@@ -56,39 +57,6 @@ typedef struct Fn {
   unsigned nblocks;
 } Fn;
 
-/* Reading a validated body: the reads need no checks. */
-typedef struct {
-  const uint8_t *p, *end;
-} Rd;
-
-static inline uint64_t rd_uleb(Rd *r) {
-  uint64_t v = 0;
-  unsigned shift = 0;
-  uint8_t b;
-  do {
-    b = *r->p++;
-    v |= (uint64_t)(b & 0x7f) << shift;
-    shift += 7;
-  } while ((b & 0x80) && shift < 70);
-  return v;
-}
-static inline int64_t rd_sleb(Rd *r) {
-  uint64_t v = 0;
-  unsigned shift = 0;
-  uint8_t b;
-  do {
-    b = *r->p++;
-    v |= (uint64_t)(b & 0x7f) << shift;
-    shift += 7;
-  } while ((b & 0x80) && shift < 70);
-  if (shift < 64 && (b & 0x40))
-    v |= ~(uint64_t)0 << shift;
-  return (int64_t)v;
-}
-static inline uint32_t rd_u32(Rd *r) {
-  return (uint32_t)rd_uleb(r);
-}
-
 /* A member of a runtime struct at its ABI offset, read or written as ctype:
  * ABI_FIELD(fn, inst, INSTANCE_MEM0, t) is *(t *)((char *)inst + KILN_ABI_INSTANCE_MEM0). */
 #define ABI_FIELD(fn, ptr, what, ctype) dcm_field((fn)->d, (ptr), KILN_ABI_##what, (ctype))
@@ -121,10 +89,11 @@ void jit_memory_grow(Fn *fn);
 void jit_table_get(Fn *fn, uint32_t x);
 void jit_table_set(Fn *fn, uint32_t x);
 /* 0xfc prefix, after the prefix byte. False: not supported (err set). */
-bool jit_prefixed(Fn *fn, Rd *r);
+bool jit_prefixed(Fn *fn, CodeReader *r);
 
-/* jit_ops.c: numeric instructions (0x45..0xc4) and the saturating
- * truncations (0xfc 0..7). False: not a numeric opcode. */
+/* jit_ops.c: numeric instructions (WASM_OP_I32_EQZ..I64_EXTEND32_S) and the
+ * saturating truncations (WASM_FC_I32_TRUNC_SAT_F32_S..I64_TRUNC_SAT_F64_U).
+ * False: not a numeric opcode. */
 bool jit_numeric(Fn *fn, uint8_t op);
 bool jit_sat(Fn *fn, uint32_t sub);
 /* Reinterprets and builds float constants from their bits. */

@@ -47,7 +47,7 @@ typedef struct {
 } MemOp;
 
 static MemOp mem_op(uint8_t op) {
-  static const MemOp ops[] = {/* 0x28 */ {4, false, WASM_I32},
+  static const MemOp ops[] = {/* I32_LOAD */ {4, false, WASM_I32},
                               {8, false, WASM_I64},
                               {4, false, WASM_F32},
                               {8, false, WASM_F64},
@@ -61,7 +61,7 @@ static MemOp mem_op(uint8_t op) {
                               {2, false, WASM_I64},
                               {4, true, WASM_I64},
                               {4, false, WASM_I64},
-                              /* 0x36 */ {4, false, WASM_I32},
+                              /* I32_STORE */ {4, false, WASM_I32},
                               {8, false, WASM_I64},
                               {4, false, WASM_F32},
                               {8, false, WASM_F64},
@@ -70,7 +70,7 @@ static MemOp mem_op(uint8_t op) {
                               {1, false, WASM_I64},
                               {2, false, WASM_I64},
                               {4, false, WASM_I64}};
-  return ops[op - 0x28];
+  return ops[op - WASM_OP_I32_LOAD];
 }
 
 static gcc_jit_type *mem_type(Dcm *d, MemOp mo) {
@@ -317,52 +317,53 @@ static void op_data_drop(Fn *fn, uint32_t seg) {
 }
 
 /* 0xfc prefix: saturating truncation, bulk memory, tables. */
-bool jit_prefixed(Fn *fn, Rd *r) {
+bool jit_prefixed(Fn *fn, CodeReader *r) {
   Dcm *d = fn->d;
-  uint32_t sub = rd_u32(r);
-  if (sub <= 7)
+  uint32_t sub = code_u32(r);
+  if (sub <= WASM_FC_I64_TRUNC_SAT_F64_U)
     return jit_sat(fn, sub);
   uint32_t a = 0, b = 0;
   switch (sub) {
-  case 8:
-    a = rd_u32(r);
-    r->p++;
+  case WASM_FC_MEMORY_INIT:
+    a = code_u32(r);
+    code_u8(r); /* memory index */
     op_memory_init(fn, a);
     return true;
-  case 9:
-    op_data_drop(fn, rd_u32(r));
+  case WASM_FC_DATA_DROP:
+    op_data_drop(fn, code_u32(r));
     return true;
-  case 10:
-    r->p += 2;
+  case WASM_FC_MEMORY_COPY:
+    code_u8(r); /* destination and source memory indices */
+    code_u8(r);
     op_memory_copy(fn);
     return true;
-  case 11:
-    r->p++;
+  case WASM_FC_MEMORY_FILL:
+    code_u8(r); /* memory index */
     op_memory_fill(fn);
     return true;
-  case 12:
-    a = rd_u32(r);
-    b = rd_u32(r);
+  case WASM_FC_TABLE_INIT:
+    a = code_u32(r);
+    b = code_u32(r);
     op_table_init(fn, a, b);
     return true;
-  case 13:
-    op_elem_drop(fn, rd_u32(r));
+  case WASM_FC_ELEM_DROP:
+    op_elem_drop(fn, code_u32(r));
     return true;
-  case 14:
-    a = rd_u32(r);
-    b = rd_u32(r);
+  case WASM_FC_TABLE_COPY:
+    a = code_u32(r);
+    b = code_u32(r);
     op_table_copy(fn, a, b);
     return true;
-  case 15:
-    op_table_grow(fn, rd_u32(r));
+  case WASM_FC_TABLE_GROW:
+    op_table_grow(fn, code_u32(r));
     return true;
-  case 16: {
-    gcc_jit_lvalue *tab = table_local(fn, rd_u32(r));
+  case WASM_FC_TABLE_SIZE: {
+    gcc_jit_lvalue *tab = table_local(fn, code_u32(r));
     fn_assign(fn, fn_push(fn, WASM_I32), tab_size(fn, tab));
     return true;
   }
-  case 17:
-    op_table_fill(fn, rd_u32(r));
+  case WASM_FC_TABLE_FILL:
+    op_table_fill(fn, code_u32(r));
     return true;
   default:
     dcm_fail(d, "opcode 0xfc %u not supported by the compiler yet", sub);

@@ -124,8 +124,8 @@ static gcc_jit_rvalue *int_div(Fn *fn, bool wide, unsigned which, gcc_jit_rvalue
               ut);
 }
 
-/* i32 0x6a.. / i64 0x7c..: add sub mul div_s div_u rem_s rem_u and or xor
- * shl shr_s shr_u rotl rotr. */
+/* From WASM_OP_I32_ADD / I64_ADD: add sub mul div_s div_u rem_s rem_u and
+ * or xor shl shr_s shr_u rotl rotr. */
 static void int_binary(Fn *fn, bool wide, unsigned which) {
   Dcm *d = fn->d;
   gcc_jit_type *ut = wide ? d->t_u64 : d->t_u32, *st = wide ? d->t_i64 : d->t_i32;
@@ -205,8 +205,8 @@ static gcc_jit_rvalue *sign_op(Fn *fn, bool wide, unsigned which, gcc_jit_rvalue
   return dcm_bitcast(d, r, ft);
 }
 
-/* f32 0x8b.. / f64 0x99..: abs neg ceil floor trunc nearest sqrt add sub mul
- * div min max copysign. */
+/* From WASM_OP_F32_ABS / F64_ABS: abs neg ceil floor trunc nearest sqrt add
+ * sub mul div min max copysign. */
 static void float_op(Fn *fn, bool wide, unsigned which) {
   Dcm *d = fn->d;
   gcc_jit_type *ft = wide ? d->t_f64 : d->t_f32;
@@ -315,100 +315,100 @@ static void reinterpret(Fn *fn, WasmValType to) {
 static bool conversion(Fn *fn, uint8_t op) {
   Dcm *d = fn->d;
   switch (op) {
-  case 0xa7: { /* i32.wrap_i64 */
+  case WASM_OP_I32_WRAP_I64: {
     gcc_jit_rvalue *a = fn_pop(fn);
     fn_assign(fn, fn_push(fn, WASM_I32), cast(fn, a, d->t_u32));
     return true;
   }
-  case 0xa8:
+  case WASM_OP_I32_TRUNC_F32_S:
     trunc_op(fn, WASM_F32, WASM_I32, true);
     return true;
-  case 0xa9:
+  case WASM_OP_I32_TRUNC_F32_U:
     trunc_op(fn, WASM_F32, WASM_I32, false);
     return true;
-  case 0xaa:
+  case WASM_OP_I32_TRUNC_F64_S:
     trunc_op(fn, WASM_F64, WASM_I32, true);
     return true;
-  case 0xab:
+  case WASM_OP_I32_TRUNC_F64_U:
     trunc_op(fn, WASM_F64, WASM_I32, false);
     return true;
-  case 0xac:
+  case WASM_OP_I64_EXTEND_I32_S:
     sign_extend(fn, true, 4);
     return true;
-  case 0xad: { /* i64.extend_i32_u */
+  case WASM_OP_I64_EXTEND_I32_U: {
     gcc_jit_rvalue *a = fn_pop(fn);
     fn_assign(fn, fn_push(fn, WASM_I64), cast(fn, a, d->t_u64));
     return true;
   }
-  case 0xae:
+  case WASM_OP_I64_TRUNC_F32_S:
     trunc_op(fn, WASM_F32, WASM_I64, true);
     return true;
-  case 0xaf:
+  case WASM_OP_I64_TRUNC_F32_U:
     trunc_op(fn, WASM_F32, WASM_I64, false);
     return true;
-  case 0xb0:
+  case WASM_OP_I64_TRUNC_F64_S:
     trunc_op(fn, WASM_F64, WASM_I64, true);
     return true;
-  case 0xb1:
+  case WASM_OP_I64_TRUNC_F64_U:
     trunc_op(fn, WASM_F64, WASM_I64, false);
     return true;
-  case 0xb2:
+  case WASM_OP_F32_CONVERT_I32_S:
     convert(fn, WASM_I32, true, WASM_F32);
     return true;
-  case 0xb3:
+  case WASM_OP_F32_CONVERT_I32_U:
     convert(fn, WASM_I32, false, WASM_F32);
     return true;
-  case 0xb4:
+  case WASM_OP_F32_CONVERT_I64_S:
     convert(fn, WASM_I64, true, WASM_F32);
     return true;
-  case 0xb5:
+  case WASM_OP_F32_CONVERT_I64_U:
     convert(fn, WASM_I64, false, WASM_F32);
     return true;
-  case 0xb6:
+  case WASM_OP_F32_DEMOTE_F64:
     convert(fn, WASM_F64, false, WASM_F32);
     return true;
-  case 0xb7:
+  case WASM_OP_F64_CONVERT_I32_S:
     convert(fn, WASM_I32, true, WASM_F64);
     return true;
-  case 0xb8:
+  case WASM_OP_F64_CONVERT_I32_U:
     convert(fn, WASM_I32, false, WASM_F64);
     return true;
-  case 0xb9:
+  case WASM_OP_F64_CONVERT_I64_S:
     convert(fn, WASM_I64, true, WASM_F64);
     return true;
-  case 0xba:
+  case WASM_OP_F64_CONVERT_I64_U:
     convert(fn, WASM_I64, false, WASM_F64);
     return true;
-  case 0xbb: {
+  case WASM_OP_F64_PROMOTE_F32: {
     gcc_jit_rvalue *a = fn_pop(fn);
     fn_assign(fn, fn_push(fn, WASM_F64), dcm_call1(d, dcm_helper(d, H_PROMOTE), a));
     return true;
   }
-  case 0xbc:
+  case WASM_OP_I32_REINTERPRET_F32:
     reinterpret(fn, WASM_I32);
     return true;
-  case 0xbd:
+  case WASM_OP_I64_REINTERPRET_F64:
     reinterpret(fn, WASM_I64);
     return true;
-  case 0xbe:
+  case WASM_OP_F32_REINTERPRET_I32:
     reinterpret(fn, WASM_F32);
     return true;
-  case 0xbf:
+  case WASM_OP_F64_REINTERPRET_I64:
     reinterpret(fn, WASM_F64);
     return true;
-  case 0xc0:
+  case WASM_OP_I32_EXTEND8_S:
     sign_extend(fn, false, 1);
     return true;
-  case 0xc1:
+  case WASM_OP_I32_EXTEND16_S:
     sign_extend(fn, false, 2);
     return true;
-  case 0xc2:
+  case WASM_OP_I64_EXTEND8_S:
     sign_extend(fn, true, 1);
     return true;
-  case 0xc3:
+  case WASM_OP_I64_EXTEND16_S:
     sign_extend(fn, true, 2);
     return true;
-  case 0xc4:
+  case WASM_OP_I64_EXTEND32_S:
     sign_extend(fn, true, 4);
     return true;
   default:
@@ -419,7 +419,7 @@ static bool conversion(Fn *fn, uint8_t op) {
 bool jit_sat(Fn *fn, uint32_t sub) {
   static const int h[8] = {H_SAT_I32_F32, H_SAT_U32_F32, H_SAT_I32_F64, H_SAT_U32_F64,
                            H_SAT_I64_F32, H_SAT_U64_F32, H_SAT_I64_F64, H_SAT_U64_F64};
-  if (sub > 7)
+  if (sub > WASM_FC_I64_TRUNC_SAT_F64_U)
     return false;
   gcc_jit_rvalue *a = fn_pop(fn);
   fn_assign(fn, fn_push(fn, sub < 4 ? WASM_I32 : WASM_I64),
@@ -428,28 +428,28 @@ bool jit_sat(Fn *fn, uint32_t sub) {
 }
 
 bool jit_numeric(Fn *fn, uint8_t op) {
-  if (op == 0x45 || op == 0x50) {
-    int_eqz(fn, op == 0x50);
-  } else if (op >= 0x46 && op <= 0x4f) {
-    int_rel(fn, false, op - 0x46u);
-  } else if (op >= 0x51 && op <= 0x5a) {
-    int_rel(fn, true, op - 0x51u);
-  } else if (op >= 0x5b && op <= 0x60) {
-    float_rel(fn, op - 0x5bu);
-  } else if (op >= 0x61 && op <= 0x66) {
-    float_rel(fn, op - 0x61u);
-  } else if (op >= 0x67 && op <= 0x69) {
-    int_unary(fn, false, op - 0x67u);
-  } else if (op >= 0x6a && op <= 0x78) {
-    int_binary(fn, false, op - 0x6au);
-  } else if (op >= 0x79 && op <= 0x7b) {
-    int_unary(fn, true, op - 0x79u);
-  } else if (op >= 0x7c && op <= 0x8a) {
-    int_binary(fn, true, op - 0x7cu);
-  } else if (op >= 0x8b && op <= 0x98) {
-    float_op(fn, false, op - 0x8bu);
-  } else if (op >= 0x99 && op <= 0xa6) {
-    float_op(fn, true, op - 0x99u);
+  if (op == WASM_OP_I32_EQZ || op == WASM_OP_I64_EQZ) {
+    int_eqz(fn, op == WASM_OP_I64_EQZ);
+  } else if (op >= WASM_OP_I32_EQ && op <= WASM_OP_I32_GE_U) {
+    int_rel(fn, false, op - (unsigned)WASM_OP_I32_EQ);
+  } else if (op >= WASM_OP_I64_EQ && op <= WASM_OP_I64_GE_U) {
+    int_rel(fn, true, op - (unsigned)WASM_OP_I64_EQ);
+  } else if (op >= WASM_OP_F32_EQ && op <= WASM_OP_F32_GE) {
+    float_rel(fn, op - (unsigned)WASM_OP_F32_EQ);
+  } else if (op >= WASM_OP_F64_EQ && op <= WASM_OP_F64_GE) {
+    float_rel(fn, op - (unsigned)WASM_OP_F64_EQ);
+  } else if (op >= WASM_OP_I32_CLZ && op <= WASM_OP_I32_POPCNT) {
+    int_unary(fn, false, op - (unsigned)WASM_OP_I32_CLZ);
+  } else if (op >= WASM_OP_I32_ADD && op <= WASM_OP_I32_ROTR) {
+    int_binary(fn, false, op - (unsigned)WASM_OP_I32_ADD);
+  } else if (op >= WASM_OP_I64_CLZ && op <= WASM_OP_I64_POPCNT) {
+    int_unary(fn, true, op - (unsigned)WASM_OP_I64_CLZ);
+  } else if (op >= WASM_OP_I64_ADD && op <= WASM_OP_I64_ROTR) {
+    int_binary(fn, true, op - (unsigned)WASM_OP_I64_ADD);
+  } else if (op >= WASM_OP_F32_ABS && op <= WASM_OP_F32_COPYSIGN) {
+    float_op(fn, false, op - (unsigned)WASM_OP_F32_ABS);
+  } else if (op >= WASM_OP_F64_ABS && op <= WASM_OP_F64_COPYSIGN) {
+    float_op(fn, true, op - (unsigned)WASM_OP_F64_ABS);
   } else {
     return conversion(fn, op);
   }
