@@ -36,8 +36,7 @@ static double now_ms(void) {
 /* Waits for the reply to one of the requests lo..hi; *rid says which. Replies
  * to other (abandoned) requests are dropped. */
 static kiln_status recv_reply(ServiceClient *c, uint64_t lo, uint64_t hi, uint64_t *rid,
-                              int timeout_ms, Kiln__Envelope **out,
-                              char *err, size_t n) {
+                              int timeout_ms, Kiln__Envelope **out, char *err, size_t n) {
   double deadline = now_ms() + timeout_ms;
   for (;;) {
     int left = (int)(deadline - now_ms());
@@ -282,9 +281,17 @@ kiln_status service_partition(ServiceClient *c, const WasmModule *m, Kiln__HeatM
   kiln_status st = ensure_module(c, m, err, n);
   if (st != KILN_OK)
     return st;
+  Kiln__PartitionRequest pr = KILN__PARTITION_REQUEST__INIT;
+  pr.module_hash.data = (uint8_t *)m->hash;
+  pr.module_hash.len = 32;
   Kiln__Envelope req = KILN__ENVELOPE__INIT, *rep = NULL;
-  req.body_case = KILN__ENVELOPE__BODY_HEAT_MAP;
-  req.heat_map = hm;
+  if (hm) {
+    req.body_case = KILN__ENVELOPE__BODY_HEAT_MAP;
+    req.heat_map = hm;
+  } else {
+    req.body_case = KILN__ENVELOPE__BODY_PARTITION_REQUEST;
+    req.partition_request = &pr;
+  }
   st = call(c, &req, KILN__ENVELOPE__BODY_PARTITION, c->timeout_ms, &rep, err, n);
   if (st != KILN_OK)
     return st;
@@ -296,8 +303,7 @@ kiln_status service_partition(ServiceClient *c, const WasmModule *m, Kiln__HeatM
 }
 
 kiln_status service_compile_each(ServiceClient *c, const WasmModule *m, const ServiceJob *jobs,
-                                 size_t njobs, ServiceReady ready, void *arg, char *err,
-                                 size_t n) {
+                                 size_t njobs, ServiceReady ready, void *arg, char *err, size_t n) {
   kiln_status st = ensure_module(c, m, err, n);
   if (st != KILN_OK || njobs == 0)
     return st;

@@ -39,7 +39,8 @@ kiln_status service_compile(ServiceClient *c, const WasmModule *m, const uint32_
                             size_t errsize);
 
 /* Sends the heat map of module m (uploading m first when kilnd asks) and
- * waits for kilnd's partition of it. KILN_OK with *out (free with
+ * waits for kilnd's partition of it; hm NULL: the partition of the last heat
+ * map kilnd kept of m (empty when none). KILN_OK with *out (free with
  * kiln__partition__free_unpacked); otherwise as service_compile. */
 kiln_status service_partition(ServiceClient *c, const WasmModule *m, Kiln__HeatMap *hm,
                               Kiln__Partition **out, char *err, size_t errsize);

@@ -195,55 +195,62 @@ static const char *reason_of(const Kiln__Partition *p, uint32_t func) {
   return "";
 }
 
-/* Has job j compiled and switches its functions. False: kilnd is gone. */
-static bool apply_job(Tiering *tg, const Kiln__Partition *p, const Kiln__PartitionJob *j) {
+/* What one round asks kilnd for, and how the answers are applied. */
+typedef struct {
+  Tiering *tg;
+  const Kiln__Partition *part;
+  ServiceJob *jobs;
+  size_t njobs;
+} Round;
+
+/* One package came (or a job failed): map it, switch its functions. */
+static bool take_package(void *arg, size_t k, const Kiln__PackageReady *pkg, const char *err) {
+  Round *r = arg;
+  Tiering *tg = r->tg;
+  Instance *in = tg->in;
+  if (!pkg) {
+    problem(tg, err); /* this job failed; the others may not */
+    return true;
+  }
+  const ServiceJob *j = &r->jobs[k];
+  kiln_tier tier = our_tier(j->tier);
+  kiln_tier *before = calloc(j->nfuncs + 1, sizeof *before);
+  for (size_t i = 0; before && i < j->nfuncs; i++)
+    before[i] = tier_of(in->funcs[j->funcs[i]]);
+  char why[480];
+  LoadedPackage loaded;
+  if (!before || !package_load(in, pkg, &loaded, why, sizeof why)) {
+    problem(tg, before ? why : "out of memory");
+  } else {
+    if (!keep_package(tg, loaded)) /* its code may run already: mapped for good */
+      problem(tg, "out of memory for the package list");
+    double ms = pkg->cached ? 0 : (double)pkg->compile_time_us / 1000.0;
+    for (size_t i = 0; i < j->nfuncs; i++)
+      if (before[i] != tier)
+        record(tg, j->funcs[i], before[i], tier, ms, reason_of(r->part, j->funcs[i]));
+  }
+  free(before);
+  /* Stopping: the rest may still come, but nobody waits for it. */
+  return !nap(tg, 0);
+}
+
+/* Whether job j has a function not at its tier yet; its tier, maybe
+ * lowered (hot code needs the full guard reservation: ulimit -v). */
+static bool job_needed(Tiering *tg, const Kiln__PartitionJob *j, Kiln__Tier *tier) {
   Instance *in = tg->in;
   const WasmModule *wm = in->module->wasm;
-  kiln_tier tier = our_tier(j->tier);
-  /* Hot code needs the full guard reservation (ulimit -v): warm instead. */
-  if (tier == KILN_TIER_HOT && in->mem0 && !memory_guarded(in->mem0))
-    tier = KILN_TIER_WARM;
+  kiln_tier t = our_tier(j->tier);
+  if (t == KILN_TIER_HOT && in->mem0 && !memory_guarded(in->mem0))
+    t = KILN_TIER_WARM;
+  *tier = proto_tier(t);
   bool needed = false;
   for (size_t i = 0; i < j->n_functions; i++) {
     uint32_t x = j->functions[i];
     if (x < wm->nfunc_imports || x >= wm->nfuncs)
-      return true; /* not ours to trust: skip the job */
-    needed |= tier_of(in->funcs[x]) != tier;
+      return false; /* not ours to trust: skip the job */
+    needed |= tier_of(in->funcs[x]) != t;
   }
-  if (!needed || tier == KILN_TIER_COLD)
-    return true;
-  char err[480];
-  Kiln__PackageReady *pkg = NULL;
-  kiln_status st = service_compile(tg->client, wm, j->functions, j->n_functions, proto_tier(tier),
-                                   &pkg, err, sizeof err);
-  if (st == KILN_UNAVAILABLE) {
-    drop_service(tg, err);
-    return false;
-  }
-  if (st != KILN_OK) {
-    problem(tg, err); /* this job failed; the others may not */
-    return true;
-  }
-  kiln_tier *before = calloc(j->n_functions + 1, sizeof *before);
-  for (size_t i = 0; before && i < j->n_functions; i++)
-    before[i] = tier_of(in->funcs[j->functions[i]]);
-  LoadedPackage loaded;
-  bool ok = before && package_load(in, pkg, &loaded, err, sizeof err);
-  if (ok && !keep_package(tg, loaded)) {
-    /* Its code may run already: it stays mapped for the process's life. */
-    problem(tg, "out of memory for the package list");
-  }
-  if (!ok) {
-    problem(tg, before ? err : "out of memory");
-  } else {
-    double ms = pkg->cached ? 0 : (double)pkg->compile_time_us / 1000.0;
-    for (size_t i = 0; i < j->n_functions; i++)
-      if (before[i] != tier)
-        record(tg, j->functions[i], before[i], tier, ms, reason_of(p, j->functions[i]));
-  }
-  free(before);
-  kiln__package_ready__free_unpacked(pkg, NULL);
-  return true;
+  return needed && t != KILN_TIER_COLD;
 }
 
 static void apply(Tiering *tg, const Kiln__Partition *p) {
@@ -263,10 +270,23 @@ static void apply(Tiering *tg, const Kiln__Partition *p) {
     __atomic_store_n(&f->entry, interp_entry, __ATOMIC_RELEASE);
     record(tg, x, was, KILN_TIER_COLD, 0, pl->reason ? pl->reason : "");
   }
+  Round r = {tg, p, calloc(p->n_jobs + 1, sizeof *r.jobs), 0};
+  if (!r.jobs)
+    return;
   for (size_t k = 0; k < p->n_jobs; k++) {
-    if (nap(tg, 0) || !apply_job(tg, p, p->jobs[k]))
-      return;
+    Kiln__Tier tier;
+    if (job_needed(tg, p->jobs[k], &tier))
+      r.jobs[r.njobs++] = (ServiceJob){
+          .funcs = p->jobs[k]->functions, .nfuncs = p->jobs[k]->n_functions, .tier = tier};
   }
+  char err[480];
+  kiln_status st =
+      service_compile_each(tg->client, wm, r.jobs, r.njobs, take_package, &r, err, sizeof err);
+  if (st == KILN_UNAVAILABLE)
+    drop_service(tg, err);
+  else if (st != KILN_OK)
+    problem(tg, err);
+  free(r.jobs);
 }
 
 /* One heat map out, one partition in and applied. */
@@ -348,9 +368,33 @@ static void round_trip(Tiering *tg) {
   kiln__partition__free_unpacked(part, NULL);
 }
 
+/* Ahead of time: a kilnd that is there already may know the module from
+ * its last run, and then the script starts in the tiers that run ended
+ * with. None is started for this: a short script never needs one. */
+static void start_from_last_run(Tiering *tg) {
+  const kiln_config *cfg = runtime_config(tg->in->rt);
+  char err[480];
+  if (service_connect(cfg->service_endpoint, cfg->service_timeout_ms, &tg->client, err,
+                      sizeof err) != KILN_OK) {
+    tg->client = NULL;
+    return;
+  }
+  Kiln__Partition *part = NULL;
+  kiln_status st =
+      service_partition(tg->client, tg->in->module->wasm, NULL, &part, err, sizeof err);
+  if (st == KILN_OK) {
+    apply(tg, part);
+    kiln__partition__free_unpacked(part, NULL);
+  } else if (st == KILN_UNAVAILABLE) {
+    drop_service(tg, err);
+    tg->skip_periods = 0; /* the warm-up is long enough a wait */
+  }
+}
+
 static void *tiering_main(void *arg) {
   Tiering *tg = arg;
   const Module *m = tg->in->module;
+  start_from_last_run(tg);
   double until = now_s() + tg->cfg.warmup_ms / 1000.0;
   /* The warm-up: a short program tiers up on its event count already. */
   while (now_s() < until && events(m) < tg->cfg.warmup_events)

@@ -10,9 +10,11 @@
  * whose partitions ask for the same function set at the same tier share one
  * package through its content key.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kilnd.h"
 
@@ -149,6 +151,58 @@ static void prefetch(Broker *b, const WasmModule *m, const uint32_t *funcs, size
   pool_submit(b, m, key, funcs, n, tier, NULL, 0, 0);
 }
 
+/* Where the module's last heat map is kept: beside the packages. */
+static bool heat_map_path(const Broker *b, const uint8_t hash[32], char *path, size_t n) {
+  if (!b->cfg->cache)
+    return false;
+  char hex[65];
+  kiln_hex(hash, 32, hex);
+  return (size_t)snprintf(path, n, "%s/heat-%s.pb", b->cfg->cache, hex) < n;
+}
+
+/* Keeps hm as the module's last heat map (one write and a rename, so a
+ * reader never sees half of one). A failure costs the next run its start. */
+static void persist(const Broker *b, const Kiln__HeatMap *hm) {
+  char path[4200], tmp[4300];
+  if (hm->module_hash.len != 32 || !heat_map_path(b, hm->module_hash.data, path, sizeof path))
+    return;
+  size_t len = kiln__heat_map__get_packed_size(hm);
+  uint8_t *buf = malloc(len + 1);
+  snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
+  FILE *f = buf ? fopen(tmp, "we") : NULL;
+  bool ok = f && fwrite(buf, 1, kiln__heat_map__pack(hm, buf), f) == len;
+  if (f && fclose(f) != 0)
+    ok = false;
+  if (!ok || rename(tmp, path) != 0) {
+    kd_log("cannot keep the heat map in %s: %s", path, strerror(errno));
+    unlink(tmp);
+  }
+  free(buf);
+}
+
+/* The module's last heat map, or NULL. */
+static Kiln__HeatMap *persisted(const Broker *b, const uint8_t hash[32]) {
+  char path[4200];
+  if (!heat_map_path(b, hash, path, sizeof path))
+    return NULL;
+  FILE *f = fopen(path, "re");
+  if (!f)
+    return NULL;
+  uint8_t *buf = malloc((size_t)b->cfg->max_message);
+  size_t len = buf ? fread(buf, 1, (size_t)b->cfg->max_message, f) : 0;
+  fclose(f);
+  Kiln__HeatMap *hm = len ? kiln__heat_map__unpack(NULL, len, buf) : NULL;
+  free(buf);
+  if (hm && (hm->module_hash.len != 32 || memcmp(hm->module_hash.data, hash, 32) != 0)) {
+    kiln__heat_map__free_unpacked(hm, NULL);
+    hm = NULL;
+  }
+  return hm;
+}
+
+static void partition_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid,
+                            const WasmModule *m, const Kiln__HeatMap *hm, AgentModule *a);
+
 void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Envelope *req) {
   const Kiln__HeatMap *hm = req->heat_map;
   uint64_t rid = req->request_id;
@@ -158,10 +212,52 @@ void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
                       "heat map of a module kilnd does not have (send HaveModule first)");
     return;
   }
-  PartFunc *funcs = calloc(hm->n_regions + 1, sizeof *funcs);
-  AgentModule *a = funcs ? agent_module(b, id, idlen, m->hash) : NULL;
+  AgentModule *a = agent_module(b, id, idlen, m->hash);
   if (!a) {
-    free(funcs);
+    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_INTERNAL, "out of memory");
+    return;
+  }
+  partition_reply(b, id, idlen, rid, m, hm, a);
+  persist(b, hm);
+}
+
+void adapt_on_partition_request(Broker *b, const uint8_t *id, size_t idlen,
+                                const Kiln__Envelope *req) {
+  const Kiln__PartitionRequest *pr = req->partition_request;
+  uint64_t rid = req->request_id;
+  const WasmModule *m = store_find_module(b->store, pr->module_hash.data, pr->module_hash.len);
+  if (!m) {
+    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST,
+                      "partition of a module kilnd does not have (send HaveModule first)");
+    return;
+  }
+  Kiln__HeatMap *hm = persisted(b, m->hash);
+  Kiln__HeatMap none = KILN__HEAT_MAP__INIT;
+  none.module_hash = pr->module_hash;
+  /* The agent starts with everything interpreted, whatever the last run
+   * ended with: every function is to be compiled. */
+  for (size_t i = 0; hm && i < hm->n_regions; i++) {
+    hm->regions[i]->tier = KILN__TIER__TIER_COLD;
+    hm->regions[i]->compiled_samples = 0;
+  }
+  AgentModule *a = agent_module(b, id, idlen, m->hash);
+  if (a)
+    partition_reply(b, id, idlen, rid, m, hm ? hm : &none, a);
+  else
+    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_INTERNAL, "out of memory");
+  if (hm) {
+    char hex[65];
+    kiln_hex(m->hash, 32, hex);
+    kd_log("started %.16s from its last heat map (%zu regions)", hex, hm->n_regions);
+    kiln__heat_map__free_unpacked(hm, NULL);
+  }
+}
+
+/* Runs the engine on hm for agent a and answers with the partition. */
+static void partition_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid,
+                            const WasmModule *m, const Kiln__HeatMap *hm, AgentModule *a) {
+  PartFunc *funcs = calloc(hm->n_regions + 1, sizeof *funcs);
+  if (!funcs) {
     broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_INTERNAL, "out of memory");
     return;
   }

@@ -290,6 +290,9 @@ static bool handle_client(Broker *b) {
   case KILN__ENVELOPE__BODY_HEAT_MAP:
     adapt_on_heat_map(b, client, idlen, env);
     break;
+  case KILN__ENVELOPE__BODY_PARTITION_REQUEST:
+    adapt_on_partition_request(b, client, idlen, env);
+    break;
   default:
     kd_log("refused a request: message %d is not a request", (int)env->body_case);
     broker_send_error(b, client, idlen, env->request_id, KILN__ERROR_CODE__ERROR_BAD_REQUEST,

@@ -144,6 +144,8 @@ void pool_stop(Broker *b);
 
 /* adapt.c */
 void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Envelope *req);
+void adapt_on_partition_request(Broker *b, const uint8_t *id, size_t idlen,
+                                const Kiln__Envelope *req);
 void adapt_free(Broker *b);
 
 /* broker.c */
