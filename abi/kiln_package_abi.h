@@ -29,8 +29,24 @@
 #define KILN_PACKAGE_ABI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-#define KILN_PACKAGE_ABI_VERSION 2
+#define KILN_PACKAGE_ABI_VERSION 3
+
+/* On-stack replacement: a package may export, for a function with loops,
+ *   int kiln_o<index>(Thread *t, FuncInst *f, uint64_t *fp, uint32_t loop)
+ * which takes over an interpreted activation at the header of the loop
+ * whose `loop` instruction is at byte offset `loop` of the body. fp is the
+ * interpreter's frame: local i (parameters first) in fp[i], the operand
+ * stack value at height h (loop parameters included) in
+ * fp[KILN_ABI_OSR_STACK_SLOT(nlocals) + h], each in its 64-bit slot form.
+ * It runs the function to its end, leaves the results at fp[0..], and
+ * returns 1; or returns 0 having done nothing (a loop it does not know,
+ * or hot code that may not run unchecked here), and the interpreter goes
+ * on. The interpreter keeps one hidden slot after the locals. */
+#define KILN_PACKAGE_OSR_PREFIX "kiln_o"
+#define KILN_ABI_OSR_STACK_SLOT(nlocals) ((nlocals) + 1)
+#define KILN_ABI_OSR_TOP UINT32_MAX
 
 #define KILN_PACKAGE_SYM_ABI "kiln_package_abi_version"
 #define KILN_PACKAGE_SYM_HASH "kiln_package_module_hash"

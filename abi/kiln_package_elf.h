@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kiln_package_abi.h"
+
 /* The internal (hot, native signature) function of function <index>. */
 #define KILN_PACKAGE_INTERNAL_PREFIX "kiln_i"
 /* The exported entry of function <index>: kiln_f<index>[_<name>]. */
@@ -64,11 +66,12 @@ static inline bool kiln_elf_functions(const uint8_t *p, size_t size, uint32_t ty
 }
 
 /* The function index a package symbol belongs to (kiln_f<index>...,
- * kiln_i<index>...; gcc may add a suffix such as ".constprop.0"), or -1. */
+ * kiln_i<index>..., kiln_o<index>...; gcc may add a suffix such as ".constprop.0"), or -1. */
 static inline int64_t kiln_elf_function_index(const char *name) {
   size_t n = strlen(KILN_PACKAGE_ENTRY_PREFIX);
   if (strncmp(name, KILN_PACKAGE_ENTRY_PREFIX, n) != 0 &&
-      strncmp(name, KILN_PACKAGE_INTERNAL_PREFIX, n) != 0)
+      strncmp(name, KILN_PACKAGE_INTERNAL_PREFIX, n) != 0 &&
+      strncmp(name, KILN_PACKAGE_OSR_PREFIX, n) != 0)
     return -1;
   const char *d = name + n;
   if (*d < '0' || *d > '9')

@@ -331,9 +331,16 @@ dispatch:
     t->running_loop = NO_LOOP;                                                                     \
   } while (0)
 
-    vmcase(LOOP) { /* F0 the loop: index into code->loops and prof->loops */
+    /* F0 the loop: index into code->loops and prof->loops. Once the
+     * function has compiled code with an OSR entry, this activation moves
+     * into it here, with its frame as it is (on-stack replacement), and
+     * leaves the interpreter when the compiled code has run to the end. */
+    vmcase(LOOP) {
       prof->loops[F0].iterations++;
       t->running_loop = F0;
+      OsrEntry osr = __atomic_load_n(&f->osr, __ATOMIC_ACQUIRE);
+      if (UNLIKELY(osr != NULL) && osr(t, f, fp, code->loops[F0].offset))
+        return;
       vmnext(2);
     }
 

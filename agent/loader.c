@@ -270,6 +270,12 @@ bool package_load(Instance *in, const Kiln__PackageReady *p, LoadedPackage *out,
   uint8_t tier = p->tier == KILN__TIER__TIER_HOT ? KILN_TIER_HOT : KILN_TIER_WARM;
   for (size_t i = 0; i < p->n_entries; i++) {
     FuncInst *f = in->funcs[p->entries[i]->function_index];
+    char name[32];
+    snprintf(name, sizeof name, KILN_PACKAGE_OSR_PREFIX "%u", f->index);
+    void *osr = dlsym(h, name);
+    OsrEntry entry_at_loop;
+    memcpy(&entry_at_loop, &osr, sizeof osr); /* object to function pointer */
+    __atomic_store_n(&f->osr, entry_at_loop, __ATOMIC_RELEASE);
     __atomic_store_n(&f->tier, tier, __ATOMIC_RELAXED);
     __atomic_store_n(&f->entry, entries[i], __ATOMIC_RELEASE);
   }
@@ -299,6 +305,7 @@ kiln_status kiln_instance_compile(kiln_instance *in, kiln_tier tier, kiln_compil
     memset(info, 0, sizeof *info);
   if (tier == KILN_TIER_COLD) {
     for (uint32_t i = wm->nfunc_imports; i < wm->nfuncs; i++) {
+      __atomic_store_n(&in->funcs[i]->osr, NULL, __ATOMIC_RELAXED);
       __atomic_store_n(&in->funcs[i]->tier, KILN_TIER_COLD, __ATOMIC_RELAXED);
       __atomic_store_n(&in->funcs[i]->entry, interp_entry, __ATOMIC_RELEASE);
     }

@@ -36,6 +36,9 @@ typedef struct kiln_module Module;
 typedef struct InterpCode InterpCode;
 
 typedef void (*FuncEntry)(Thread *t, FuncInst *f, uint64_t *sp);
+/* A compiled function's way in at a loop header (on-stack replacement,
+ * abi/kiln_package_abi.h): 1 when it ran the function to its end. */
+typedef int (*OsrEntry)(Thread *t, FuncInst *f, uint64_t *fp, uint32_t loop_offset);
 
 /* A function signature, interned per runtime: two functions have the same
  * type exactly when their Sig pointers are equal (call_indirect relies on
@@ -73,6 +76,9 @@ struct kiln_func {
   void *host_data;
   FuncProfile *prof; /* defined functions: the module's counters of it */
   uint8_t tier; /* kiln_tier of the code entry runs (loader.c switches both) */
+  /* The compiled code's OSR entry, or NULL: an interpreted activation of
+   * this function moves into it at its next loop header (interp.c). */
+  OsrEntry osr;
 };
 
 typedef struct {

@@ -266,6 +266,7 @@ static void apply(Tiering *tg, const Kiln__Partition *p) {
     kiln_tier was = tier_of(f);
     if (was == KILN_TIER_COLD)
       continue;
+    __atomic_store_n(&f->osr, NULL, __ATOMIC_RELAXED);
     __atomic_store_n(&f->tier, KILN_TIER_COLD, __ATOMIC_RELAXED);
     __atomic_store_n(&f->entry, interp_entry, __ATOMIC_RELEASE);
     record(tg, x, was, KILN_TIER_COLD, 0, pl->reason ? pl->reason : "");

@@ -530,6 +530,8 @@ static bool translate_all(Dcm *d, const uint32_t *funcs, uint32_t n) {
     jit_declare(d, funcs[i]);
   for (uint32_t i = 0; i < n && !d->failed; i++)
     jit_define(d, funcs[i]);
+  for (uint32_t i = 0; i < n && !d->failed; i++)
+    jit_define_osr(d, funcs[i]);
   return !d->failed;
 }
 

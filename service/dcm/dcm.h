@@ -20,7 +20,7 @@
 
 /* The generation of the code this compiler writes. Raised with every change
  * to the generated code. 2: hot code without bounds checks (guard pages). */
-#define DCM_CODEGEN_VERSION 2
+#define DCM_CODEGEN_VERSION 3
 
 typedef enum {
   DCM_WARM, /* -O1: each function calls others through the instance's table */

@@ -103,5 +103,7 @@ void dcm_measure_code(const char *path, DcmManifest *man);
  * they can call each other) and defines (pass 2) function `index`. */
 void jit_declare(Dcm *d, uint32_t index);
 void jit_define(Dcm *d, uint32_t index);
+/* The function's OSR entry (package ABI), when it has loops. */
+void jit_define_osr(Dcm *d, uint32_t index);
 
 #endif

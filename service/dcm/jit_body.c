@@ -337,7 +337,22 @@ static void op_br_table(Fn *fn, CodeReader *r) {
   free(labels);
 }
 
+static void note_loop(Fn *fn, uint32_t offset, gcc_jit_block *header) {
+  if (fn->nloops == fn->loopcap) {
+    fn->loopcap = fn->loopcap ? 2 * fn->loopcap : 8;
+    fn->loops = realloc(fn->loops, fn->loopcap * sizeof *fn->loops);
+  }
+  OsrLoop *l = &fn->loops[fn->nloops++];
+  l->offset = offset;
+  l->header = header;
+  l->height = fn->sh;
+  l->types = malloc((fn->sh ? fn->sh : 1) * sizeof *l->types);
+  if (fn->sh)
+    memcpy(l->types, fn->stype, fn->sh * sizeof *l->types);
+}
+
 static void op_block(Fn *fn, CodeReader *r, uint8_t kind) {
+  uint32_t at = (uint32_t)(r->p - 1 - fn->d->m->funcs[fn->index].body);
   Ctl tmp = {0};
   block_type(fn, r, &tmp);
   if (!fn->cur) { /* unreachable: only its end matters */
@@ -359,6 +374,8 @@ static void op_block(Fn *fn, CodeReader *r, uint8_t kind) {
     c->target = fn_block(fn);
     gcc_jit_block_end_with_jump(fn->cur, NULL, c->target);
     fn->cur = c->target;
+    if (fn->osr)
+      note_loop(fn, at, c->target);
   } else if (kind == CTL_IF) {
     gcc_jit_block *then = fn_block(fn);
     c->else_blk = fn_block(fn);
@@ -421,11 +438,14 @@ static bool op_end(Fn *fn) {
 static void emit_return_block(Fn *fn, gcc_jit_block *b) {
   const WasmFuncType *ft = fn->type;
   const WasmValType *res = ft->types + ft->nparams;
-  if (fn->d->tier == DCM_WARM) {
+  if (fn->d->tier == DCM_WARM || fn->osr) {
     for (uint32_t i = 0; i < ft->nresults; i++)
       gcc_jit_block_add_assignment(b, NULL, slot(fn, fn->sp, i),
                                    to_slot(fn, rv(svar(fn, i, res[i])), res[i]));
-    gcc_jit_block_end_with_void_return(b, NULL);
+    if (fn->osr) /* ran to the end */
+      gcc_jit_block_end_with_return(b, NULL, gcc_jit_context_one(fn->ctx, fn->d->t_int));
+    else
+      gcc_jit_block_end_with_void_return(b, NULL);
     return;
   }
   for (uint32_t i = 1; i < ft->nresults; i++)
@@ -946,6 +966,9 @@ static void define_wrapper(Dcm *d, uint32_t index) {
 }
 
 static void fn_free(Fn *fn) {
+  for (uint32_t i = 0; i < fn->nloops; i++)
+    free(fn->loops[i].types);
+  free(fn->loops);
   free(fn->local_types);
   free(fn->locals);
   free(fn->stype);
@@ -1008,5 +1031,133 @@ void jit_define(Dcm *d, uint32_t index) {
   if (hot && !d->failed)
     define_wrapper(d, index);
   free(params);
+  fn_free(&fn);
+}
+
+/* --- on-stack replacement ----------------------------------------------------------------- */
+
+static bool body_has_loop(const WasmFunc *wf) {
+  CodeReader r = code_reader(wf->body, wf->body + wf->body_len);
+  while (r.p < r.end) {
+    uint8_t op = code_u8(&r);
+    if (op == WASM_OP_LOOP)
+      return true;
+    code_skip_immediates(&r, op);
+  }
+  return false;
+}
+
+/* Hot code may run unchecked only as its FuncEntry would (guard_gate); an
+ * OSR entry that may not returns 0 instead, and the interpreter goes on. */
+static void osr_gate(Fn *fn) {
+  Dcm *d = fn->d;
+  gcc_jit_block *slow = fn_block(fn), *ready = fn_block(fn), *decline = fn_block(fn);
+  gcc_jit_block *go = fn_block(fn);
+  gcc_jit_rvalue *flag = rv(d->guard_ready);
+  gcc_jit_block_end_with_conditional(fn->cur, NULL, is_not(d, flag, KILN_ABI_GUARD_READY), slow,
+                                     ready);
+  gcc_jit_rvalue *flag_addr = gcc_jit_lvalue_get_address(d->guard_ready, NULL);
+  gcc_jit_block_add_eval(slow, NULL,
+                         gcc_jit_context_new_call_through_ptr(
+                             d->ctx, NULL, dcm_import(d, KILN_IMP_GUARD_READY), 1, &flag_addr));
+  gcc_jit_block_end_with_conditional(slow, NULL, is_not(d, flag, KILN_ABI_GUARD_READY), decline,
+                                     ready);
+  gcc_jit_rvalue *reserved = rv(ABI_FIELD(fn, rv(fn->mem0), MEMORYINST_RESERVED, d->t_u64));
+  gcc_jit_rvalue *small = gcc_jit_context_new_comparison(
+      d->ctx, NULL, GCC_JIT_COMPARISON_LT, reserved, dcm_u64(d, MEMORY_GUARDED_RESERVE));
+  gcc_jit_block_end_with_conditional(ready, NULL, small, decline, go);
+  gcc_jit_block_end_with_return(decline, NULL, gcc_jit_context_zero(d->ctx, d->t_int));
+  fn->cur = go;
+  fn_assign(fn, ABI_FIELD(fn, fn->t, THREAD_GUARD_INST, gcc_jit_type_get_volatile(d->t_vptr)),
+            rv(fn->inst));
+}
+
+/* The interpreter's frame becomes this code's state: every local from its
+ * slot, then, at the loop named, the operand stack from its home slots;
+ * then a jump to that loop's header. An unknown loop declines. */
+static void emit_osr_prologue(Fn *fn, gcc_jit_rvalue *loop) {
+  Dcm *d = fn->d;
+  fn->cur = fn->entry;
+  fn_assign(fn, fn->inst, rv(ABI_FIELD(fn, fn->f, FUNCINST_INST, d->t_vptr)));
+  if (fn->mem0) {
+    fn_assign(fn, fn->mem0, rv(ABI_FIELD(fn, rv(fn->inst), INSTANCE_MEM0, d->t_vptr)));
+    fn_assign(fn, fn->membase, rv(ABI_FIELD(fn, rv(fn->mem0), MEMORYINST_BASE, d->t_u8ptr)));
+    fn_reload_memsize(fn);
+  }
+  if (d->unchecked)
+    osr_gate(fn);
+  gcc_jit_lvalue *probe = gcc_jit_function_new_local(fn->fn, NULL, d->t_u64, "probe");
+  gcc_jit_rvalue *here = dcm_bitcast(d, gcc_jit_lvalue_get_address(probe, NULL), d->t_u64);
+  gcc_jit_rvalue *limit = rv(ABI_FIELD(fn, fn->t, THREAD_NATIVE_LIMIT, d->t_u64));
+  fn_trap_if(fn, gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_LT, here, limit),
+             TRAP_STACK_EXHAUSTED);
+  if (fn->max_out) {
+    gcc_jit_rvalue *end =
+        dcm_bitcast(d, rv(ABI_FIELD(fn, fn->t, THREAD_STACK_END, d->t_vptr)), d->t_u64);
+    gcc_jit_rvalue *room = gcc_jit_context_new_binary_op(
+        fn->ctx, NULL, GCC_JIT_BINARY_OP_MINUS, d->t_u64, end, dcm_bitcast(d, fn->sp, d->t_u64));
+    fn_trap_if(fn,
+               gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_LT, room,
+                                              dcm_u64(d, (uint64_t)fn->max_out * 8)),
+               TRAP_STACK_EXHAUSTED);
+  }
+  guard_note(fn, false);
+  for (uint32_t i = 0; i < fn->nlocals; i++)
+    fn_assign(fn, fn->locals[i], from_slot(fn, rv(slot(fn, fn->sp, i)), fn->local_types[i]));
+  uint32_t base = KILN_ABI_OSR_STACK_SLOT(fn->nlocals);
+  gcc_jit_block *decline = fn_block(fn);
+  gcc_jit_block_end_with_return(decline, NULL, gcc_jit_context_zero(d->ctx, d->t_int));
+  gcc_jit_case **cases = malloc((fn->nloops + 1) * sizeof *cases);
+  gcc_jit_block *dispatch = fn->cur;
+  /* KILN_ABI_OSR_TOP starts at the top, with the frame's locals as they
+   * are: the agent never asks for it, but every block must be reachable. */
+  gcc_jit_rvalue *top = dcm_u32(d, KILN_ABI_OSR_TOP);
+  cases[fn->nloops] = gcc_jit_context_new_case(d->ctx, top, top, fn->body);
+  for (uint32_t k = 0; k < fn->nloops; k++) {
+    const OsrLoop *l = &fn->loops[k];
+    fn->cur = fn_block(fn);
+    for (uint32_t h = 0; h < l->height; h++)
+      fn_assign(fn, svar(fn, h, l->types[h]),
+                from_slot(fn, rv(slot(fn, fn->sp, base + h)), l->types[h]));
+    gcc_jit_block_end_with_jump(fn->cur, NULL, l->header);
+    gcc_jit_rvalue *at = dcm_u32(d, l->offset);
+    cases[k] = gcc_jit_context_new_case(d->ctx, at, at, fn->cur);
+  }
+  gcc_jit_block_end_with_switch(dispatch, NULL, loop, decline, (int)fn->nloops + 1, cases);
+  free(cases);
+  fn->cur = NULL;
+}
+
+/* kiln_o<index>(t, f, fp, loop): the function once more, entered at one
+ * of its loops with the interpreter's frame (package ABI). */
+void jit_define_osr(Dcm *d, uint32_t index) {
+  if (!body_has_loop(&d->m->funcs[index]))
+    return;
+  char name[48];
+  snprintf(name, sizeof name, KILN_PACKAGE_OSR_PREFIX "%u", index);
+  gcc_jit_param *ps[4] = {gcc_jit_context_new_param(d->ctx, NULL, d->t_vptr, "t"),
+                          gcc_jit_context_new_param(d->ctx, NULL, d->t_vptr, "f"),
+                          gcc_jit_context_new_param(d->ctx, NULL, d->t_u64ptr, "fp"),
+                          gcc_jit_context_new_param(d->ctx, NULL, d->t_u32, "loop")};
+  Fn fn = {.d = d, .ctx = d->ctx, .index = index, .type = wasm_func_type(d->m, index), .osr = true};
+  fn.fn = gcc_jit_context_new_function(d->ctx, NULL, GCC_JIT_FUNCTION_EXPORTED, d->t_int, name, 4,
+                                       ps, 0);
+  fn.t = gcc_jit_param_as_rvalue(ps[0]);
+  fn.f = gcc_jit_param_as_rvalue(ps[1]);
+  fn.sp = gcc_jit_param_as_rvalue(ps[2]);
+  fn.has_access = body_has_access(&d->m->funcs[index]);
+  fn.entry = fn_block(&fn);
+  fn.body = fn_block(&fn);
+  fn.inst = gcc_jit_function_new_local(fn.fn, NULL, d->t_vptr, "inst");
+  if (d->m->nmemories) {
+    fn.mem0 = gcc_jit_function_new_local(fn.fn, NULL, d->t_vptr, "mem0");
+    fn.membase = gcc_jit_function_new_local(fn.fn, NULL, d->t_u8ptr, "membase");
+    if (!d->unchecked)
+      fn.memsize = gcc_jit_function_new_local(fn.fn, NULL, d->t_u64, "memsize");
+  }
+  setup_locals(&fn);
+  fn.cur = fn.body;
+  if (translate_body(&fn))
+    emit_osr_prologue(&fn, gcc_jit_param_as_rvalue(ps[3]));
   fn_free(&fn);
 }

@@ -28,6 +28,15 @@ typedef struct {
   gcc_jit_block *else_blk; /* if: where the false branch starts, until `else` */
 } Ctl;
 
+/* A loop an OSR entry can start at: its header and the operand stack
+ * there (loop parameters included). */
+typedef struct {
+  uint32_t offset; /* of its `loop` in the body */
+  gcc_jit_block *header;
+  uint32_t height;
+  WasmValType *types;
+} OsrLoop;
+
 typedef struct Fn {
   Dcm *d;
   gcc_jit_context *ctx;
@@ -55,6 +64,11 @@ typedef struct Fn {
   gcc_jit_block *trap_blk[16];
   uint32_t max_out; /* slots the calls through FuncEntry need at sp */
   unsigned nblocks;
+  /* The OSR entry (jit_define_osr): results go to slots, and every live
+   * loop is recorded as a place to start. */
+  bool osr;
+  OsrLoop *loops;
+  uint32_t nloops, loopcap;
 } Fn;
 
 /* A member of a runtime struct at its ABI offset, read or written as ctype:

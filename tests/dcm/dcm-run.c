@@ -59,8 +59,8 @@ static int temp_package(char *path, size_t n) {
   return mkstemps(path, 3);
 }
 
-static bool load_and_switch(Instance *in, const char *path, const DcmManifest *man, char *err,
-                            size_t n) {
+static bool load_and_switch(Instance *in, const char *path, const DcmManifest *man, bool osr_only,
+                            char *err, size_t n) {
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     snprintf(err, n, "dlopen: %s", dlerror());
@@ -93,13 +93,20 @@ static bool load_and_switch(Instance *in, const char *path, const DcmManifest *m
     }
     memcpy(&entries[i], &sym, sizeof sym); /* object to function pointer */
   }
-  for (uint32_t i = 0; ok && i < man->nfuncs; i++)
-    in->funcs[man->funcs[i].index]->entry = entries[i];
+  for (uint32_t i = 0; ok && i < man->nfuncs; i++) {
+    FuncInst *f = in->funcs[man->funcs[i].index];
+    char name[32];
+    snprintf(name, sizeof name, KILN_PACKAGE_OSR_PREFIX "%u", f->index);
+    void *osr = dlsym(h, name);
+    memcpy(&f->osr, &osr, sizeof osr);
+    if (!osr_only)
+      f->entry = entries[i];
+  }
   free(entries);
   return ok;
 }
 
-bool dcm_switch_instance(kiln_instance *in, DcmTier tier, char *err, size_t n) {
+static bool compile_and_load(kiln_instance *in, DcmTier tier, bool osr_only, char *err, size_t n) {
   const WasmModule *wm = in->module->wasm;
   uint32_t ndef = wm->nfuncs - wm->nfunc_imports;
   if (ndef == 0)
@@ -124,9 +131,17 @@ bool dcm_switch_instance(kiln_instance *in, DcmTier tier, char *err, size_t n) {
   free(funcs);
   if (ok) {
     last_ms = man.compile_ms;
-    ok = load_and_switch(in, path, &man, err, n);
+    ok = load_and_switch(in, path, &man, osr_only, err, n);
     dcm_manifest_free(&man);
   }
   unlink(path); /* the mapping stays valid */
   return ok;
+}
+
+bool dcm_switch_instance(kiln_instance *in, DcmTier tier, char *err, size_t n) {
+  return compile_and_load(in, tier, false, err, n);
+}
+
+bool dcm_give_osr(kiln_instance *in, DcmTier tier, char *err, size_t n) {
+  return compile_and_load(in, tier, true, err, n);
 }

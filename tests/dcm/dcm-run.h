@@ -18,6 +18,11 @@
  * instance then keeps its entries (it still runs, interpreted). */
 bool dcm_switch_instance(kiln_instance *in, DcmTier tier, char *err, size_t n);
 
+/* The same, but only the functions' OSR entries are set: calls stay
+ * interpreted, and interpreted activations move into compiled code at
+ * their next loop header. */
+bool dcm_give_osr(kiln_instance *in, DcmTier tier, char *err, size_t n);
+
 /* Milliseconds the last dcm_switch_instance spent in dcm_compile. */
 double dcm_last_compile_ms(void);
 
