@@ -7,10 +7,11 @@ Cases:
   tier-up   one agent: the script's output is its native build's, the run
             tiered up (its heat map's tier changes name a function that went
             hot, kilnd logged the partition), and --stats shows it.
-  agents    three agents at once on one kilnd, two of them on the same
-            module: each prints what its native build prints and tiers up;
-            kilnd partitioned for each, and the two of one module mapped one
-            package segment (same file and inode) kilnd compiled once.
+  agents    after a first run, three agents at once on one kilnd, two of
+            them on that module: each prints what its native build prints
+            and tiers up; kilnd partitioned for each, and the two that
+            started from the same kept heat map mapped one package segment
+            (same file and inode).
   absent    no kilnd and none can be started: the output is the same, with
             exactly one warning line.
 
@@ -78,6 +79,11 @@ def case_tier_up(e):
 
 def case_agents(e):
     e.start_kilnd()
+    # A first run leaves its heat map with kilnd: the two agents of that
+    # module then start from the same partition, so they ask for the same
+    # packages, which they share (later partitions are each agent's own).
+    same_as_native(e, "twophase", ["40"], run_auto(e, "twophase", ["40"], "--service", e.endpoint),
+                   "first run")
     runs = [("twophase", ["40"]), ("twophase", ["40"]), ("nbody", ["1000000"])]
     procs = []
     for n, (name, args) in enumerate(runs):

@@ -27,16 +27,22 @@ def check(label, ok, detail=""):
 
 
 class Runner:
-    def __init__(self, opts):
+    def __init__(self, opts, tmp):
         self.kiln = opts.kiln
         self.wasm_dir = opts.wasm_dir
         self.node = opts.node
         self.node_runner = opts.node_runner
-        self.env = None
+        # These are WASI's tests: kiln never meets a kilnd here (a runtime and
+        # cache directory of their own, and no kilnd to start), so a run
+        # past the warm-up stays interpreted without a word about it.
+        run_dir = os.path.join(tmp, "run")
+        os.mkdir(run_dir, 0o700)
+        self.env = dict(os.environ, XDG_RUNTIME_DIR=run_dir,
+                        XDG_CACHE_HOME=os.path.join(tmp, "cache"))
         if opts.preload:
             # kiln alone gets the shim; an ASan build wants its runtime first
             # in the library list and would refuse to start otherwise.
-            self.env = dict(os.environ, LD_PRELOAD=opts.preload)
+            self.env["LD_PRELOAD"] = opts.preload
             asan = self.env.get("ASAN_OPTIONS", "")
             self.env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "verify_asan_link_order=0"
 
@@ -45,7 +51,9 @@ class Runner:
 
     def kiln_run(self, options, name, args=(), stdin=b"", raw=False):
         """Runs `kiln run OPTIONS NAME.wasm ARGS`; returns (rc, stdout, stderr)."""
-        cmd = [self.kiln] + (options if raw else ["run"] + options + [self.wasm(name)] + list(args))
+        tier = [] if any(o.startswith("--tier") for o in options) else ["--tier", "cold"]
+        cmd = [self.kiln] + (options if raw else ["run"] + tier + options + [self.wasm(name)]
+                             + list(args))
         p = subprocess.run(cmd, input=stdin, capture_output=True, timeout=100, env=self.env)
         return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
@@ -464,7 +472,8 @@ def main():
     ap.add_argument("--preload", help="a shared library kiln runs with (LD_PRELOAD)")
     ap.add_argument("case", choices=sorted(CASES))
     opts = ap.parse_args()
-    CASES[opts.case](Runner(opts))
+    with tempfile.TemporaryDirectory() as tmp:
+        CASES[opts.case](Runner(opts, tmp))
     if FAILURES:
         print(f"{len(FAILURES)} check(s) failed")
         return 1
