@@ -70,6 +70,7 @@ void part_config_default(PartConfig *c, PartPolicy policy) {
   c->min_samples = 2;
   c->job_limit_s = 60;
   c->alone_s = 0.5;
+  c->keep_running = true;
 }
 
 static const char *const reason_text[] = {
@@ -83,6 +84,8 @@ static const char *const reason_text[] = {
     [PART_WHY_SHARE_COLD] = "share at most warm",
     [PART_WHY_KEPT_HOT] = "kept hot (hysteresis)",
     [PART_WHY_KEPT_WARM] = "kept warm (hysteresis)",
+    [PART_WHY_STILL_RUNS_HOT] = "kept hot: still runs",
+    [PART_WHY_STILL_RUNS_WARM] = "kept warm: still runs",
     [PART_WHY_INLINED] = "inlined into a hot caller",
     [PART_WHY_TOO_COSTLY_HOT] = "too costly for hot: warm first",
     [PART_WHY_TOO_COSTLY] = "too costly to compile: stays cold",
@@ -398,6 +401,14 @@ bool part_compute(const PartHeatMap *hm, const PartConfig *cfg, const Partition 
     else
       tier_by_share(w, n, cfg);
   }
+  /* A compiled function that still runs keeps its tier: its share fell
+   * because its code got faster, and going back would undo just that.
+   * Only one that stopped running (fewer than min_samples) goes down. */
+  for (size_t i = 0; cfg->keep_running && i < n; i++)
+    if (w[i].was > w[i].tier && w[i].f->self_samples >= cfg->min_samples) {
+      w[i].tier = w[i].was;
+      w[i].why = w[i].was == PART_HOT ? PART_WHY_STILL_RUNS_HOT : PART_WHY_STILL_RUNS_WARM;
+    }
 
   /* Pass 2: what cannot compile within the budget goes down a tier. */
   double budget = cfg->job_limit_s > 0 ? PART_JOB_BUDGET * cfg->job_limit_s : INFINITY;

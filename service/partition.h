@@ -65,6 +65,8 @@ typedef enum {
   PART_WHY_SHARE_COLD, /* share <= warm */
   PART_WHY_KEPT_HOT, /* hysteresis */
   PART_WHY_KEPT_WARM, /* hysteresis */
+  PART_WHY_STILL_RUNS_HOT, /* hot: it would go down, but it still runs (keep_running) */
+  PART_WHY_STILL_RUNS_WARM,
   PART_WHY_INLINED, /* hot: joined its hot caller `via` */
   PART_WHY_TOO_COSTLY_HOT, /* warm: hot would not compile within the budget */
   PART_WHY_TOO_COSTLY, /* cold: neither would warm */
@@ -102,6 +104,7 @@ typedef struct {
   uint32_t min_samples;
   double job_limit_s; /* a worker's time limit per job; 0: none */
   double alone_s; /* a hot function estimated above this compiles alone (0: half the budget) */
+  bool keep_running; /* a compiled function goes down a tier only once it stops running */
 } PartConfig;
 
 /* coverage: hot 0.80, warm 0.95; share: hot 0.8, warm 0.2 (the concept's

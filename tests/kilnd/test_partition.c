@@ -220,6 +220,7 @@ START_TEST(test_hysteresis_share_no_flap) {
   PartConfig cfg;
   PartCost cost;
   part_config_default(&cfg, PART_POLICY_SHARE);
+  cfg.keep_running = false; /* hysteresis alone */
   part_cost_default(&cost);
   PartFunc up[] = {fn(0, 82, 100), fn(1, 3, 100), fn(2, 3, 100), fn(3, 3, 100),
                    fn(4, 3, 100),  fn(5, 3, 100), fn(6, 3, 100)};
@@ -287,6 +288,7 @@ START_TEST(test_hysteresis_coverage_no_flap) {
   PartConfig cfg;
   PartCost cost;
   part_config_default(&cfg, PART_POLICY_COVERAGE);
+  cfg.keep_running = false; /* hysteresis alone */
   part_cost_default(&cost);
   PartFunc ra[] = {fn(0, 50, 100), fn(1, 31, 100), fn(2, 19, 100)};
   PartFunc rb[] = {fn(0, 50, 100), fn(1, 19, 100), fn(2, 31, 100)};
@@ -328,6 +330,38 @@ END_TEST
  *   3: 4000 bytes (> 128), 500 calls from main      -> too big, cold
  *   4: 30 bytes, 300 of 1000 calls from main (0.3 < 0.5), 700 from 5 (warm) -> cold
  * 1, 3, 4 have 1 sample each: min_samples does not hold back inlining. */
+/* keep_running: a hot function whose share fell keeps its tier while it
+ * has samples, and goes down once it has none. */
+START_TEST(test_keep_while_running) {
+  PartConfig cfg;
+  part_config_default(&cfg, PART_POLICY_SHARE);
+  PartCost cost = round_cost();
+  PartFunc hot[] = {fn(0, 90, 100), fn(1, 10, 100)};
+  Partition prev = run(hot, N(hot), NULL, 0, &cfg, NULL, &cost);
+  ck_assert_int_eq(dec(&prev, 0)->tier, PART_HOT);
+  /* Compiled, it got fast: 10 of 100 samples now. */
+  PartFunc faster[] = {fn(0, 10, 100), fn(1, 90, 100)};
+  faster[0].current = PART_HOT;
+  Partition next = run(faster, N(faster), NULL, 0, &cfg, &prev, &cost);
+  ck_assert_int_eq(dec(&next, 0)->tier, PART_HOT);
+  ck_assert_int_eq(dec(&next, 0)->why, PART_WHY_STILL_RUNS_HOT);
+  ck_assert_str_eq(describe(&next, 0, &cfg), "kept hot: still runs");
+  part_free(&next);
+  /* Stopped: no samples, and it goes (below min_samples). */
+  PartFunc stopped[] = {fn(0, 1, 100), fn(1, 99, 100)};
+  stopped[0].current = PART_HOT;
+  next = run(stopped, N(stopped), NULL, 0, &cfg, &prev, &cost);
+  ck_assert_int_eq(dec(&next, 0)->tier, PART_COLD);
+  part_free(&next);
+  /* Without the rule, share decides: 0.1 is cold. */
+  cfg.keep_running = false;
+  next = run(faster, N(faster), NULL, 0, &cfg, &prev, &cost);
+  ck_assert_int_eq(dec(&next, 0)->tier, PART_COLD);
+  part_free(&next);
+  part_free(&prev);
+}
+END_TEST
+
 START_TEST(test_inlining) {
   PartConfig cfg;
   PartCost cost;
@@ -729,6 +763,7 @@ static Suite *partition_suite(void) {
   tcase_add_test(tc, test_min_samples);
   tcase_add_test(tc, test_hysteresis_share_no_flap);
   tcase_add_test(tc, test_hysteresis_coverage_no_flap);
+  tcase_add_test(tc, test_keep_while_running);
   tcase_add_test(tc, test_inlining);
   tcase_add_test(tc, test_huge_alone_warm_first);
   tcase_add_test(tc, test_job_splitting);
