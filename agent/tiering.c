@@ -509,7 +509,8 @@ size_t kiln_instance_tier_changes(kiln_instance *in, kiln_tier_change *out, size
     return 0;
   pthread_mutex_lock(&tg->lock);
   size_t n = tg->nchanges;
-  memcpy(out, tg->changes, (n < max ? n : max) * sizeof *out);
+  if (out && max)
+    memcpy(out, tg->changes, (n < max ? n : max) * sizeof *out);
   pthread_mutex_unlock(&tg->lock);
   return n;
 }
