@@ -26,6 +26,7 @@
 #include "kiln.h"
 #include "report.h"
 #include "start_kilnd.h"
+#include "status.h"
 
 enum { EXIT_USAGE = 2, EXIT_TRAP = 134, HELP_SHOWN = -1 };
 
@@ -48,6 +49,8 @@ enum { EXIT_USAGE = 2, EXIT_TRAP = 134, HELP_SHOWN = -1 };
 
 static const char usage_text[] =
     "Usage: kiln run [OPTIONS] FILE.wasm [ARGS...]\n"
+    "       kiln status [--service ENDPOINT] [--json | --watch]\n"
+    "       kiln control [--service ENDPOINT] [--agent N] [--policy P] [--hot N] [--warm N]\n"
     "       kiln --help | --version\n"
     "\n"
     "Runs the WebAssembly program FILE.wasm (its _start export) with WASI\n"
@@ -80,7 +83,10 @@ static const char usage_text[] =
     "  --help                 show this help\n"
     "  --version              show the version\n"
     "\n"
-    "Exit status: the program's; 134 after a trap; 2 for bad usage or a bad module.\n";
+    "Exit status: the program's; 134 after a trap; 2 for bad usage or a bad module.\n"
+    "\n"
+    "kiln status shows what kilnd is doing; kiln control changes its thresholds\n"
+    "while it runs (see 'kiln status --help', 'kiln control --help').\n";
 
 typedef struct {
   bool adaptive; /* --tier auto: the partition decides, as the script runs */
@@ -466,6 +472,10 @@ int main(int argc, char **argv) {
     printf("kiln %s\n", KILN_VERSION);
     return 0;
   }
+  if (strcmp(cmd, "status") == 0)
+    return kiln_status_main(argc - 2, argv + 2);
+  if (strcmp(cmd, "control") == 0)
+    return kiln_control_main(argc - 2, argv + 2);
   if (strcmp(cmd, "run") != 0)
     return fail("unknown command '%s'; try 'kiln --help'", cmd);
   Options o = {.adaptive = true, .tier = KILN_TIER_COLD, .idle = DEFAULT_IDLE_SECONDS};

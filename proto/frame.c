@@ -251,6 +251,14 @@ int kiln_default_endpoint(char *buf, size_t size, char *err, size_t errsize) {
   return 0;
 }
 
+int kiln_feed_endpoint(const char *endpoint, char *buf, size_t size) {
+  size_t n = strlen(endpoint);
+  if (n >= 5 && strcmp(endpoint + n - 5, ".sock") == 0)
+    n -= 5;
+  int w = snprintf(buf, size, "%.*s.feed", (int)n, endpoint);
+  return w < 0 || (size_t)w >= size ? -1 : 0;
+}
+
 const char *kiln_ipc_path(const char *endpoint) {
   return strncmp(endpoint, "ipc://", 6) == 0 ? endpoint + 6 : NULL;
 }

@@ -75,6 +75,10 @@ int kiln_endpoint_dir(char *buf, size_t size, char *err, size_t errsize);
 /* "ipc://DIR/kilnd.sock" for the endpoint directory; creates it as above. */
 int kiln_default_endpoint(char *buf, size_t size, char *err, size_t errsize);
 
+/* kilnd's feed beside its endpoint: ".sock" at the end replaced by ".feed",
+ * else ".feed" appended. Returns 0, or -1 when buf is too small. */
+int kiln_feed_endpoint(const char *endpoint, char *buf, size_t size);
+
 /* For "ipc://PATH" returns PATH (inside endpoint), else NULL. */
 const char *kiln_ipc_path(const char *endpoint);
 

@@ -9,6 +9,19 @@
  * Each agent's partition is its own (per-client optimization); two agents
  * whose partitions ask for the same function set at the same tier share one
  * package through its content key.
+ *
+ * Agents. A connection that says Hello is an agent, numbered for the feed.
+ * ZeroMQ's monitor says that a connection closed but not which, so an agent
+ * is taken for gone when there are fewer connections than agents (the one
+ * silent longest goes) or after AGENT_SILENT_S without a request; one that
+ * speaks again is back.
+ *
+ * Control. An operator changes the engine's settings for one agent or for
+ * all. The agent only hears kilnd in replies to its own requests, so the
+ * new settings reach it with the answer to its next heat map; meanwhile
+ * kilnd recomputes each affected agent's partition from its last heat map
+ * at once, publishes it on the feed and prefetches its jobs, so the
+ * packages are there (or under way) when the agent asks.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,14 +33,141 @@
 
 /* Agents' partitions remembered; the oldest is forgotten past this. */
 #define ADAPT_MAX_AGENT_MODULES 256
+/* An agent not heard from for this long is taken for gone (an agent whose
+ * script is busy sends a heat map every period, 250 ms by default). */
+#define AGENT_SILENT_S 10.0
+/* How long a gone agent's record stays, should it speak again. */
+#define AGENT_FORGET_S 600.0
 
 struct AgentModule {
   uint8_t client[256];
   size_t client_len;
+  uint32_t agent; /* its Agent's id; 0: none (no Hello) */
   uint8_t hash[32];
   Partition prev;
+  Kiln__HeatMap *hm; /* the last heat map, for a Control's new partition */
+  Kiln__Partition *sent; /* the last partition, for the feed's snapshot */
+  bool sent_by_control; /* `sent` was made by a Control, not yet the agent's */
   struct AgentModule *next; /* most recently used first */
 };
+
+static void agent_module_free(AgentModule *a) {
+  part_free(&a->prev);
+  if (a->hm)
+    kiln__heat_map__free_unpacked(a->hm, NULL);
+  if (a->sent)
+    kiln__partition__free_unpacked(a->sent, NULL);
+  free(a);
+}
+
+/* --- agents ---------------------------------------------------------------- */
+
+static Agent *agent_of(Broker *b, const uint8_t *id, size_t idlen) {
+  for (Agent *a = b->seen; a; a = a->next)
+    if (a->client_len == idlen && memcmp(a->client, id, idlen) == 0)
+      return a;
+  return NULL;
+}
+
+static Agent *agent_by_id(Broker *b, uint32_t n) {
+  for (Agent *a = b->seen; a; a = a->next)
+    if (a->id == n)
+      return a;
+  return NULL;
+}
+
+const PartConfig *adapt_config(const Broker *b, const Agent *a) {
+  return a && a->own_cfg ? &a->cfg : &b->part_cfg;
+}
+
+void adapt_on_hello(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Hello *h) {
+  Agent *a = agent_of(b, id, idlen);
+  if (!a && (a = calloc(1, sizeof *a))) {
+    a->id = ++b->next_agent_id;
+    memcpy(a->client, id, idlen);
+    a->client_len = idlen;
+    a->hello_at = a->heard_at = kd_now();
+    a->next = b->seen;
+    b->seen = a;
+  }
+  if (!a)
+    return; /* out of memory: it is served, only not on the feed */
+  a->pid = h->pid;
+  size_t j = 0;
+  for (const char *c = h->client_name; c && *c && j + 1 < sizeof a->name; c++)
+    a->name[j++] = (*c < 0x20 || *c == 0x7f) ? '?' : *c;
+  a->name[j] = '\0';
+  kd_log("agent %u is pid %u ('%s')", a->id, a->pid, a->name);
+  feed_agent(b, a, false);
+}
+
+void adapt_heard(Broker *b, const uint8_t *id, size_t idlen) {
+  Agent *a = agent_of(b, id, idlen);
+  if (!a)
+    return;
+  a->heard_at = kd_now();
+  if (a->gone) {
+    a->gone = false;
+    kd_log("agent %u is back", a->id);
+    feed_agent(b, a, false);
+  }
+}
+
+static void gone(Broker *b, Agent *a, const char *why) {
+  a->gone = true;
+  a->gone_at = kd_now();
+  kd_log("agent %u (pid %u) is gone: %s", a->id, a->pid, why);
+  feed_agent(b, a, false);
+}
+
+void adapt_connections(Broker *b) {
+  for (;;) {
+    int live = 0;
+    Agent *silent = NULL;
+    for (Agent *a = b->seen; a; a = a->next)
+      if (!a->gone) {
+        live++;
+        if (!silent || a->heard_at < silent->heard_at)
+          silent = a;
+      }
+    if (live <= b->agents || !silent)
+      return;
+    gone(b, silent,
+         b->agents ? "a connection closed, and it was silent longest" : "no connection left");
+  }
+}
+
+void adapt_tick(Broker *b) {
+  double now = kd_now();
+  for (Agent **p = &b->seen; *p;) {
+    Agent *a = *p;
+    if (!a->gone && now - a->heard_at > AGENT_SILENT_S)
+      gone(b, a, "silent for 10 s");
+    if (a->gone && now - a->gone_at > AGENT_FORGET_S) {
+      *p = a->next;
+      free(a);
+      continue;
+    }
+    p = &a->next;
+  }
+  if (!b->feed)
+    return;
+  /* The snapshot: what a subscriber that just joined needs. */
+  for (Agent *a = b->seen; a; a = a->next) {
+    if (a->gone)
+      continue;
+    feed_agent(b, a, true);
+    for (AgentModule *am = b->adapted; am; am = am->next) {
+      if (am->agent != a->id)
+        continue;
+      const WasmModule *m = store_find_module(b->store, am->hash, 32);
+      if (m && am->hm)
+        feed_heat_map(b, a->id, m, am->hm, true);
+      if (am->sent)
+        feed_partition(b, a->id, am->sent, am->sent_by_control, true);
+    }
+  }
+}
 
 static PartTier part_tier(Kiln__Tier t) {
   return t == KILN__TIER__TIER_HOT ? PART_HOT : t == KILN__TIER__TIER_WARM ? PART_WARM : PART_COLD;
@@ -71,8 +211,7 @@ static AgentModule *agent_module(Broker *b, const uint8_t *id, size_t idlen, con
     AgentModule **q = &b->adapted;
     while ((*q)->next)
       q = &(*q)->next;
-    part_free(&(*q)->prev);
-    free(*q);
+    agent_module_free(*q);
     *q = NULL;
   }
   AgentModule *a = calloc(1, sizeof *a);
@@ -80,6 +219,8 @@ static AgentModule *agent_module(Broker *b, const uint8_t *id, size_t idlen, con
     return NULL;
   memcpy(a->client, id, idlen);
   a->client_len = idlen;
+  const Agent *ag = agent_of(b, id, idlen);
+  a->agent = ag ? ag->id : 0;
   memcpy(a->hash, hash, 32);
   a->next = b->adapted;
   b->adapted = a;
@@ -89,10 +230,14 @@ static AgentModule *agent_module(Broker *b, const uint8_t *id, size_t idlen, con
 void adapt_free(Broker *b) {
   for (AgentModule *a = b->adapted, *next; a; a = next) {
     next = a->next;
-    part_free(&a->prev);
-    free(a);
+    agent_module_free(a);
   }
   b->adapted = NULL;
+  for (Agent *a = b->seen, *next; a; a = next) {
+    next = a->next;
+    free(a);
+  }
+  b->seen = NULL;
 }
 
 /* The heat map's functions, for the engine. False: a region names a
@@ -200,8 +345,167 @@ static Kiln__HeatMap *persisted(const Broker *b, const uint8_t hash[32]) {
   return hm;
 }
 
+/* A deep copy of a message, owned by protobuf-c's allocator: the request
+ * it came in is freed once answered. NULL when out of memory. */
+static Kiln__HeatMap *copy_heat_map(const Kiln__HeatMap *hm) {
+  size_t len = kiln__heat_map__get_packed_size(hm);
+  uint8_t *buf = malloc(len + 1);
+  Kiln__HeatMap *copy =
+      buf ? kiln__heat_map__unpack(NULL, kiln__heat_map__pack(hm, buf), buf) : NULL;
+  free(buf);
+  return copy;
+}
+
+static Kiln__Partition *copy_partition(const Kiln__Partition *p) {
+  size_t len = kiln__partition__get_packed_size(p);
+  uint8_t *buf = malloc(len + 1);
+  Kiln__Partition *copy =
+      buf ? kiln__partition__unpack(NULL, kiln__partition__pack(p, buf), buf) : NULL;
+  free(buf);
+  return copy;
+}
+
+/* Runs the engine on hm with cfg (prev: the partition the agent has, for
+ * hysteresis). *part is the engine's result, *out the Partition message
+ * (free with kiln__partition__free_unpacked). False with a line in err. */
+static bool compute(Broker *b, const WasmModule *m, const Kiln__HeatMap *hm, const PartConfig *cfg,
+                    const Partition *prev, Partition *part, Kiln__Partition **out, char *err,
+                    size_t errlen) {
+  *out = NULL;
+  memset(part, 0, sizeof *part);
+  PartFunc *funcs = calloc(hm->n_regions + 1, sizeof *funcs);
+  if (!funcs) {
+    snprintf(err, errlen, "out of memory");
+    return false;
+  }
+  size_t n;
+  if (!heat_funcs(m, hm, funcs, &n, err, errlen)) {
+    free(funcs);
+    return false;
+  }
+  PartHeatMap in = {.funcs = funcs, .nfuncs = n};
+  if (!part_compute(&in, cfg, prev, &b->part_cost, part)) {
+    free(funcs);
+    snprintf(err, errlen, "the partitioning engine refused the heat map");
+    return false;
+  }
+  qsort(funcs, n, sizeof *funcs, by_func);
+
+  /* The message: placements, then the jobs with their function sets. */
+  Kiln__Placement *pl = calloc(part->nfuncs + 1, sizeof *pl);
+  Kiln__Placement **plp = calloc(part->nfuncs + 1, sizeof *plp);
+  char(*why)[96] = calloc(part->nfuncs + 1, sizeof *why);
+  Kiln__PartitionJob *jobs = calloc(part->njobs + 1, sizeof *jobs);
+  Kiln__PartitionJob **jobp = calloc(part->njobs + 1, sizeof *jobp);
+  uint32_t *members = calloc(part->nfuncs + 1, sizeof *members);
+  uint32_t *place = calloc(part->njobs + 1, sizeof *place); /* a job's index in the reply */
+  size_t njobs = 0;
+  if (pl && plp && why && jobs && jobp && members && place) {
+    size_t at = 0;
+    for (uint32_t j = 0; j < part->njobs; j++) {
+      kiln__partition_job__init(&jobs[j]);
+      jobs[j].tier = proto_tier(part->jobs[j].tier);
+      jobs[j].estimated_s = part->jobs[j].est_s;
+      jobs[j].functions = members + at;
+      /* part->funcs is sorted by function, so each job's set comes out
+       * sorted. Only functions whose tier changes are compiled: the rest
+       * has its code already. */
+      for (size_t i = 0; i < part->nfuncs; i++)
+        if (part->funcs[i].job == j &&
+            current_tier(funcs, n, part->funcs[i].func) != part->jobs[j].tier)
+          members[at++] = part->funcs[i].func;
+      jobs[j].n_functions = (size_t)(members + at - jobs[j].functions);
+      place[j] = (uint32_t)njobs;
+      if (jobs[j].n_functions)
+        jobp[njobs++] = &jobs[j];
+    }
+    for (size_t i = 0; i < part->nfuncs; i++) {
+      const PartDecision *d = &part->funcs[i];
+      kiln__placement__init(&pl[i]);
+      pl[i].function_index = d->func;
+      pl[i].tier = proto_tier(d->tier);
+      part_describe(d, cfg, why[i], sizeof why[i]);
+      pl[i].reason = why[i];
+      pl[i].job = d->job == PART_NO_JOB ? 0 : place[d->job];
+      plp[i] = &pl[i];
+    }
+    Kiln__Partition msg = KILN__PARTITION__INIT;
+    msg.module_hash = hm->module_hash;
+    msg.policy = (char *)part_policy_name(cfg->policy);
+    msg.hot = cfg->hot;
+    msg.warm = cfg->warm;
+    msg.n_placements = part->nfuncs;
+    msg.placements = plp;
+    msg.n_jobs = njobs;
+    msg.jobs = jobp;
+    *out = copy_partition(&msg);
+  }
+  free(funcs);
+  free(pl);
+  free(plp);
+  free(why);
+  free(jobs);
+  free(jobp);
+  free(members);
+  free(place);
+  if (!*out) {
+    part_free(part);
+    snprintf(err, errlen, "out of memory");
+    return false;
+  }
+  return true;
+}
+
+/* One log line per partition: what the operator's settings made of it. */
+static void log_partition(const WasmModule *m, uint32_t agent, const Kiln__HeatMap *hm,
+                          const Kiln__Partition *p, const char *what) {
+  size_t count[4] = {0};
+  for (size_t i = 0; i < p->n_placements; i++)
+    count[p->placements[i]->tier & 3]++;
+  char hex[65];
+  kiln_hex(m->hash, 32, hex);
+  kd_log("%s of %.16s for agent %u from %llu samples (%s, hot %.0f%%, warm %.0f%%): %zu hot, "
+         "%zu warm, %zu cold, %zu jobs",
+         what, hex, agent, (unsigned long long)hm->samples, p->policy, p->hot * 100, p->warm * 100,
+         count[KILN__TIER__TIER_HOT], count[KILN__TIER__TIER_WARM],
+         p->n_placements - count[KILN__TIER__TIER_HOT] - count[KILN__TIER__TIER_WARM], p->n_jobs);
+}
+
+/* Runs the engine on hm for agent module a and answers with the partition. */
 static void partition_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid,
-                            const WasmModule *m, const Kiln__HeatMap *hm, AgentModule *a);
+                            const WasmModule *m, const Kiln__HeatMap *hm, AgentModule *a) {
+  const PartConfig *cfg = adapt_config(b, agent_by_id(b, a->agent));
+  Partition part;
+  Kiln__Partition *reply;
+  char err[256];
+  if (!compute(b, m, hm, cfg, &a->prev, &part, &reply, err, sizeof err)) {
+    kd_log("refused a heat map: %s", err);
+    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST, "%s", err);
+    return;
+  }
+  Kiln__Envelope env = KILN__ENVELOPE__INIT;
+  env.request_id = rid;
+  env.body_case = KILN__ENVELOPE__BODY_PARTITION;
+  env.partition = reply;
+  broker_send(b, id, idlen, &env);
+  for (size_t k = 0; k < reply->n_jobs; k++)
+    prefetch(b, m, reply->jobs[k]->functions, reply->jobs[k]->n_functions, reply->jobs[k]->tier);
+  log_partition(m, a->agent, hm, reply, "partition");
+  feed_partition(b, a->agent, reply, false, false);
+  if (a->sent)
+    kiln__partition__free_unpacked(a->sent, NULL);
+  a->sent = reply;
+  a->sent_by_control = false;
+  part_free(&a->prev);
+  a->prev = part;
+  /* Kept for a Control's new partition (a start's empty one is no use). */
+  Kiln__HeatMap *copy = hm->n_regions ? copy_heat_map(hm) : NULL;
+  if (copy) {
+    if (a->hm)
+      kiln__heat_map__free_unpacked(a->hm, NULL);
+    a->hm = copy;
+  }
+}
 
 void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Envelope *req) {
   const Kiln__HeatMap *hm = req->heat_map;
@@ -217,6 +521,13 @@ void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
     broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_INTERNAL, "out of memory");
     return;
   }
+  Agent *ag = agent_by_id(b, a->agent);
+  if (ag) {
+    ag->uptime_ms = hm->uptime_ms;
+    memcpy(ag->hash, m->hash, 32);
+    ag->has_hash = true;
+  }
+  feed_heat_map(b, a->agent, m, hm, false);
   partition_reply(b, id, idlen, rid, m, hm, a);
   persist(b, hm);
 }
@@ -253,103 +564,114 @@ void adapt_on_partition_request(Broker *b, const uint8_t *id, size_t idlen,
   }
 }
 
-/* Runs the engine on hm for agent a and answers with the partition. */
-static void partition_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid,
-                            const WasmModule *m, const Kiln__HeatMap *hm, AgentModule *a) {
-  PartFunc *funcs = calloc(hm->n_regions + 1, sizeof *funcs);
-  if (!funcs) {
-    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_INTERNAL, "out of memory");
-    return;
-  }
-  char err[256];
-  size_t n;
-  if (!heat_funcs(m, hm, funcs, &n, err, sizeof err)) {
-    free(funcs);
-    kd_log("refused a heat map: %s", err);
-    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST, "%s", err);
-    return;
-  }
-  PartHeatMap in = {.funcs = funcs, .nfuncs = n};
-  Partition part;
-  if (!part_compute(&in, &b->part_cfg, &a->prev, &b->part_cost, &part)) {
-    free(funcs);
-    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_INTERNAL,
-                      "the partitioning engine refused the heat map");
-    return;
-  }
-  qsort(funcs, n, sizeof *funcs, by_func);
+/* --- Control ---------------------------------------------------------------- */
 
-  /* The reply: placements, then the jobs with their function sets. */
-  Kiln__Placement *pl = calloc(part.nfuncs + 1, sizeof *pl);
-  Kiln__Placement **plp = calloc(part.nfuncs + 1, sizeof *plp);
-  char(*why)[96] = calloc(part.nfuncs + 1, sizeof *why);
-  Kiln__PartitionJob *jobs = calloc(part.njobs + 1, sizeof *jobs);
-  Kiln__PartitionJob **jobp = calloc(part.njobs + 1, sizeof *jobp);
-  uint32_t *members = calloc(part.nfuncs + 1, sizeof *members);
-  uint32_t *place = calloc(part.njobs + 1, sizeof *place); /* a job's index in the reply */
-  size_t hot = 0, warm = 0, njobs = 0;
-  if (pl && plp && why && jobs && jobp && members && place) {
-    size_t at = 0;
-    for (uint32_t j = 0; j < part.njobs; j++) {
-      kiln__partition_job__init(&jobs[j]);
-      jobs[j].tier = proto_tier(part.jobs[j].tier);
-      jobs[j].estimated_s = part.jobs[j].est_s;
-      jobs[j].functions = members + at;
-      /* part.funcs is sorted by function, so each job's set comes out
-       * sorted. Only functions whose tier changes are compiled: the rest
-       * has its code already. */
-      for (size_t i = 0; i < part.nfuncs; i++)
-        if (part.funcs[i].job == j &&
-            current_tier(funcs, n, part.funcs[i].func) != part.jobs[j].tier)
-          members[at++] = part.funcs[i].func;
-      jobs[j].n_functions = (size_t)(members + at - jobs[j].functions);
-      place[j] = (uint32_t)njobs;
-      if (jobs[j].n_functions)
-        jobp[njobs++] = &jobs[j];
-    }
-    for (size_t i = 0; i < part.nfuncs; i++) {
-      const PartDecision *d = &part.funcs[i];
-      kiln__placement__init(&pl[i]);
-      pl[i].function_index = d->func;
-      pl[i].tier = proto_tier(d->tier);
-      part_describe(d, &b->part_cfg, why[i], sizeof why[i]);
-      pl[i].reason = why[i];
-      pl[i].job = d->job == PART_NO_JOB ? 0 : place[d->job];
-      plp[i] = &pl[i];
-      hot += d->tier == PART_HOT;
-      warm += d->tier == PART_WARM;
-    }
-    Kiln__Partition reply = KILN__PARTITION__INIT;
-    reply.module_hash = hm->module_hash;
-    reply.policy = b->part_cfg.policy == PART_POLICY_SHARE ? "share" : "coverage";
-    reply.hot = b->part_cfg.hot;
-    reply.warm = b->part_cfg.warm;
-    reply.n_placements = part.nfuncs;
-    reply.placements = plp;
-    reply.n_jobs = njobs;
-    reply.jobs = jobp;
-    Kiln__Envelope env = KILN__ENVELOPE__INIT;
-    env.request_id = rid;
-    env.body_case = KILN__ENVELOPE__BODY_PARTITION;
-    env.partition = &reply;
-    broker_send(b, id, idlen, &env);
-    for (size_t k = 0; k < njobs; k++)
-      prefetch(b, m, jobp[k]->functions, jobp[k]->n_functions, jobp[k]->tier);
-    char hex[65];
-    kiln_hex(m->hash, 32, hex);
-    kd_log("partition of %.16s from %llu samples: %zu hot, %zu warm, %zu cold, %zu jobs", hex,
-           (unsigned long long)hm->samples, hot, warm, part.nfuncs - hot - warm, njobs);
-  } else {
-    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_INTERNAL, "out of memory");
+/* The settings c asks for, from base. False with the reason in err. */
+static bool new_settings(const Kiln__Control *c, const PartConfig *base, PartConfig *out, char *err,
+                         size_t n) {
+  *out = *base;
+  PartPolicy policy = base->policy;
+  if (!c->policy[0] && !c->hot_percent && !c->warm_percent) {
+    snprintf(err, n, "nothing to change: give a policy, hot or warm");
+    return false;
   }
-  free(funcs);
-  free(pl);
-  free(plp);
-  free(why);
-  free(jobs);
-  free(jobp);
-  free(members);
-  free(place);
-  part_free(&a->prev);
-  a->prev = part;
+  if (c->policy[0] && !part_policy_parse(c->policy, &policy)) {
+    char name[65];
+    snprintf(name, sizeof name, "%s", c->policy);
+    for (char *p = name; *p; p++)
+      if ((unsigned char)*p < 0x20 || *p == 0x7f)
+        *p = '?';
+    snprintf(err, n, "unknown policy '%s' (expected coverage or share)", name);
+    return false;
+  }
+  if (c->hot_percent > 100 || c->warm_percent > 100) {
+    snprintf(err, n, "%s must be from 1 to 100 percent, not %u",
+             c->hot_percent > 100 ? "hot" : "warm",
+             c->hot_percent > 100 ? c->hot_percent : c->warm_percent);
+    return false;
+  }
+  if (policy != base->policy) {
+    /* Another policy's thresholds mean something else: those not given
+     * are the new policy's defaults, not the old policy's values. */
+    part_config_default(out, policy);
+    out->job_limit_s = base->job_limit_s;
+  }
+  if (c->hot_percent)
+    out->hot = c->hot_percent / 100.0;
+  if (c->warm_percent)
+    out->warm = c->warm_percent / 100.0;
+  return part_config_check(out, err, n) == 0;
+}
+
+/* The agents' partitions after a Control, from their last heat maps: on the
+ * feed, and their jobs under way. Returns how many. */
+static uint32_t repartition(Broker *b, uint32_t agent) {
+  uint32_t n = 0;
+  for (AgentModule *a = b->adapted; a; a = a->next) {
+    Agent *ag = agent_by_id(b, a->agent);
+    if (!a->hm || !ag || ag->gone || (agent && a->agent != agent))
+      continue;
+    const WasmModule *m = store_find_module(b->store, a->hash, 32);
+    Partition part;
+    Kiln__Partition *p;
+    char err[256];
+    if (!m || !compute(b, m, a->hm, adapt_config(b, ag), &a->prev, &part, &p, err, sizeof err))
+      continue;
+    /* prev stays the partition the agent has: hysteresis is about what it
+     * runs, and it has not seen this one yet. */
+    part_free(&part);
+    for (size_t k = 0; k < p->n_jobs; k++)
+      prefetch(b, m, p->jobs[k]->functions, p->jobs[k]->n_functions, p->jobs[k]->tier);
+    log_partition(m, a->agent, a->hm, p, "new partition");
+    feed_partition(b, a->agent, p, true, false);
+    if (a->sent)
+      kiln__partition__free_unpacked(a->sent, NULL);
+    a->sent = p;
+    a->sent_by_control = true;
+    n++;
+  }
+  return n;
+}
+
+void adapt_on_control(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Envelope *req) {
+  const Kiln__Control *c = req->control;
+  Kiln__ControlReply r = KILN__CONTROL_REPLY__INIT;
+  char reason[256] = "";
+  r.agent = c->agent;
+  Agent *ag = c->agent ? agent_by_id(b, c->agent) : NULL;
+  const PartConfig *now = adapt_config(b, ag);
+  PartConfig next;
+  if (c->agent && (!ag || ag->gone)) {
+    snprintf(reason, sizeof reason, "no agent %u is connected (kiln status lists them)", c->agent);
+    now = &b->part_cfg;
+  } else if (new_settings(c, now, &next, reason, sizeof reason)) {
+    r.ok = true;
+    if (ag) {
+      ag->cfg = next;
+      ag->own_cfg = true;
+    } else {
+      b->part_cfg = next; /* every agent, and those to come */
+      for (Agent *a = b->seen; a; a = a->next)
+        a->own_cfg = false;
+    }
+    now = &next;
+  }
+  r.reason = reason;
+  r.policy = (char *)part_policy_name(now->policy);
+  r.hot = now->hot;
+  r.warm = now->warm;
+  if (r.ok) {
+    char who[32];
+    snprintf(who, sizeof who, ag ? "agent %u" : "every agent", c->agent);
+    kd_log("control: %s now %s, hot %.0f%%, warm %.0f%%", who, r.policy, r.hot * 100, r.warm * 100);
+    r.repartitioned = repartition(b, c->agent);
+  } else {
+    kd_log("control refused: %s", reason);
+  }
+  Kiln__Envelope env = KILN__ENVELOPE__INIT;
+  env.request_id = req->request_id;
+  env.body_case = KILN__ENVELOPE__BODY_CONTROL_REPLY;
+  env.control_reply = &r;
+  broker_send(b, id, idlen, &env);
+  feed_control(b, c, &r);
 }

@@ -205,6 +205,7 @@ static void on_compile(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
     kiln_hex(key, 32, hex);
     kd_log("compile answered from the package index: %.16s", hex);
     pkg->cached = true;
+    feed_compile(b, KILN__COMPILE_STATE__COMPILE_DONE, 0, m->hash, cr->tier, n, 0, pkg, NULL);
     Kiln__Envelope env = KILN__ENVELOPE__INIT;
     env.request_id = rid;
     env.body_case = KILN__ENVELOPE__BODY_PACKAGE_READY;
@@ -274,9 +275,14 @@ static bool handle_client(Broker *b) {
     broker_send_error(b, client, idlen, rid, kiln_frame_error_code(st), "%s", err);
     return true;
   }
+  adapt_heard(b, client, idlen);
   switch (env->body_case) {
   case KILN__ENVELOPE__BODY_HELLO:
     on_hello(b, client, idlen, env);
+    adapt_on_hello(b, client, idlen, env->hello);
+    break;
+  case KILN__ENVELOPE__BODY_CONTROL:
+    adapt_on_control(b, client, idlen, env);
     break;
   case KILN__ENVELOPE__BODY_MODULE_UPLOAD:
     on_upload(b, client, idlen, env);
@@ -328,6 +334,8 @@ static bool track_agents(Broker *b) {
       left = true;
     }
   }
+  if (left)
+    adapt_connections(b);
   return left;
 }
 
@@ -412,27 +420,43 @@ int broker_run(const KilndConfig *cfg) {
     fprintf(stderr, "kilnd: cannot listen on %s: %s\n", endpoint, zmq_strerror(errno));
     goto out;
   }
-  part_config_default(&b.part_cfg, cfg->policy && strcmp(cfg->policy, "share") == 0
-                                       ? PART_POLICY_SHARE
-                                       : PART_POLICY_COVERAGE);
+  PartPolicy policy = PART_POLICY_COVERAGE;
+  if (cfg->policy)
+    part_policy_parse(cfg->policy, &policy); /* checked by config_check */
+  part_config_default(&b.part_cfg, policy);
   if (cfg->hot)
     b.part_cfg.hot = (double)cfg->hot / 100;
   if (cfg->warm)
     b.part_cfg.warm = (double)cfg->warm / 100;
   b.part_cfg.job_limit_s = (double)cfg->job_timeout;
   part_cost_default(&b.part_cost);
+  b.started = kd_now();
+  char feed[4200];
+  if (!cfg->feed && kiln_feed_endpoint(endpoint, feed, sizeof feed) != 0) {
+    fprintf(stderr, "kilnd: the feed's path beside %s is too long\n", endpoint);
+    goto out;
+  }
+  if ((!cfg->feed || strcmp(cfg->feed, "none") != 0) &&
+      feed_open(&b, cfg->feed ? cfg->feed : feed) != 0)
+    goto out;
   b.store = store_new();
   if (!b.store || pool_start(&b) != 0)
     goto out;
-  kd_log("listening on %s (protocol %u, %d workers, compiler %s, cache %s)", endpoint,
+  kd_log("listening on %s (protocol %u, %d workers, compiler %s, cache %s, feed %s)", endpoint,
          KILN_PROTO_VERSION, b.nworkers, worker_have_compiler() ? "built in" : "not built",
-         cfg->cache ? cfg->cache : "off");
+         cfg->cache ? cfg->cache : "off", b.feed ? b.feed_endpoint : "off");
   kd_ready();
 
   double last_request = kd_now();
   int stop_sig = 0;
+  b.next_tick = kd_now() + 1;
   while (!stop_sig) {
     int timeout = pool_timeout_ms(&b);
+    /* Once a second: agents' silence, the feed's snapshot and stats. */
+    double tick = b.next_tick - kd_now();
+    int tick_ms = tick <= 0 ? 0 : (int)(tick * 1000) + 1;
+    if (timeout < 0 || tick_ms < timeout)
+      timeout = tick_ms;
     if (cfg->idle > 0 && !pool_busy(&b) && b.agents == 0) {
       double left = last_request + (double)cfg->idle - kd_now();
       int ms = left <= 0 ? 0 : (int)(left * 1000) + 1;
@@ -470,6 +494,11 @@ int broker_run(const KilndConfig *cfg) {
     if ((items[3].revents & ZMQ_POLLIN) && track_agents(&b))
       last_request = kd_now();
     pool_tick(&b);
+    if (kd_now() >= b.next_tick) {
+      adapt_tick(&b);
+      feed_stats(&b);
+      b.next_tick = kd_now() + 1;
+    }
     if (cfg->idle > 0 && !pool_busy(&b) && b.agents == 0 &&
         kd_now() - last_request >= (double)cfg->idle) {
       kd_log("idle for %ld s: shutting down", cfg->idle);
@@ -483,6 +512,7 @@ int broker_run(const KilndConfig *cfg) {
   pool_stop(&b);
   store_remove_segments(b.store);
 out:
+  feed_close(&b);
   adapt_free(&b);
   store_free(b.store);
   if (b.workers_sock)

@@ -1,9 +1,9 @@
 /*
  * kilnd.c: kilnd's options, main, and its log line.
  *
- * Every option is one row of `options` below, with its default and its help
- * text: parsing, defaults and `--help` all come from that table. Bad flags get
- * one "kilnd: " line and exit status 2.
+ * Settings come from config.c's one table of options: defaults, then the
+ * config file, then the flags. A bad flag, key or value gets one "kilnd: "
+ * line and exit status 2.
  *
  * Without --foreground kilnd detaches (as `kiln run` wants when it starts one
  * itself): the parent returns only once the daemon has bound its endpoint, so
@@ -21,123 +21,6 @@
 #include <unistd.h>
 
 #include "kilnd.h"
-
-typedef enum { OPT_STR, OPT_LONG, OPT_FLAG } OptType;
-
-typedef struct {
-  const char *name;
-  OptType type;
-  size_t offset; /* into KilndConfig */
-  long min, max; /* OPT_LONG only */
-  const char *arg, *help; /* help NULL: hidden */
-} Option;
-
-#define OFF(field) offsetof(KilndConfig, field)
-static const Option options[] = {
-    {"endpoint", OPT_STR, OFF(endpoint), 0, 0, "ipc://PATH",
-     "where to listen (default ipc://$XDG_RUNTIME_DIR/kiln/" KILN_SOCKET_NAME ")"},
-    {"workers", OPT_LONG, OFF(workers), 0, 256, "N",
-     "compiler processes (default 0: one per core)"},
-    {"idle", OPT_LONG, OFF(idle), 0, LONG_MAX / 2, "SECONDS",
-     "exit after this long with no agent connected and no requests (default 0: never)"},
-    {"cache", OPT_STR, OFF(cache), 0, 0, "DIR",
-     "packages kept across runs (default $XDG_CACHE_HOME/kiln or ~/.cache/kiln; none: off)"},
-    {"foreground", OPT_FLAG, OFF(foreground), 0, 0, NULL, "do not detach (for systemd and tests)"},
-    {"job-timeout", OPT_LONG, OFF(job_timeout), 1, 86400, "SECONDS",
-     "time limit of one compile job (default 60)"},
-    {"max-message", OPT_LONG, OFF(max_message), 1024, 1L << 30, "BYTES",
-     "largest message accepted, a module upload included (default 64 MiB)"},
-    {"max-queue", OPT_LONG, OFF(max_queue), 1, 1000000, "N",
-     "compile jobs waiting before requests are refused (default 1024)"},
-    {"policy", OPT_STR, OFF(policy), 0, 0, "coverage|share",
-     "how heat maps become tiers: the fewest functions covering --hot% of self time are hot, "
-     "--warm% hot or warm (coverage, default); or each function's share of self time against "
-     "--hot% and --warm% (share)"},
-    {"hot", OPT_LONG, OFF(hot), 1, 100, "PERCENT", "hot threshold (default 80 for either policy)"},
-    {"warm", OPT_LONG, OFF(warm), 1, 100, "PERCENT",
-     "warm threshold (default 95 for coverage, 20 for share)"},
-    {"worker", OPT_STR, OFF(worker), 0, 0, "ENDPOINT", NULL},
-    {"worker-id", OPT_LONG, OFF(worker_id), 0, 1000000, "N", NULL},
-    {"test-job-delay", OPT_LONG, OFF(test_job_delay), 0, 3600000, "MS", NULL},
-};
-
-static const KilndConfig defaults = {
-    .workers = 0,
-    .idle = 0,
-    .job_timeout = 60,
-    .max_message = KILN_DEFAULT_MAX_MESSAGE,
-    .max_queue = 1024,
-};
-
-static void usage(FILE *f) {
-  fprintf(f, "usage: kilnd [OPTION]...\nThe Kiln compile service.\n\n");
-  for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
-    const Option *o = &options[i];
-    if (!o->help)
-      continue;
-    char left[64];
-    snprintf(left, sizeof left, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-    fprintf(f, "  %-24s %s\n", left, o->help);
-  }
-  fprintf(f, "  %-24s %s\n", "--help", "this text");
-}
-
-/* Returns 0, 1 for --help, or -1 after printing the one error line. */
-static int parse_args(int argc, char **argv, KilndConfig *cfg) {
-  *cfg = defaults;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
-      return 1;
-    if (strncmp(a, "--", 2) != 0) {
-      fprintf(stderr, "kilnd: unexpected argument '%s' (see kilnd --help)\n", a);
-      return -1;
-    }
-    /* --name=value and --name value are both accepted. */
-    const char *name = a + 2, *eq = strchr(name, '=');
-    size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-    const Option *o = NULL;
-    for (size_t k = 0; k < sizeof options / sizeof options[0]; k++)
-      if (strlen(options[k].name) == nlen && strncmp(options[k].name, name, nlen) == 0)
-        o = &options[k];
-    if (!o) {
-      fprintf(stderr, "kilnd: unknown option '%s' (see kilnd --help)\n", a);
-      return -1;
-    }
-    char *field = (char *)cfg + o->offset;
-    if (o->type == OPT_FLAG) {
-      if (eq) {
-        fprintf(stderr, "kilnd: --%s takes no value\n", o->name);
-        return -1;
-      }
-      *(bool *)field = true;
-      continue;
-    }
-    const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-    if (!val) {
-      fprintf(stderr, "kilnd: --%s needs a value (%s)\n", o->name, o->arg);
-      return -1;
-    }
-    if (o->type == OPT_STR) {
-      if (!*val) {
-        fprintf(stderr, "kilnd: --%s needs a non-empty value\n", o->name);
-        return -1;
-      }
-      *(const char **)field = val;
-      continue;
-    }
-    char *end;
-    errno = 0;
-    long v = strtol(val, &end, 10);
-    if (errno || end == val || *end || v < o->min || v > o->max) {
-      fprintf(stderr, "kilnd: --%s wants a whole number from %ld to %ld, not '%s'\n", o->name,
-              o->min, o->max, val);
-      return -1;
-    }
-    *(long *)field = v;
-  }
-  return 0;
-}
 
 void kd_log(const char *fmt, ...) {
   /* One write per line, so lines from the broker and its workers sharing
@@ -203,11 +86,36 @@ static void detach(void) {
     kd_log("cannot chdir to /: %s", strerror(errno));
 }
 
+/* Defaults, the file, then the flags again on top. Returns 0, 1 for
+ * --help, or -1 after the one error line. */
+static int configure(int argc, char **argv, KilndConfig *cfg) {
+  char err[1024], path[4096];
+  config_defaults(cfg);
+  /* The flags first, alone: they name the file, and a bad flag is
+   * reported before anything is read. */
+  int rc = config_parse_args(argc, argv, cfg, err, sizeof err);
+  if (rc != 0 || cfg->worker) /* workers get every setting as a flag */
+    goto out;
+  const char *file = cfg->config ? cfg->config : config_default_path(path, sizeof path);
+  if (file) {
+    config_defaults(cfg);
+    if ((rc = config_read_file(file, cfg, err, sizeof err)) != 0)
+      goto out;
+    rc = config_parse_args(argc, argv, cfg, err, sizeof err);
+  }
+  if (rc == 0)
+    rc = config_check(cfg, err, sizeof err);
+out:
+  if (rc < 0)
+    fprintf(stderr, "kilnd: %s\n", err);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   KilndConfig cfg;
-  int rc = parse_args(argc, argv, &cfg);
+  int rc = configure(argc, argv, &cfg);
   if (rc == 1) {
-    usage(stdout);
+    config_usage(stdout);
     return 0;
   }
   if (rc < 0)
@@ -232,9 +140,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "kilnd: only ipc:// endpoints are supported, not '%s'\n", cfg.endpoint);
     return 2;
   }
-  if (cfg.policy && strcmp(cfg.policy, "coverage") != 0 && strcmp(cfg.policy, "share") != 0) {
-    fprintf(stderr, "kilnd: --policy %s: unknown policy (expected coverage or share)\n",
-            cfg.policy);
+  if (cfg.feed && strcmp(cfg.feed, "none") != 0 && !kiln_ipc_path(cfg.feed)) {
+    fprintf(stderr, "kilnd: only ipc:// feeds are supported, not '%s'\n", cfg.feed);
     return 2;
   }
   if (cfg.workers == 0) {

@@ -6,7 +6,10 @@
  *   pool.c    compiler worker processes: spawning, jobs, time limits, deaths
  *   worker.c  a worker process itself: one compile job at a time
  *   store.c   modules by hash, the package index, content keys, segments
- *   adapt.c   heat maps in, partitions out (partition.c decides), prefetch
+ *   adapt.c   agents, heat maps in, partitions out (partition.c decides),
+ *             prefetch, Control
+ *   feed.c    the feed: every event published for `kiln status` and viewers
+ *   config.c  the option table: flags and the config file
  *
  * kilnd is single-threaded: the broker's loop owns every structure here.
  */
@@ -19,26 +22,10 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "config.h"
 #include "frame.h"
 #include "partition.h"
 #include "wasm.h"
-
-typedef struct {
-  const char *endpoint; /* NULL: the default ipc:// endpoint */
-  long workers; /* 0: one per core */
-  long idle; /* seconds without requests before exiting; 0: never */
-  const char *cache; /* package cache directory (NULL: default) */
-  bool foreground;
-  long job_timeout; /* seconds one compile may take */
-  long max_message; /* bytes of one frame */
-  long max_queue; /* compile jobs waiting, beyond which requests are refused */
-  const char *policy; /* the Partitioning Engine's: "coverage" (NULL) or "share" */
-  long hot, warm; /* its thresholds in percent; 0: the policy's defaults */
-  /* Hidden: how kilnd starts its own workers, and a test hook. */
-  const char *worker; /* the broker's worker endpoint: run as a worker */
-  long worker_id;
-  long test_job_delay; /* ms a worker sleeps before each job (tests only) */
-} KilndConfig;
 
 /* kilnd.c */
 void kd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -92,6 +79,7 @@ typedef struct Job {
   Kiln__Tier tier;
   Waiter *waiters;
   int worker; /* slot running it, or -1 while queued */
+  double started; /* kd_now() when its worker took it */
   double deadline; /* kd_now() by which it must be done */
   bool timed_out; /* its worker was killed for the time limit */
   struct Job *next;
@@ -107,6 +95,24 @@ typedef struct {
 } Worker;
 
 typedef struct AgentModule AgentModule;
+
+/* An agent: a connection that said Hello (adapt.c keeps them). ZeroMQ does
+ * not say which connection closed, so `gone` is inferred (see adapt.c). */
+typedef struct Agent {
+  uint32_t id; /* the feed's number for it, from 1, never reused */
+  uint8_t client[256]; /* its routing id */
+  size_t client_len;
+  uint32_t pid;
+  char name[65]; /* from Hello, printable */
+  double hello_at, heard_at, gone_at;
+  bool gone;
+  uint64_t uptime_ms; /* the agent's, from its last heat map */
+  uint8_t hash[32]; /* the module of its last heat map */
+  bool has_hash;
+  bool own_cfg; /* cfg below, set for it alone by a Control, over the broker's */
+  PartConfig cfg;
+  struct Agent *next;
+} Agent;
 
 typedef struct Broker {
   const KilndConfig *cfg;
@@ -127,6 +133,16 @@ typedef struct Broker {
   PartConfig part_cfg; /* thresholds and policy */
   PartCost part_cost; /* calibrated by every compile's measured time */
   AgentModule *adapted; /* each agent's last partition of each module */
+  Agent *seen; /* every agent, newest first */
+  uint32_t next_agent_id;
+  double started; /* kd_now() at start */
+  double next_tick; /* of the once-a-second work: snapshot, stats, silence */
+  /* feed.c */
+  void *feed; /* PUB, or NULL: no feed */
+  char feed_endpoint[4200];
+  uint64_t compiles, cache_hits;
+  uint32_t recent[5]; /* compiles finished per tick, a ring */
+  unsigned recent_at, ticks;
 } Broker;
 
 int pool_start(Broker *b);
@@ -143,10 +159,32 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
 void pool_stop(Broker *b);
 
 /* adapt.c */
+void adapt_on_hello(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Hello *h);
+void adapt_heard(Broker *b, const uint8_t *id, size_t idlen); /* any request */
+void adapt_connections(Broker *b); /* a connection closed */
+void adapt_tick(Broker *b); /* once a second: silence, and the feed's snapshot */
+void adapt_on_control(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Envelope *req);
+const PartConfig *adapt_config(const Broker *b, const Agent *a); /* a may be NULL */
 void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Envelope *req);
 void adapt_on_partition_request(Broker *b, const uint8_t *id, size_t idlen,
                                 const Kiln__Envelope *req);
 void adapt_free(Broker *b);
+
+/* feed.c: nothing here waits; without a feed every call is a no-op, but
+ * the compile counts behind ServiceStats are kept either way. */
+int feed_open(Broker *b, const char *endpoint); /* -1 after the error line */
+void feed_close(Broker *b);
+void feed_agent(Broker *b, const Agent *a, bool snapshot);
+void feed_heat_map(Broker *b, uint32_t agent, const WasmModule *m, const Kiln__HeatMap *hm,
+                   bool snapshot);
+void feed_partition(Broker *b, uint32_t agent, const Kiln__Partition *p, bool control,
+                    bool snapshot);
+/* A compile job's news; job 0 and pkg: answered from the package index. */
+void feed_compile(Broker *b, Kiln__CompileState state, uint64_t job, const uint8_t hash[32],
+                  Kiln__Tier tier, size_t nfuncs, double duration_s, const Kiln__PackageReady *pkg,
+                  const char *error);
+void feed_control(Broker *b, const Kiln__Control *c, const Kiln__ControlReply *r);
+void feed_stats(Broker *b); /* once a second, after the snapshot */
 
 /* broker.c */
 int broker_run(const KilndConfig *cfg);

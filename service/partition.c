@@ -73,6 +73,39 @@ void part_config_default(PartConfig *c, PartPolicy policy) {
   c->keep_running = true;
 }
 
+const char *part_policy_name(PartPolicy policy) {
+  return policy == PART_POLICY_SHARE ? "share" : "coverage";
+}
+
+bool part_policy_parse(const char *name, PartPolicy *policy) {
+  if (strcmp(name, "coverage") == 0)
+    *policy = PART_POLICY_COVERAGE;
+  else if (strcmp(name, "share") == 0)
+    *policy = PART_POLICY_SHARE;
+  else
+    return false;
+  return true;
+}
+
+int part_config_check(const PartConfig *c, char *err, size_t size) {
+  double hot = c->hot * 100, warm = c->warm * 100;
+  if (!(c->hot > 0 && c->hot <= 1) || !(c->warm > 0 && c->warm <= 1))
+    snprintf(err, size, "thresholds must be from 1%% to 100%% (hot %.0f%%, warm %.0f%%)", hot,
+             warm);
+  else if (c->policy == PART_POLICY_COVERAGE && c->warm < c->hot)
+    snprintf(err, size,
+             "for policy coverage, warm (%.0f%%) must be at least hot (%.0f%%): warm is the "
+             "larger share of self time covered",
+             warm, hot);
+  else if (c->policy == PART_POLICY_SHARE && c->warm >= c->hot)
+    snprintf(err, size,
+             "for policy share, warm (%.0f%%) must be below hot (%.0f%%): warm is the lower bar",
+             warm, hot);
+  else
+    return 0;
+  return -1;
+}
+
 static const char *const reason_text[] = {
     [PART_WHY_NO_SAMPLES] = "no samples",
     [PART_WHY_FEW_SAMPLES] = "too few samples",

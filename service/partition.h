@@ -112,6 +112,15 @@ typedef struct {
  * min_samples 2, job limit 60 s (kilnd's --job-timeout). */
 void part_config_default(PartConfig *c, PartPolicy policy);
 
+/* "coverage" or "share"; parse returns false for any other name. */
+const char *part_policy_name(PartPolicy policy);
+bool part_policy_parse(const char *name, PartPolicy *policy);
+/* Whether the thresholds make sense together: each in (0, 1]; coverage
+ * needs warm >= hot (warm is the larger share covered), share needs
+ * warm < hot (warm is the lower bar). Returns 0, or -1 with one line in
+ * err, in percent as an operator gives them. */
+int part_config_check(const PartConfig *c, char *err, size_t size);
+
 /* A compile's estimated time: s_per_job + bytes * s_per_byte of its tier. */
 typedef struct {
   double hot_s_per_byte, warm_s_per_byte, hot_s_per_job, warm_s_per_job;

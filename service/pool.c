@@ -181,6 +181,8 @@ void pool_reap(Broker *b) {
         answer_error(b, j, KILN__ERROR_CODE__ERROR_WORKER_DIED, msg);
       }
       kd_log("compile failed: job %llu: %s", (unsigned long long)j->id, msg);
+      feed_compile(b, KILN__COMPILE_STATE__COMPILE_FAILED, j->id, j->module->hash, j->tier,
+                   j->nfuncs, kd_now() - j->started, NULL, msg);
       unlink_job(&b->running, j);
       job_free(j);
     }
@@ -211,10 +213,14 @@ static void on_result(Broker *b, int slot, Kiln__Envelope *env) {
            (unsigned long long)j->id, j->nfuncs, kiln_tier_name(j->tier), pkg->segment,
            (unsigned long long)pkg->size, pkg->cached ? "from the disk cache, compiled in " : "",
            (double)pkg->compile_time_us / 1000.0);
+    feed_compile(b, KILN__COMPILE_STATE__COMPILE_DONE, j->id, j->module->hash, j->tier, j->nfuncs,
+                 kd_now() - j->started, pkg, NULL);
   } else {
     char msg[160];
     snprintf(msg, sizeof msg, "%s", env->error->message ? env->error->message : "");
     kd_log("compile failed: job %llu: %s", (unsigned long long)j->id, msg);
+    feed_compile(b, KILN__COMPILE_STATE__COMPILE_FAILED, j->id, j->module->hash, j->tier, j->nfuncs,
+                 kd_now() - j->started, NULL, msg);
   }
   answer(b, j, env);
   w->job = NULL;
@@ -337,7 +343,10 @@ void pool_tick(Broker *b) {
     j->next = b->running;
     b->running = j;
     w->job = j;
+    j->started = now;
     kd_log("compile started: job %llu on worker %d", (unsigned long long)j->id, i);
+    feed_compile(b, KILN__COMPILE_STATE__COMPILE_STARTED, j->id, j->module->hash, j->tier,
+                 j->nfuncs, 0, NULL, NULL);
   }
 }
 

@@ -23,7 +23,7 @@ wasm=$4
 shift 4
 
 tmp=$(mktemp -d)
-export XDG_RUNTIME_DIR=$tmp/run XDG_CACHE_HOME=$tmp/cache
+export XDG_RUNTIME_DIR=$tmp/run XDG_CACHE_HOME=$tmp/cache XDG_CONFIG_HOME=$tmp/config
 mkdir -m 0700 "$tmp/run"
 # Stops the kilnd that kiln started (its pid is in its log's first lines).
 stop_kilnd() {

@@ -19,7 +19,8 @@ Cases:
                hot under an address-space limit too small for the guard
                region that hot code relies on: the same, without compiling.
 
-Each case uses a private XDG_RUNTIME_DIR and XDG_CACHE_HOME.
+Each case uses a private XDG_RUNTIME_DIR, XDG_CACHE_HOME and XDG_CONFIG_HOME
+(so a kilnd.conf of the user's own never applies).
 """
 import argparse
 import os
@@ -65,6 +66,7 @@ class Env:
         os.mkdir(self.run_dir, 0o700)
         self.env = dict(os.environ, XDG_RUNTIME_DIR=self.run_dir,
                         XDG_CACHE_HOME=os.path.join(tmp, "cache"),
+                        XDG_CONFIG_HOME=os.path.join(tmp, "config"),
                         KILN_KILND=opts.kilnd)
         self.sock = os.path.join(self.run_dir, "kiln", "kilnd.sock")
         self.endpoint = "ipc://" + self.sock

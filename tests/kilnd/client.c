@@ -36,6 +36,10 @@ void kd_init(Kd *kd) {
   char cache[300];
   snprintf(cache, sizeof cache, "%s/cache", kd->runtime);
   setenv("XDG_CACHE_HOME", cache, 1);
+  /* And no kilnd.conf of the user's own. */
+  char config[300];
+  snprintf(config, sizeof config, "%s/config", kd->runtime);
+  setenv("XDG_CONFIG_HOME", config, 1);
   snprintf(kd->dir, sizeof kd->dir, "%s/kiln", kd->runtime);
   snprintf(kd->sock_path, sizeof kd->sock_path, "%s/kilnd.sock", kd->dir);
   snprintf(kd->endpoint, sizeof kd->endpoint, "ipc://%s", kd->sock_path);
