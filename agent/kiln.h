@@ -211,6 +211,7 @@ typedef struct kiln_tier_change {
   kiln_tier from, tier; /* the tier it left, and the one it moved to */
   double at_s; /* seconds since the runtime was made */
   double compile_ms; /* what its package cost kilnd (0: cached, or a demotion) */
+  double latency_ms; /* from the heat map that led to it leaving the agent to the switch */
   char why[120]; /* the partition's reason, or what went wrong */
 } kiln_tier_change;
 

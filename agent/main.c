@@ -337,11 +337,11 @@ static void tier_changed(const kiln_tier_change *c, void *data) {
     return;
   }
   if (a->o->verbose)
-    fprintf(stderr, "kiln: %.3f s: func %u %s -> %s: %s%s\n", c->at_s, c->func,
-            report_tier_names[c->from], report_tier_names[c->tier], c->why,
+    fprintf(stderr, "kiln: %.3f s: func %u %s -> %s: %s (%.1f ms after the heat map%s)\n", c->at_s,
+            c->func, report_tier_names[c->from], report_tier_names[c->tier], c->why, c->latency_ms,
             c->tier == KILN_TIER_COLD ? ""
-            : c->compile_ms > 0       ? ""
-                                      : " (cached)");
+            : c->compile_ms > 0       ? ", compiled"
+                                      : ", cached");
 }
 
 /* --stats and --heatmap, once the script is done. Non-zero: the heat map

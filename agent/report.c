@@ -96,6 +96,8 @@ bool report_heatmap_json(const char *path, const char *module, const char *hash,
     json_object_object_add(o, "func", json_object_new_int64(e->func));
     json_object_object_add(o, "tier", json_object_new_string(tier_name(e->tier)));
     json_object_object_add(o, "at_s", json_object_new_double(e->at_s));
+    json_object_object_add(o, "latency_ms", json_object_new_double(e->latency_ms));
+    json_object_object_add(o, "compile_ms", json_object_new_double(e->compile_ms));
     json_object_object_add(o, "why", json_object_new_string(e->why));
     json_object_array_add(changes, o);
   }

@@ -42,6 +42,10 @@
  * what the script does now (a new phase takes over within a few periods),
  * not what it did since it started. */
 #define RECENT_DECAY 0.5
+/* A function goes down a tier only after this long without running (or
+ * since it was switched): one that a run's start compiled may not have
+ * run yet, and nothing is won by taking code away from one that will. */
+#define DEMOTE_IDLE_S 10.0
 
 typedef struct Tiering Tiering;
 struct Tiering {
@@ -61,8 +65,10 @@ struct Tiering {
    * in compiled code: as counted at the last round, and recent (decayed). */
   uint64_t *seen_self;
   double *recent_self;
+  double *active_s; /* per defined function: uptime when it last ran, or was switched */
   ServiceClient *client;
   bool asked_for_service;
+  double asked_at_s; /* uptime when the heat map (or start request) being applied went out */
   unsigned skip_periods;
   char last_problem[120];
 };
@@ -95,6 +101,9 @@ static void record(Tiering *tg, uint32_t func, kiln_tier from, kiln_tier to, dou
                    const char *why) {
   kiln_tier_change c = {.func = func, .from = from, .tier = to, .compile_ms = compile_ms};
   c.at_s = runtime_uptime_s(tg->in->rt);
+  c.latency_ms = tg->asked_at_s > 0 ? (c.at_s - tg->asked_at_s) * 1000 : 0;
+  if (func != KILN_NO_FUNC)
+    tg->active_s[func - tg->in->module->wasm->nfunc_imports] = c.at_s;
   snprintf(c.why, sizeof c.why, "%s", why);
   pthread_mutex_lock(&tg->lock);
   if (tg->nchanges < MAX_CHANGES)
@@ -234,6 +243,12 @@ static bool take_package(void *arg, size_t k, const Kiln__PackageReady *pkg, con
   return !nap(tg, 0);
 }
 
+/* Whether func may go down a tier (DEMOTE_IDLE_S). */
+static bool idle(const Tiering *tg, uint32_t func) {
+  double since = tg->active_s[func - tg->in->module->wasm->nfunc_imports];
+  return runtime_uptime_s(tg->in->rt) - since >= DEMOTE_IDLE_S;
+}
+
 /* Whether job j has a function not at its tier yet; its tier, maybe
  * lowered (hot code needs the full guard reservation: ulimit -v). */
 static bool job_needed(Tiering *tg, const Kiln__PartitionJob *j, Kiln__Tier *tier) {
@@ -248,7 +263,8 @@ static bool job_needed(Tiering *tg, const Kiln__PartitionJob *j, Kiln__Tier *tie
     uint32_t x = j->functions[i];
     if (x < wm->nfunc_imports || x >= wm->nfuncs)
       return false; /* not ours to trust: skip the job */
-    needed |= tier_of(in->funcs[x]) != t;
+    kiln_tier now = tier_of(in->funcs[x]);
+    needed |= now < t || (now > t && idle(tg, x));
   }
   return needed && t != KILN_TIER_COLD;
 }
@@ -264,7 +280,7 @@ static void apply(Tiering *tg, const Kiln__Partition *p) {
       continue;
     FuncInst *f = in->funcs[x];
     kiln_tier was = tier_of(f);
-    if (was == KILN_TIER_COLD)
+    if (was == KILN_TIER_COLD || !idle(tg, x))
       continue;
     __atomic_store_n(&f->osr, NULL, __ATOMIC_RELAXED);
     __atomic_store_n(&f->tier, KILN_TIER_COLD, __ATOMIC_RELAXED);
@@ -290,8 +306,11 @@ static void apply(Tiering *tg, const Kiln__Partition *p) {
   free(r.jobs);
 }
 
-/* One heat map out, one partition in and applied. */
-static void round_trip(Tiering *tg) {
+/* One heat map out, one partition in and applied. The final one, as the
+ * tiering stops, holds the whole run's self time instead of the recent,
+ * for kilnd to keep for the next run (which starts from it); its
+ * partition is not applied, but kilnd compiles it, for that next run. */
+static void round_trip(Tiering *tg, bool final) {
   Instance *in = tg->in;
   kiln_heatmap *h = kiln_instance_heatmap(in);
   if (!h)
@@ -314,11 +333,17 @@ static void round_trip(Tiering *tg) {
       tg->seen_self[2 * i + k] = now[k];
     }
     recent_total += tg->recent_self[2 * i];
+    if (tg->recent_self[2 * i] >= 0.5)
+      tg->active_s[i] = runtime_uptime_s(in->rt);
   }
   if (recent_total < 1)
     module_samples = 0; /* nothing ran since: nothing to decide */
   Kiln__Region *regions = calloc(h->nregions + 1, sizeof *regions);
   Kiln__Region **rp = calloc(h->nregions + 1, sizeof *rp);
+  if (final && !tg->client)
+    module_samples = 0; /* no kilnd to tell */
+  if (final)
+    recent_total = 1;
   if (module_samples == 0 || !regions || !rp || !connect_service(tg)) {
     free(regions);
     free(rp);
@@ -332,7 +357,11 @@ static void round_trip(Tiering *tg) {
     regions[i].is_loop = r->loop != KILN_NO_LOOP;
     regions[i].loop_offset = r->loop != KILN_NO_LOOP ? r->loop : 0;
     regions[i].count = r->count;
-    if (r->loop == KILN_NO_LOOP) {
+    if (r->loop == KILN_NO_LOOP && final) {
+      regions[i].self_samples = r->self_samples;
+      regions[i].compiled_samples = __atomic_load_n(
+          &in->module->prof[r->func - wm->nfunc_imports].self_compiled, __ATOMIC_RELAXED);
+    } else if (r->loop == KILN_NO_LOOP) {
       const double *recent = &tg->recent_self[2 * (r->func - wm->nfunc_imports)];
       regions[i].self_samples = (uint64_t)(recent[0] + 0.5);
       regions[i].compiled_samples = (uint64_t)(recent[1] + 0.5);
@@ -351,8 +380,10 @@ static void round_trip(Tiering *tg) {
   hm.uptime_ms = (uint64_t)(runtime_uptime_s(in->rt) * 1000);
   hm.n_regions = h->nregions;
   hm.regions = rp;
+  hm.final = final;
   char err[480];
   Kiln__Partition *part = NULL;
+  tg->asked_at_s = runtime_uptime_s(in->rt);
   kiln_status st = service_partition(tg->client, in->module->wasm, &hm, &part, err, sizeof err);
   free(regions);
   free(rp);
@@ -365,7 +396,8 @@ static void round_trip(Tiering *tg) {
     problem(tg, err);
     return;
   }
-  apply(tg, part);
+  if (!final)
+    apply(tg, part);
   kiln__partition__free_unpacked(part, NULL);
 }
 
@@ -381,6 +413,7 @@ static void start_from_last_run(Tiering *tg) {
     return;
   }
   Kiln__Partition *part = NULL;
+  tg->asked_at_s = runtime_uptime_s(tg->in->rt);
   kiln_status st =
       service_partition(tg->client, tg->in->module->wasm, NULL, &part, err, sizeof err);
   if (st == KILN_OK) {
@@ -405,10 +438,11 @@ static void *tiering_main(void *arg) {
     if (tg->skip_periods)
       tg->skip_periods--;
     else
-      round_trip(tg);
+      round_trip(tg, false);
     if (nap(tg, tg->cfg.period_ms))
       break;
   }
+  round_trip(tg, true);
 out:
   service_close(tg->client);
   tg->client = NULL;
@@ -426,11 +460,13 @@ kiln_status kiln_instance_adapt(kiln_instance *in, const kiln_adapt_config *cfg)
   size_t ndef = in->module->wasm->nfuncs - in->module->wasm->nfunc_imports + 1;
   uint64_t *seen = calloc(2 * ndef, sizeof *seen);
   double *recent = calloc(2 * ndef, sizeof *recent);
-  if (!tg || !changes || !seen || !recent) {
+  double *active = calloc(ndef, sizeof *active);
+  if (!tg || !changes || !seen || !recent || !active) {
     free(tg);
     free(changes);
     free(seen);
     free(recent);
+    free(active);
     runtime_error(in->rt, "%s: out of memory", in->name);
     return KILN_ERROR;
   }
@@ -438,6 +474,7 @@ kiln_status kiln_instance_adapt(kiln_instance *in, const kiln_adapt_config *cfg)
   tg->changes = changes;
   tg->seen_self = seen;
   tg->recent_self = recent;
+  tg->active_s = active;
   if (cfg)
     tg->cfg = *cfg;
   if (!tg->cfg.warmup_ms)
@@ -464,6 +501,7 @@ kiln_status kiln_instance_adapt(kiln_instance *in, const kiln_adapt_config *cfg)
     free(changes);
     free(seen);
     free(recent);
+    free(active);
     free(tg);
     runtime_error(in->rt, "%s: cannot start the tiering thread: %s", in->name, strerror(rc));
     return KILN_ERROR;
@@ -497,6 +535,7 @@ void tiering_free(Instance *in) {
   free(tg->changes);
   free(tg->seen_self);
   free(tg->recent_self);
+  free(tg->active_s);
   pthread_mutex_destroy(&tg->lock);
   pthread_cond_destroy(&tg->wake);
   free(tg);

@@ -31,6 +31,9 @@
 
 #include "kilnd.h"
 
+/* Coverage a start partition's warm tier reaches at least. */
+#define START_WARM_COVERAGE 0.995
+
 /* Agents' partitions remembered; the oldest is forgotten past this. */
 #define ADAPT_MAX_AGENT_MODULES 256
 /* An agent not heard from for this long is taken for gone (an agent whose
@@ -368,9 +371,9 @@ static Kiln__Partition *copy_partition(const Kiln__Partition *p) {
 /* Runs the engine on hm with cfg (prev: the partition the agent has, for
  * hysteresis). *part is the engine's result, *out the Partition message
  * (free with kiln__partition__free_unpacked). False with a line in err. */
-static bool compute(Broker *b, const WasmModule *m, const Kiln__HeatMap *hm, const PartConfig *cfg,
-                    const Partition *prev, Partition *part, Kiln__Partition **out, char *err,
-                    size_t errlen) {
+static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConfig *cfg,
+                    const Partition *prev, const PartCost *cost, Partition *part,
+                    Kiln__Partition **out, char *err, size_t errlen) {
   *out = NULL;
   memset(part, 0, sizeof *part);
   PartFunc *funcs = calloc(hm->n_regions + 1, sizeof *funcs);
@@ -384,7 +387,7 @@ static bool compute(Broker *b, const WasmModule *m, const Kiln__HeatMap *hm, con
     return false;
   }
   PartHeatMap in = {.funcs = funcs, .nfuncs = n};
-  if (!part_compute(&in, cfg, prev, &b->part_cost, part)) {
+  if (!part_compute(&in, cfg, prev, cost, part)) {
     free(funcs);
     snprintf(err, errlen, "the partitioning engine refused the heat map");
     return false;
@@ -473,12 +476,27 @@ static void log_partition(const WasmModule *m, uint32_t agent, const Kiln__HeatM
 
 /* Runs the engine on hm for agent module a and answers with the partition. */
 static void partition_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid,
-                            const WasmModule *m, const Kiln__HeatMap *hm, AgentModule *a) {
+                            const WasmModule *m, const Kiln__HeatMap *hm, AgentModule *a,
+                            bool start) {
   const PartConfig *cfg = adapt_config(b, agent_by_id(b, a->agent));
   Partition part;
   Kiln__Partition *reply;
   char err[256];
-  if (!compute(b, m, hm, cfg, &a->prev, &part, &reply, err, sizeof err)) {
+  /* A start partition is a function of the kept heat map alone (no
+   * history, no calibration), so that the one kilnd compiles when a run
+   * ends is the one the next run asks for, and finds cached. */
+  PartCost start_cost;
+  part_cost_default(&start_cost);
+  /* And it reaches further: a whole run's heat map names what a run needs,
+   * and compiling it costs the next run nothing (it is done as this one
+   * ends); what stays cold costs that run twenty times its native time. */
+  PartConfig start_cfg = *cfg;
+  if (start && start_cfg.policy == PART_POLICY_COVERAGE && start_cfg.warm < START_WARM_COVERAGE)
+    start_cfg.warm = START_WARM_COVERAGE;
+  if (start)
+    cfg = &start_cfg;
+  if (!compute(m, hm, cfg, start ? NULL : &a->prev, start ? &start_cost : &b->part_cost, &part,
+               &reply, err, sizeof err)) {
     kd_log("refused a heat map: %s", err);
     broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST, "%s", err);
     return;
@@ -507,6 +525,15 @@ static void partition_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t
   }
 }
 
+/* An agent starts with everything interpreted, whatever the last run ended
+ * with: every function is to be compiled. */
+static void start_from(Kiln__HeatMap *hm) {
+  for (size_t i = 0; i < hm->n_regions; i++) {
+    hm->regions[i]->tier = KILN__TIER__TIER_COLD;
+    hm->regions[i]->compiled_samples = 0;
+  }
+}
+
 void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Envelope *req) {
   const Kiln__HeatMap *hm = req->heat_map;
   uint64_t rid = req->request_id;
@@ -528,7 +555,18 @@ void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
     ag->has_hash = true;
   }
   feed_heat_map(b, a->agent, m, hm, false);
-  partition_reply(b, id, idlen, rid, m, hm, a);
+  if (hm->final) {
+    /* The run is over: its answer is the next run's start partition,
+     * compiled now, while nothing waits for it. */
+    Kiln__HeatMap *start = copy_heat_map(hm);
+    if (start) {
+      start_from(start);
+      partition_reply(b, id, idlen, rid, m, start, a, true);
+      kiln__heat_map__free_unpacked(start, NULL);
+    }
+  } else {
+    partition_reply(b, id, idlen, rid, m, hm, a, false);
+  }
   persist(b, hm);
 }
 
@@ -545,15 +583,11 @@ void adapt_on_partition_request(Broker *b, const uint8_t *id, size_t idlen,
   Kiln__HeatMap *hm = persisted(b, m->hash);
   Kiln__HeatMap none = KILN__HEAT_MAP__INIT;
   none.module_hash = pr->module_hash;
-  /* The agent starts with everything interpreted, whatever the last run
-   * ended with: every function is to be compiled. */
-  for (size_t i = 0; hm && i < hm->n_regions; i++) {
-    hm->regions[i]->tier = KILN__TIER__TIER_COLD;
-    hm->regions[i]->compiled_samples = 0;
-  }
+  if (hm)
+    start_from(hm);
   AgentModule *a = agent_module(b, id, idlen, m->hash);
   if (a)
-    partition_reply(b, id, idlen, rid, m, hm ? hm : &none, a);
+    partition_reply(b, id, idlen, rid, m, hm ? hm : &none, a, true);
   else
     broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_INTERNAL, "out of memory");
   if (hm) {
@@ -615,7 +649,8 @@ static uint32_t repartition(Broker *b, uint32_t agent) {
     Partition part;
     Kiln__Partition *p;
     char err[256];
-    if (!m || !compute(b, m, a->hm, adapt_config(b, ag), &a->prev, &part, &p, err, sizeof err))
+    if (!m || !compute(m, a->hm, adapt_config(b, ag), &a->prev, &b->part_cost, &part, &p, err,
+                       sizeof err))
       continue;
     /* prev stays the partition the agent has: hysteresis is about what it
      * runs, and it has not seen this one yet. */
