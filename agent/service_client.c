@@ -131,6 +131,10 @@ void service_close(ServiceClient *c) {
   free(c);
 }
 
+void service_set_timeout(ServiceClient *c, int timeout_ms) {
+  c->timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
+}
+
 const char *service_endpoint(const ServiceClient *c) {
   return c->endpoint;
 }

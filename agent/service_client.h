@@ -28,6 +28,8 @@ kiln_status service_connect(const char *endpoint, int timeout_ms, ServiceClient 
                             size_t errsize);
 void service_close(ServiceClient *c);
 const char *service_endpoint(const ServiceClient *c);
+/* The longest wait for one reply from now on (0: the default). */
+void service_set_timeout(ServiceClient *c, int timeout_ms);
 
 /* Makes sure kilnd has module m (uploading it only when kilnd asks), then
  * asks for a package of funcs at tier and waits for it. KILN_OK with *out
@@ -53,8 +55,7 @@ typedef struct {
 } ServiceJob;
 /* Called as each reply comes: pkg (owned by the caller of ready only for the
  * call), or NULL and kilnd's one line. Returns false to stop waiting. */
-typedef bool (*ServiceReady)(void *arg, size_t job, const Kiln__PackageReady *pkg,
-                             const char *err);
+typedef bool (*ServiceReady)(void *arg, size_t job, const Kiln__PackageReady *pkg, const char *err);
 /* Asks for every job at once (after ensure_module) and calls ready for each
  * reply, in the order they come. KILN_OK once all came (or ready said
  * stop); KILN_UNAVAILABLE when kilnd went away or was silent too long. */

@@ -46,6 +46,7 @@
  * since it was switched): one that a run's start compiled may not have
  * run yet, and nothing is won by taking code away from one that will. */
 #define DEMOTE_IDLE_S 10.0
+#define FINAL_TIMEOUT_MS 2000
 
 typedef struct Tiering Tiering;
 struct Tiering {
@@ -442,6 +443,10 @@ static void *tiering_main(void *arg) {
     if (nap(tg, tg->cfg.period_ms))
       break;
   }
+  /* The script is over and its host waits: kilnd gets a moment to take
+   * the final heat map, no more. */
+  if (tg->client)
+    service_set_timeout(tg->client, FINAL_TIMEOUT_MS);
   round_trip(tg, true);
 out:
   service_close(tg->client);
