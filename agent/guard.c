@@ -65,7 +65,7 @@ static bool in_package(uintptr_t pc) {
   return false;
 }
 
-static uintptr_t fault_pc(const void *uctx) {
+uintptr_t signal_pc(const void *uctx) {
   const ucontext_t *uc = uctx;
 #if defined(__x86_64__)
   return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
@@ -73,7 +73,7 @@ static uintptr_t fault_pc(const void *uctx) {
   return (uintptr_t)uc->uc_mcontext.pc;
 #else
   (void)uc;
-  return 0; /* never reached: install() refuses such targets */
+  return 0; /* no package code here: install() refuses such targets */
 #endif
 }
 
@@ -98,7 +98,7 @@ static void on_fault(int sig, siginfo_t *si, void *uctx) {
   Instance *in = t ? t->guard_inst : NULL;
   const MemoryInst *m = in ? in->mem0 : NULL;
   uintptr_t addr = (uintptr_t)si->si_addr;
-  if (!m || !t->boundary || !in_package(fault_pc(uctx)) || addr < (uintptr_t)m->base ||
+  if (!m || !t->boundary || !in_package(signal_pc(uctx)) || addr < (uintptr_t)m->base ||
       addr - (uintptr_t)m->base >= m->reserved || t->guard_func >= in->module->wasm->nfuncs) {
     chain(sig, si, uctx);
     return;
@@ -115,7 +115,7 @@ static void on_fault(int sig, siginfo_t *si, void *uctx) {
 
 static void install(void) {
 #if !defined(__x86_64__) && !defined(__aarch64__)
-  /* fault_pc cannot tell package code: registration fails, and hot
+  /* signal_pc cannot tell package code: registration fails, and hot
    * packages run their functions interpreted (abi/kiln_package_abi.h). */
   return;
 #endif

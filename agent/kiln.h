@@ -92,6 +92,11 @@ typedef struct {
   const char *service_endpoint;
   /* Longest wait for one compiled package, in milliseconds. 0 means 120 s. */
   int service_timeout_ms;
+  /* 1: no Real-time Execution Monitor in modules loaded into this runtime:
+   * their loops are not counted, and their interpreted activations cannot
+   * move into compiled code mid-loop (bench/run measures what the monitor
+   * costs against this). */
+  int no_monitor;
 } kiln_config;
 
 /* --- runtime -------------------------------------------------------------- */

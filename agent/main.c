@@ -73,6 +73,8 @@ static const char usage_text[] =
     "                         with no agent connected (default 600)\n"
     "  --verbose              say on stderr which package was mapped, and each\n"
     "                         tier change (auto)\n"
+    "  --no-monitor           no counting, no sampling and no tiering up: the\n"
+    "                         interpreter (or --tier) alone, as a reference\n"
     "  --stats                at exit, print the heat map on stderr: calls, loop\n"
     "                         iterations, share of self time and tier per region\n"
     "  --heatmap FILE.json    at exit, write the heat map to FILE.json\n"
@@ -96,6 +98,7 @@ typedef struct {
   long idle;
   bool verbose;
   bool stats;
+  bool no_monitor; /* no counting, no sampling, no tiering (the bench's reference) */
   const char *heatmap; /* --heatmap FILE.json, or NULL */
   const char *file;
   int nargs; /* the script's argv, argv[0] being FILE as given */
@@ -238,6 +241,8 @@ static int parse_run(int argc, char **argv, Options *o) {
         return err;
     } else if (strcmp(arg, "--verbose") == 0 || strcmp(arg, "-v") == 0) {
       o->verbose = true;
+    } else if (strcmp(arg, "--no-monitor") == 0) {
+      o->no_monitor = true;
     } else if (strcmp(arg, "--stats") == 0) {
       o->stats = true;
     } else if ((v = option_value(argc, argv, &i, "--heatmap", &err))) {
@@ -401,11 +406,11 @@ static int run_module(kiln_runtime *rt, const Options *o) {
   if (!o->adaptive && o->tier != KILN_TIER_COLD)
     compile_tier(rt, in, o);
   /* Self time is sampled from here on, on this thread: the script's. */
-  bool sampling = kiln_monitor_start(rt, 0) == KILN_OK;
-  if (!sampling && (o->stats || o->heatmap || o->adaptive))
+  bool sampling = !o->no_monitor && kiln_monitor_start(rt, 0) == KILN_OK;
+  if (!sampling && !o->no_monitor && (o->stats || o->heatmap || o->adaptive))
     fprintf(stderr, "kiln: warning: %s; no self time to go by\n", kiln_error(rt));
   Adapt a = {o, false};
-  if (o->adaptive && sampling) {
+  if (o->adaptive && sampling && !o->no_monitor) {
     kiln_adapt_config ac = {.warmup_ms = o->warmup_ms,
                             .period_ms = o->period_ms,
                             .on_unavailable = start_own_kilnd,
@@ -425,7 +430,9 @@ static int run_module(kiln_runtime *rt, const Options *o) {
 
 static void *script_thread(void *arg) {
   Run *r = arg;
-  kiln_config cfg = {.value_stack_bytes = VALUE_STACK_BYTES, .service_endpoint = r->o->service};
+  kiln_config cfg = {.value_stack_bytes = VALUE_STACK_BYTES,
+                     .service_endpoint = r->o->service,
+                     .no_monitor = r->o->no_monitor};
   kiln_runtime *rt = kiln_runtime_new(&cfg);
   if (!rt) {
     r->status = fail("%s", "out of memory");

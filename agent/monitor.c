@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #include "interp.h"
@@ -91,18 +90,6 @@ static pthread_once_t install_once = PTHREAD_ONCE_INIT;
 static bool installed;
 static struct sigaction previous;
 
-static uintptr_t interrupted_pc(const void *uctx) {
-  const ucontext_t *uc = uctx;
-#if defined(__x86_64__)
-  return (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-#elif defined(__aarch64__)
-  return (uintptr_t)uc->uc_mcontext.pc;
-#else
-  (void)uc;
-  return 0; /* compiled code is then charged to its interpreted caller */
-#endif
-}
-
 static void on_sample(int sig, siginfo_t *si, void *uctx) {
   if (si->si_code != SI_TIMER || !si->si_value.sival_ptr) {
     /* Someone else's SIGPROF (a profiler's setitimer): theirs to handle. */
@@ -120,7 +107,7 @@ static void on_sample(int sig, siginfo_t *si, void *uctx) {
    * may stand for several periods: si_overrun counts the others. */
   uint64_t w = 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0);
   t->samples += w;
-  FuncProfile *p = code_owner(interrupted_pc(uctx));
+  FuncProfile *p = code_owner(signal_pc(uctx));
   if (p) {
     p->self += w;
     p->self_compiled += w;

@@ -190,6 +190,9 @@ int64_t memory_grow(MemoryInst *m, uint32_t delta_pages); /* old page count or -
 /* guard.c: faults of hot compiled code in a memory's guard region become
  * TRAP_MEMORY_OOB. Code ranges are registered per loaded package; the
  * fault handler is installed on the first registration. */
+/* The interrupted instruction of a signal's context (0 on targets without
+ * package code, where samples then go to the interpreted caller). */
+uintptr_t signal_pc(const void *uctx);
 /* Makes t the thread's current Thread (the one a fault unwinds); returns
  * the previous one for guard_leave. */
 Thread *guard_enter(Thread *t);

@@ -99,6 +99,7 @@ typedef struct {
   uint32_t nctl, ccap;
   Patch *pat;
   uint32_t npat, pcap;
+  bool loop_headers; /* the monitor is on: OP_LOOP at every loop's header */
   InterpLoop *loops; /* every reachable loop, in body order */
   uint32_t nloops, lcap;
   uint32_t *nrefs; /* per local: V_LOCAL entries on the stack naming it */
@@ -1038,7 +1039,7 @@ static void translate_body(Tr *T) {
       rd_blocktype(T, &np, &nr);
       materialize_all(T);
       push_ctrl(T, op == WASM_OP_BLOCK ? C_BLOCK : C_LOOP, np, nr);
-      if (op == WASM_OP_LOOP)
+      if (op == WASM_OP_LOOP && T->loop_headers)
         t_loop_header(T, at);
       clear_peephole(T);
       break;
@@ -1316,6 +1317,7 @@ InterpCode *interp_translate(const Module *m, uint32_t func_index) {
   if (!T)
     return NULL;
   T->m = m;
+  T->loop_headers = !runtime_config(m->rt)->no_monitor;
   T->w = w;
   T->body = fn->body;
   T->rd = code_reader(fn->body, fn->body + fn->body_len);

@@ -777,6 +777,28 @@ static bool translate_body(Fn *fn) {
 
 /* --- prologue ------------------------------------------------------------------------------- */
 
+/* Native stack (deep recursion) and operand stack (the slots its calls
+ * write) checks, then where hot code is for the fault handler. */
+static void emit_stack_checks(Fn *fn) {
+  Dcm *d = fn->d;
+  gcc_jit_lvalue *probe = gcc_jit_function_new_local(fn->fn, NULL, d->t_u64, "probe");
+  gcc_jit_rvalue *here = dcm_bitcast(d, gcc_jit_lvalue_get_address(probe, NULL), d->t_u64);
+  gcc_jit_rvalue *limit = rv(ABI_FIELD(fn, fn->t, THREAD_NATIVE_LIMIT, d->t_u64));
+  fn_trap_if(fn, gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_LT, here, limit),
+             TRAP_STACK_EXHAUSTED);
+  if (fn->max_out) {
+    gcc_jit_rvalue *end =
+        dcm_bitcast(d, rv(ABI_FIELD(fn, fn->t, THREAD_STACK_END, d->t_vptr)), d->t_u64);
+    gcc_jit_rvalue *room = gcc_jit_context_new_binary_op(
+        fn->ctx, NULL, GCC_JIT_BINARY_OP_MINUS, d->t_u64, end, dcm_bitcast(d, fn->sp, d->t_u64));
+    fn_trap_if(fn,
+               gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_LT, room,
+                                              dcm_u64(d, (uint64_t)fn->max_out * 8)),
+               TRAP_STACK_EXHAUSTED);
+  }
+  guard_note(fn, false);
+}
+
 /* The runtime pointers first (traps name the function through the
  * instance), native stack (deep recursion) and operand stack (slots the
  * calls write) checks, then parameters and zeroed locals. */
@@ -794,22 +816,7 @@ static void emit_prologue(Fn *fn, gcc_jit_param **params) {
     fn_assign(fn, fn->membase, rv(ABI_FIELD(fn, rv(fn->mem0), MEMORYINST_BASE, d->t_u8ptr)));
     fn_reload_memsize(fn);
   }
-  gcc_jit_lvalue *probe = gcc_jit_function_new_local(fn->fn, NULL, d->t_u64, "probe");
-  gcc_jit_rvalue *here = dcm_bitcast(d, gcc_jit_lvalue_get_address(probe, NULL), d->t_u64);
-  gcc_jit_rvalue *limit = rv(ABI_FIELD(fn, fn->t, THREAD_NATIVE_LIMIT, d->t_u64));
-  fn_trap_if(fn, gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_LT, here, limit),
-             TRAP_STACK_EXHAUSTED);
-  if (fn->max_out) {
-    gcc_jit_rvalue *end =
-        dcm_bitcast(d, rv(ABI_FIELD(fn, fn->t, THREAD_STACK_END, d->t_vptr)), d->t_u64);
-    gcc_jit_rvalue *room = gcc_jit_context_new_binary_op(
-        fn->ctx, NULL, GCC_JIT_BINARY_OP_MINUS, d->t_u64, end, dcm_bitcast(d, fn->sp, d->t_u64));
-    fn_trap_if(fn,
-               gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_LT, room,
-                                              dcm_u64(d, (uint64_t)fn->max_out * 8)),
-               TRAP_STACK_EXHAUSTED);
-  }
-  guard_note(fn, false);
+  emit_stack_checks(fn);
   const WasmFuncType *ft = fn->type;
   for (uint32_t i = 0; i < fn->nlocals; i++) {
     WasmValType t = fn->local_types[i];
@@ -1086,22 +1093,7 @@ static void emit_osr_prologue(Fn *fn, gcc_jit_rvalue *loop) {
   }
   if (d->unchecked)
     osr_gate(fn);
-  gcc_jit_lvalue *probe = gcc_jit_function_new_local(fn->fn, NULL, d->t_u64, "probe");
-  gcc_jit_rvalue *here = dcm_bitcast(d, gcc_jit_lvalue_get_address(probe, NULL), d->t_u64);
-  gcc_jit_rvalue *limit = rv(ABI_FIELD(fn, fn->t, THREAD_NATIVE_LIMIT, d->t_u64));
-  fn_trap_if(fn, gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_LT, here, limit),
-             TRAP_STACK_EXHAUSTED);
-  if (fn->max_out) {
-    gcc_jit_rvalue *end =
-        dcm_bitcast(d, rv(ABI_FIELD(fn, fn->t, THREAD_STACK_END, d->t_vptr)), d->t_u64);
-    gcc_jit_rvalue *room = gcc_jit_context_new_binary_op(
-        fn->ctx, NULL, GCC_JIT_BINARY_OP_MINUS, d->t_u64, end, dcm_bitcast(d, fn->sp, d->t_u64));
-    fn_trap_if(fn,
-               gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_LT, room,
-                                              dcm_u64(d, (uint64_t)fn->max_out * 8)),
-               TRAP_STACK_EXHAUSTED);
-  }
-  guard_note(fn, false);
+  emit_stack_checks(fn);
   for (uint32_t i = 0; i < fn->nlocals; i++)
     fn_assign(fn, fn->locals[i], from_slot(fn, rv(slot(fn, fn->sp, i)), fn->local_types[i]));
   uint32_t base = KILN_ABI_OSR_STACK_SLOT(fn->nlocals);

@@ -68,7 +68,7 @@ def case_status_control(e):
     doc = status(e)
     check("status of an idle kilnd", doc and doc["agents"] == []
           and doc["service"]["policy"] == "coverage", doc)
-    name, args = "twophase", ["400"]
+    name, args = "twophase", ["1000"]
     wasm, native = e.samples[name]
     agent = subprocess.Popen([e.opts.kiln, "run", "--service", e.endpoint, wasm, *args],
                              env=e.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
