@@ -239,7 +239,8 @@ static void print_text(FILE *out, View *v, const char *endpoint) {
           st->n_agents, st->n_agents == 1 ? "" : "s");
   fprintf(out, "  settings: %s, hot %.0f%%, warm %.0f%%\n", st->policy, st->hot * 100,
           st->warm * 100);
-  qsort(v->agents, v->n, sizeof *v->agents, by_id);
+  if (v->n) /* qsort may not be given NULL, even for nothing */
+    qsort(v->agents, v->n, sizeof *v->agents, by_id);
   for (size_t i = 0; i < v->n; i++) {
     const AgentView *a = &v->agents[i];
     if (!a->seen)
@@ -324,7 +325,8 @@ static void print_json(FILE *out, View *v, const char *endpoint, const char *fee
   json_object_object_add(svc, "warm_percent", percent(st->warm));
   json_object_object_add(root, "service", svc);
   json_object *agents = json_object_new_array();
-  qsort(v->agents, v->n, sizeof *v->agents, by_id);
+  if (v->n) /* qsort may not be given NULL, even for nothing */
+    qsort(v->agents, v->n, sizeof *v->agents, by_id);
   for (size_t i = 0; i < v->n; i++) {
     const AgentView *a = &v->agents[i];
     if (!a->seen)

@@ -224,6 +224,12 @@ int config_read_file(const char *path, KilndConfig *cfg, char *err, size_t n) {
       rc = -1;
       break;
     }
+    if (o->type == OPT_STR &&
+        cfg->nfrom_file == (int)(sizeof cfg->from_file / sizeof *cfg->from_file)) {
+      snprintf(err, n, "%s: too many settings of names and paths in one file", what);
+      rc = -1;
+      break;
+    }
     char *copy = o->type == OPT_STR ? strdup(val) : val;
     if (!copy) {
       snprintf(err, n, "%s: out of memory", what);
@@ -232,6 +238,8 @@ int config_read_file(const char *path, KilndConfig *cfg, char *err, size_t n) {
       if (copy != val)
         free(copy);
       rc = -1;
+    } else if (copy != val) {
+      cfg->from_file[cfg->nfrom_file++] = copy;
     }
   }
   if (rc == 0 && ferror(f)) {
@@ -240,6 +248,12 @@ int config_read_file(const char *path, KilndConfig *cfg, char *err, size_t n) {
   }
   fclose(f);
   return rc;
+}
+
+void config_free(KilndConfig *cfg) {
+  for (int i = 0; i < cfg->nfrom_file; i++)
+    free(cfg->from_file[i]);
+  cfg->nfrom_file = 0;
 }
 
 const char *config_default_path(char *buf, size_t size) {

@@ -36,7 +36,13 @@ typedef struct {
   const char *worker; /* the broker's worker endpoint: run as a worker */
   long worker_id;
   long test_job_delay; /* ms a worker sleeps before each job (tests only) */
+  /* The string settings read from a file, owned here (config_free). */
+  char *from_file[32];
+  int nfrom_file;
 } KilndConfig;
+
+/* Frees what config_read_file kept. */
+void config_free(KilndConfig *cfg);
 
 void config_defaults(KilndConfig *cfg);
 

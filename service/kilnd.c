@@ -111,15 +111,29 @@ out:
   return rc;
 }
 
+static int serve(KilndConfig *cfg);
+
 int main(int argc, char **argv) {
   KilndConfig cfg;
   int rc = configure(argc, argv, &cfg);
   if (rc == 1) {
     config_usage(stdout);
+    config_free(&cfg);
     return 0;
   }
-  if (rc < 0)
+  if (rc < 0) {
+    config_free(&cfg);
     return 2;
+  }
+  rc = serve(&cfg);
+  config_free(&cfg);
+  return rc;
+}
+
+/* The configured kilnd: a worker, or the service (detached unless
+ * --foreground). */
+static int serve(KilndConfig *cfg_in) {
+  KilndConfig cfg = *cfg_in;
   /* A client that goes away must not kill us through a write. */
   signal(SIGPIPE, SIG_IGN);
   if (cfg.worker)

@@ -65,6 +65,7 @@ START_TEST(test_every_kind_of_line) {
   ck_assert_str_eq(cfg.feed, "none");
   ck_assert_str_eq(cfg.endpoint, "ipc:///run/kiln/k.sock"); /* last line without a newline */
   ck_assert_int_eq(config_check(&cfg, err, sizeof err), 0);
+  config_free(&cfg);
 }
 END_TEST
 
@@ -91,6 +92,7 @@ START_TEST(test_errors_name_file_and_line) {
     ck_assert_msg(strncmp(err, path, strlen(path)) == 0, "'%s' does not start with the file", err);
     ck_assert_msg(strstr(err, cases[i].want), "'%s' lacks '%s'", err, cases[i].want);
     ck_assert_ptr_null(strchr(err, '\n'));
+    config_free(&cfg);
   }
 }
 END_TEST
@@ -113,6 +115,7 @@ START_TEST(test_flags_override_the_file) {
   ck_assert_int_eq(cfg.workers, 1);
   ck_assert_int_eq(cfg.hot, 70); /* the file's, no flag said otherwise */
   ck_assert_int_eq(cfg.warm, 90);
+  config_free(&cfg);
 }
 END_TEST
 
