@@ -243,8 +243,12 @@ typedef struct {
 /* Starts adaptive tiering of in (cfg NULL: the defaults). KILN_ERROR when
  * it already runs or no thread could start. */
 KILN_API kiln_status kiln_instance_adapt(kiln_instance *in, const kiln_adapt_config *cfg);
-/* Stops it (waits for a compile in flight); the functions keep their tiers.
- * On the thread that owns the runtime. Freeing the runtime stops it too. */
+/* Stops it (waits for a compile in flight, then gives the service the whole
+ * run's heat map for the module's next run, waiting 2 s at most); the
+ * functions keep their tiers, and the record of changes stays readable.
+ * On the thread that owns the runtime. Freeing the runtime stops it too.
+ * With a service there, a later run of the module starts from its
+ * partition: compiled from its first milliseconds. */
 KILN_API void kiln_instance_adapt_stop(kiln_instance *in);
 /* The tier changes so far, oldest first: copies up to max into out and
  * returns how many there are. */

@@ -47,6 +47,12 @@ static const Option options[] = {
      "largest message accepted, a module upload included (default 64 MiB)"},
     {"max-queue", OPT_LONG, OFF(max_queue), 1, 1000000, "N",
      "compile jobs waiting before requests are refused (default 1024)"},
+    {"max-segments", OPT_LONG, OFF(max_segments_mb), 0, 1L << 20, "MIB",
+     "shared memory kept for packages; past it the least recently used that no process maps "
+     "are removed (default 256; 0: only what processes map)"},
+    {"max-cache", OPT_LONG, OFF(max_cache_mb), 0, 1L << 24, "MIB",
+     "size of the disk cache; past it the least recently used packages are removed "
+     "(default 1024)"},
     {"policy", OPT_STR, OFF(policy), 0, 0, "coverage|share",
      "how heat maps become tiers: the fewest functions covering --hot% of self time are hot, "
      "--warm% hot or warm (coverage, default); or each function's share of self time against "
@@ -65,6 +71,8 @@ void config_defaults(KilndConfig *cfg) {
       .job_timeout = 60,
       .max_message = KILN_DEFAULT_MAX_MESSAGE,
       .max_queue = 1024,
+      .max_segments_mb = 256,
+      .max_cache_mb = 1024,
   };
 }
 

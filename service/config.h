@@ -31,6 +31,8 @@ typedef struct {
   long max_queue; /* compile jobs waiting, beyond which requests are refused */
   const char *policy; /* the Partitioning Engine's: "coverage" (NULL) or "share" */
   long hot, warm; /* its thresholds in percent; 0: the policy's defaults */
+  long max_segments_mb; /* /dev/shm kept for packages no process maps */
+  long max_cache_mb; /* the disk cache's size */
   /* Hidden: how kilnd starts its own workers, and a test hook. Never read
    * from a file. */
   const char *worker; /* the broker's worker endpoint: run as a worker */

@@ -59,6 +59,10 @@ Kiln__PackageReady *store_find_package(Store *s, const uint8_t key[32]);
 /* The on-disk package cache: `configured`, else $XDG_CACHE_HOME/kiln, else
  * $HOME/.cache/kiln; created 0700. Returns 0, or -1 with a reason. */
 int store_cache_dir(const char *configured, char *buf, size_t size, char *err, size_t errsize);
+/* Keeps the segments (least recently used first, never one a process
+ * maps) and the disk cache under their bounds, logging each eviction. */
+void store_evict(Store *s, uint64_t max_segment_bytes, const char *cache_dir,
+                 uint64_t max_cache_bytes);
 /* At shutdown: unlinks every segment this kilnd made that no process maps. */
 void store_remove_segments(Store *s);
 

@@ -202,6 +202,8 @@ static void on_result(Broker *b, int slot, Kiln__Envelope *env) {
   if (env->body_case == KILN__ENVELOPE__BODY_PACKAGE_READY) {
     Kiln__PackageReady *pkg = env->package_ready;
     store_put_package(b->store, j->key, pkg);
+    store_evict(b->store, (uint64_t)b->cfg->max_segments_mb << 20, b->cfg->cache,
+                (uint64_t)b->cfg->max_cache_mb << 20);
     if (!pkg->cached) {
       uint64_t bytes = 0;
       for (size_t i = 0; i < j->nfuncs; i++)

@@ -4,8 +4,10 @@
  * repeated compile request without compiling.
  *
  * Both are small linear arrays: a kilnd serves one user's handful of scripts,
- * and a lookup is one memcmp per entry. Nothing is evicted yet (see the
- * report in the issue: an on-disk cache and limits come next).
+ * and a lookup is one memcmp per entry. Re-partitioning makes many packages
+ * over a long life, and /dev/shm is memory: store_evict bounds both the
+ * segments and the disk cache, least recently used first, and never takes
+ * a segment a process maps.
  *
  * Segments are files in /dev/shm named kiln-UID-KEYHEX.so: per user, because
  * another user's file of the same name must never be trusted or replaced.
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kilnd.h"
@@ -33,6 +36,8 @@ typedef struct {
   char path[256];
   uint8_t *packed; /* the PackageReady as the worker sent it */
   size_t packed_len;
+  uint64_t size; /* of the segment */
+  double used; /* kd_now() when last put or found */
 } Package;
 
 struct Store {
@@ -185,6 +190,8 @@ void store_put_package(Store *s, const uint8_t key[32], const Kiln__PackageReady
   }
   kiln__package_ready__pack(pkg, p->packed);
   store_segment_path(pkg->segment, p->path, sizeof p->path);
+  p->size = pkg->size;
+  p->used = kd_now();
 }
 
 Kiln__PackageReady *store_find_package(Store *s, const uint8_t key[32]) {
@@ -195,6 +202,7 @@ Kiln__PackageReady *store_find_package(Store *s, const uint8_t key[32]) {
     /* Someone may have cleaned /dev/shm; then it is compiled again. */
     if (access(p->path, R_OK) != 0)
       return NULL;
+    p->used = kd_now();
     return kiln__package_ready__unpack(NULL, p->packed_len, p->packed);
   }
   return NULL;
@@ -285,4 +293,116 @@ void store_remove_segments(Store *s) {
     if (unlink(path) != 0)
       kd_log("cannot remove segment %s: %s", path, strerror(errno));
   }
+}
+
+/* --- bounds ------------------------------------------------------------------ */
+
+/* A package answered this recently may not be mapped yet by the agent it
+ * was answered to: it stays. */
+#define EVICT_GRACE_S 2.0
+
+static void log_eviction(const char *what, const char *path, uint64_t bytes, double idle_s) {
+  kd_log("evicted %s %s (%llu KiB, unused for %.0f s)", what, path,
+         (unsigned long long)(bytes >> 10), idle_s);
+}
+
+/* Segments first: the index's, least recently used first, until they fit;
+ * one a process maps stays (its pages are in use anyway). The package
+ * stays in the disk cache, so it comes back without compiling. */
+static void evict_segments(Store *s, uint64_t max_bytes) {
+  uint64_t total = 0;
+  for (size_t i = 0; i < s->npackages; i++)
+    if (access(s->packages[i].path, F_OK) == 0)
+      total += s->packages[i].size;
+  double now = kd_now();
+  bool *tried = calloc(s->npackages + 1, sizeof *tried);
+  while (tried && total > max_bytes) {
+    size_t lru = SIZE_MAX;
+    for (size_t i = 0; i < s->npackages; i++)
+      if (!tried[i] && now - s->packages[i].used >= EVICT_GRACE_S &&
+          access(s->packages[i].path, F_OK) == 0 &&
+          (lru == SIZE_MAX || s->packages[i].used < s->packages[lru].used))
+        lru = i;
+    if (lru == SIZE_MAX)
+      break;
+    tried[lru] = true;
+    Package *p = &s->packages[lru];
+    if (is_mapped(p->path) || unlink(p->path) != 0)
+      continue;
+    total -= p->size;
+    log_eviction("segment", p->path, p->size, now - p->used);
+    free(p->packed);
+    *p = s->packages[--s->npackages];
+    memmove(tried + lru, tried + lru + 1, (s->npackages - lru) * sizeof *tried);
+    tried[lru] = false; /* the entry moved here was not tried */
+  }
+  free(tried);
+}
+
+typedef struct {
+  char name[80]; /* KEYHEX, without .so / .pkg */
+  uint64_t bytes;
+  double mtime;
+} CacheEntry;
+
+static int older_first(const void *a, const void *b) {
+  double x = ((const CacheEntry *)a)->mtime, y = ((const CacheEntry *)b)->mtime;
+  return x < y ? -1 : x > y;
+}
+
+/* The disk cache: its packages (KEY.so with KEY.pkg) by last use, which is
+ * their mtime (the worker touches an entry it answers from). */
+static void evict_cache(const char *dir, uint64_t max_bytes, double grace_s) {
+  DIR *d = opendir(dir);
+  if (!d)
+    return;
+  CacheEntry *e = NULL;
+  size_t n = 0, cap = 0;
+  uint64_t total = 0;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    size_t len = strlen(de->d_name);
+    if (len < 4 || len >= sizeof e->name + 3 || strcmp(de->d_name + len - 3, ".so") != 0)
+      continue;
+    char path[4400];
+    struct stat st, pst;
+    snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    if (stat(path, &st) != 0)
+      continue;
+    if (n == cap && !grow((void **)&e, &cap, n, sizeof *e))
+      break;
+    CacheEntry *c = &e[n++];
+    snprintf(c->name, sizeof c->name, "%.*s", (int)(len - 3), de->d_name);
+    c->bytes = (uint64_t)st.st_size;
+    c->mtime = (double)st.st_mtim.tv_sec + (double)st.st_mtim.tv_nsec / 1e9;
+    snprintf(path, sizeof path, "%s/%s.pkg", dir, c->name);
+    if (stat(path, &pst) == 0)
+      c->bytes += (uint64_t)pst.st_size;
+    total += c->bytes;
+  }
+  closedir(d);
+  if (total > max_bytes && n)
+    qsort(e, n, sizeof *e, older_first);
+  double now = (double)time(NULL);
+  for (size_t i = 0; i < n && total > max_bytes; i++) {
+    if (now - e[i].mtime < grace_s)
+      break; /* the rest is newer still */
+    char so[4400], pkg[4400];
+    snprintf(so, sizeof so, "%s/%s.so", dir, e[i].name);
+    snprintf(pkg, sizeof pkg, "%s/%s.pkg", dir, e[i].name);
+    /* The .pkg first: without it the .so is never taken for a package. */
+    if (unlink(pkg) != 0 && errno != ENOENT)
+      continue;
+    unlink(so);
+    total -= e[i].bytes;
+    log_eviction("cached package", so, e[i].bytes, now - e[i].mtime);
+  }
+  free(e);
+}
+
+void store_evict(Store *s, uint64_t max_segment_bytes, const char *cache_dir,
+                 uint64_t max_cache_bytes) {
+  evict_segments(s, max_segment_bytes);
+  if (cache_dir)
+    evict_cache(cache_dir, max_cache_bytes, EVICT_GRACE_S);
 }

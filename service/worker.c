@@ -186,6 +186,9 @@ static bool from_cache(Reply *r, uint64_t id, const char *cache, const Kiln__Com
     ok = false;
   }
   if (ok) {
+    /* Used now: the cache's bound removes the least recently used first
+     * (store_evict), by this time. */
+    utimensat(AT_FDCWD, sof, NULL, 0);
     /* The names are this run's (the same for this user), the rest as cached. */
     char *old_segment = cached->segment, *old_path = cached->path;
     cached->segment = job->segment;

@@ -18,6 +18,9 @@ Cases:
   small-address-space
                hot under an address-space limit too small for the guard
                region that hot code relies on: the same, without compiling.
+  evict        kilnd's bounds on shared memory and the disk cache: least
+               recently used packages go, one log line each, never one an
+               agent maps.
 
 Each case uses a private XDG_RUNTIME_DIR, XDG_CACHE_HOME and XDG_CONFIG_HOME
 (so a kilnd.conf of the user's own never applies).
@@ -211,12 +214,67 @@ def case_small_address_space(e):
     check("kilnd was not asked to compile", "compile started" not in read(e.log), read(e.log))
 
 
+def case_evict(e):
+    """Under --max-segments 0 --max-cache 0, each compile evicts the
+    segments and cached packages not used in the last seconds, each logged,
+    never a segment an agent maps, and output stays the same."""
+    e.start_kilnd("--max-segments", "0", "--max-cache", "0")
+    holder = e.kiln("--tier", "hot", "--verbose", e.opts.stdio, stdin=subprocess.PIPE)
+    os.set_blocking(holder.stderr.fileno(), False)
+    err = [b""]
+    def mapped():
+        err[0] += holder.stderr.read() or b""
+        return b"kiln: hot tier:" in err[0] or holder.poll() is not None
+    check("the holding agent maps its package", wait_for(mapped, 120), err[0])
+    held = segments(holder.pid)
+    # More packages than 1 MiB holds: the sample at both compiled tiers,
+    # with and without its arguments' effect on nothing (the same module),
+    # then the stdio module warm.
+    for tier in ("warm", "hot"):
+        for module, args in ((e.opts.sample, e.opts.args), (e.opts.stdio, [])):
+            if module == e.opts.stdio and tier == "hot":
+                continue
+            p = e.kiln("--tier", tier, "--service", e.endpoint, module, *args,
+                       stdin=subprocess.DEVNULL)
+            p.communicate(timeout=300)
+    # The sample's packages: 3 more compiles of other function sets, by
+    # auto runs that start interpreted and tier up.
+    for _ in range(2):
+        p = e.kiln("--service", e.endpoint, e.opts.sample, *e.opts.args)
+        same_as_native_quiet(e, p)
+    log = read(e.log)
+    check("kilnd evicted segments, one line each", "evicted segment" in log, log[-3000:])
+    check("kilnd evicted cached packages, one line each", "evicted cached package" in log,
+          log[-3000:])
+    check("the mapped segment was kept",
+          all(os.path.exists(path) for _, _, path in held) and held, (held, log[-2000:]))
+    cache = os.path.join(e.env["XDG_CACHE_HOME"], "kiln")
+    size = sum(os.path.getsize(os.path.join(cache, f)) for f in os.listdir(cache)
+               if f.endswith((".so", ".pkg")))
+    newest = max((os.path.getmtime(os.path.join(cache, f)) for f in os.listdir(cache)
+                  if f.endswith(".so")), default=0)
+    check("the disk cache keeps only what was used in its last seconds",
+          all(time.time() - os.path.getmtime(os.path.join(cache, f)) < 10
+              for f in os.listdir(cache) if f.endswith(".so")), (size, newest))
+    out, _ = holder.communicate(b"hello\n", timeout=60)
+    check("the holding agent runs to the end", holder.returncode == 0 and out == b"HELLO\n",
+          (holder.returncode, out))
+
+
+def same_as_native_quiet(e, p, timeout=300):
+    out, err = p.communicate(timeout=timeout)
+    native = subprocess.run([e.opts.native, *e.opts.args], capture_output=True)
+    check("a run after evictions prints what native does", out == native.stdout
+          and p.returncode == native.returncode, (p.returncode, err[-300:]))
+
+
 def main():
     ap = argparse.ArgumentParser()
     for flag in ("--kiln", "--kilnd", "--stdio", "--sample", "--native"):
         ap.add_argument(flag, required=True)
     ap.add_argument("--args", nargs="*", default=[])
-    ap.add_argument("case", choices=["shared", "dies", "absent", "mute", "small-address-space"])
+    ap.add_argument("case", choices=["shared", "dies", "absent", "mute", "small-address-space",
+                                     "evict"])
     opts = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         e = Env(opts, tmp)
