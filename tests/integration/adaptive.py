@@ -12,6 +12,9 @@ Cases:
             and tiers up; kilnd partitioned for each, and the two that
             started from the same kept heat map mapped one package segment
             (same file and inode).
+  osr       mainloop, whose work is all in loops of main (called once),
+            reaches compiled code mid-run: main goes hot, and the
+            interpreter counts under half the iterations a cold run does.
   absent    no kilnd and none can be started: the output is the same, with
             exactly one warning line.
 
@@ -109,6 +112,34 @@ def case_agents(e):
     check("kilnd partitioned for every agent", log.count("partition of") >= 3, log)
 
 
+def case_osr(e):
+    """mainloop does all its work in loops of main, which is called once:
+    only on-stack replacement can move it to compiled code. Its loops must
+    stop being interpreted mid-run."""
+    e.start_kilnd()
+    cold_path, auto_path = os.path.join(e.tmp, "cold.json"), os.path.join(e.tmp, "auto.json")
+    p = run_auto(e, "mainloop", [], "--tier", "cold", "--heatmap", cold_path)
+    same_as_native(e, "mainloop", [], p, "mainloop, cold")
+    p = run_auto(e, "mainloop", [], "--heatmap", auto_path, "--service", e.endpoint)
+    same_as_native(e, "mainloop", [], p, "mainloop, auto")
+    cold, auto = heat_map(cold_path), heat_map(auto_path)
+    check("main went hot while it ran",
+          any(c.get("tier") == "hot" and c.get("func") == main_index(auto)
+              for c in auto.get("tier_changes", [])), auto.get("tier_changes"))
+    def iterations(hm):
+        return sum(r.get("iterations", 0) for r in hm.get("regions", [])
+                   if "loop" in r and r.get("name") == "main")
+    check("main's loops ran mostly compiled (the interpreter counted under half)",
+          0 < iterations(auto) < iterations(cold) / 2, (iterations(auto), iterations(cold)))
+
+
+def main_index(hm):
+    for r in hm.get("regions", []):
+        if r.get("name") == "main" and "loop" not in r:
+            return r["func"]
+    return None
+
+
 def case_absent(e):
     e.env["KILN_KILND"] = "/bin/false"
     p = run_auto(e, "twophase", ["40"])
@@ -123,7 +154,7 @@ def main():
     for flag in ("--kiln", "--kilnd"):
         ap.add_argument(flag, required=True)
     ap.add_argument("--sample", action="append", default=[], help="NAME=WASM:NATIVE")
-    ap.add_argument("case", choices=["tier-up", "agents", "absent"])
+    ap.add_argument("case", choices=["tier-up", "agents", "osr", "absent"])
     opts = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         e = Env(opts, tmp)
