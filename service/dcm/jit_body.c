@@ -892,10 +892,11 @@ static gcc_jit_rvalue *unlikely(Dcm *d, gcc_jit_rvalue *cond) {
 
 /* Unchecked code may run only once the package's code is registered with
  * the fault handler and when the instance's memory has the full guard
- * reservation; otherwise the interpreter runs the function, with the same
- * results, so nothing depends on it but speed. Leaves fn->cur where the
- * compiled function may run. */
-static void guard_gate(Fn *fn) {
+ * reservation; otherwise the interpreter runs the function (a FuncEntry),
+ * or goes on (an OSR entry declines), with the same results, so nothing
+ * depends on it but speed. Leaves fn->cur where the compiled function may
+ * run, and returns the block for the other case, for the caller to end. */
+static gcc_jit_block *guard_gate(Fn *fn) {
   Dcm *d = fn->d;
   gcc_jit_block *slow = fn_block(fn), *ready = fn_block(fn), *fallback = fn_block(fn);
   gcc_jit_block *go = fn_block(fn);
@@ -912,15 +913,11 @@ static void guard_gate(Fn *fn) {
   gcc_jit_rvalue *small = gcc_jit_context_new_comparison(
       d->ctx, NULL, GCC_JIT_COMPARISON_LT, reserved, dcm_u64(d, MEMORY_GUARDED_RESERVE));
   gcc_jit_block_end_with_conditional(ready, NULL, unlikely(d, small), fallback, go);
-  gcc_jit_rvalue *args[3] = {fn->t, fn->f, fn->sp};
-  gcc_jit_block_add_eval(fallback, NULL,
-                         gcc_jit_context_new_call_through_ptr(
-                             d->ctx, NULL, dcm_import(d, KILN_IMP_INTERP_ENTRY), 3, args));
-  gcc_jit_block_end_with_void_return(fallback, NULL);
   fn->cur = go;
   gcc_jit_lvalue *gi =
       ABI_FIELD(fn, fn->t, THREAD_GUARD_INST, gcc_jit_type_get_volatile(d->t_vptr));
   fn_assign(fn, gi, rv(fn->inst));
+  return fallback;
 }
 
 /* Hot: the exported FuncEntry unpacks the slots and calls the internal
@@ -939,7 +936,12 @@ static void define_wrapper(Dcm *d, uint32_t index) {
   if (d->unchecked) {
     fn.mem0 = gcc_jit_function_new_local(w, NULL, d->t_vptr, "mem0");
     fn_assign(&fn, fn.mem0, rv(ABI_FIELD(&fn, rv(fn.inst), INSTANCE_MEM0, d->t_vptr)));
-    guard_gate(&fn);
+    gcc_jit_block *fallback = guard_gate(&fn);
+    gcc_jit_rvalue *args[3] = {fn.t, fn.f, fn.sp};
+    gcc_jit_block_add_eval(fallback, NULL,
+                           gcc_jit_context_new_call_through_ptr(
+                               d->ctx, NULL, dcm_import(d, KILN_IMP_INTERP_ENTRY), 3, args));
+    gcc_jit_block_end_with_void_return(fallback, NULL);
   }
   size_t nargs = fixed + np + (nr > 1 ? nr - 1 : 0);
   gcc_jit_rvalue **args = malloc(nargs * sizeof *args);
@@ -1054,31 +1056,6 @@ static bool body_has_loop(const WasmFunc *wf) {
   return false;
 }
 
-/* Hot code may run unchecked only as its FuncEntry would (guard_gate); an
- * OSR entry that may not returns 0 instead, and the interpreter goes on. */
-static void osr_gate(Fn *fn) {
-  Dcm *d = fn->d;
-  gcc_jit_block *slow = fn_block(fn), *ready = fn_block(fn), *decline = fn_block(fn);
-  gcc_jit_block *go = fn_block(fn);
-  gcc_jit_rvalue *flag = rv(d->guard_ready);
-  gcc_jit_block_end_with_conditional(fn->cur, NULL, is_not(d, flag, KILN_ABI_GUARD_READY), slow,
-                                     ready);
-  gcc_jit_rvalue *flag_addr = gcc_jit_lvalue_get_address(d->guard_ready, NULL);
-  gcc_jit_block_add_eval(slow, NULL,
-                         gcc_jit_context_new_call_through_ptr(
-                             d->ctx, NULL, dcm_import(d, KILN_IMP_GUARD_READY), 1, &flag_addr));
-  gcc_jit_block_end_with_conditional(slow, NULL, is_not(d, flag, KILN_ABI_GUARD_READY), decline,
-                                     ready);
-  gcc_jit_rvalue *reserved = rv(ABI_FIELD(fn, rv(fn->mem0), MEMORYINST_RESERVED, d->t_u64));
-  gcc_jit_rvalue *small = gcc_jit_context_new_comparison(
-      d->ctx, NULL, GCC_JIT_COMPARISON_LT, reserved, dcm_u64(d, MEMORY_GUARDED_RESERVE));
-  gcc_jit_block_end_with_conditional(ready, NULL, small, decline, go);
-  gcc_jit_block_end_with_return(decline, NULL, gcc_jit_context_zero(d->ctx, d->t_int));
-  fn->cur = go;
-  fn_assign(fn, ABI_FIELD(fn, fn->t, THREAD_GUARD_INST, gcc_jit_type_get_volatile(d->t_vptr)),
-            rv(fn->inst));
-}
-
 /* The interpreter's frame becomes this code's state: every local from its
  * slot, then, at the loop named, the operand stack from its home slots;
  * then a jump to that loop's header. An unknown loop declines. */
@@ -1091,8 +1068,8 @@ static void emit_osr_prologue(Fn *fn, gcc_jit_rvalue *loop) {
     fn_assign(fn, fn->membase, rv(ABI_FIELD(fn, rv(fn->mem0), MEMORYINST_BASE, d->t_u8ptr)));
     fn_reload_memsize(fn);
   }
-  if (d->unchecked)
-    osr_gate(fn);
+  if (d->unchecked) /* declines: the interpreter goes on */
+    gcc_jit_block_end_with_return(guard_gate(fn), NULL, gcc_jit_context_zero(d->ctx, d->t_int));
   emit_stack_checks(fn);
   for (uint32_t i = 0; i < fn->nlocals; i++)
     fn_assign(fn, fn->locals[i], from_slot(fn, rv(slot(fn, fn->sp, i)), fn->local_types[i]));
