@@ -25,10 +25,9 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from service import Env, check, failures, read, wait_for  # noqa: E402
+from service import check, read, run_case, wait_for  # noqa: E402
 
 
 def kiln(e, *args):
@@ -184,22 +183,7 @@ def main():
     ap.add_argument("--sample", action="append", default=[], help="NAME=WASM:NATIVE")
     ap.add_argument("case", choices=["status-control", "config"])
     opts = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        e = Env(opts, tmp)
-        e.tmp = tmp
-        e.samples = {}
-        for s in opts.sample:
-            name, paths = s.split("=", 1)
-            e.samples[name] = paths.split(":", 1)
-        try:
-            globals()["case_" + opts.case.replace("-", "_")](e)
-        finally:
-            e.stop_kilnd()
-    if failures:
-        print(f"{len(failures)} check(s) failed")
-        return 1
-    return 0
-
+    return run_case(opts, globals(), opts.sample)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -75,6 +75,7 @@ class Env:
         self.endpoint = "ipc://" + self.sock
         self.log = os.path.join(tmp, "kilnd.log")
         self.kilnd = None
+        self.tmp = tmp
 
     def start_kilnd(self, *args):
         os.makedirs(os.path.dirname(self.sock), mode=0o700, exist_ok=True)
@@ -268,18 +269,17 @@ def same_as_native_quiet(e, p, timeout=300):
           and p.returncode == native.returncode, (p.returncode, err[-300:]))
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    for flag in ("--kiln", "--kilnd", "--stdio", "--sample", "--native"):
-        ap.add_argument(flag, required=True)
-    ap.add_argument("--args", nargs="*", default=[])
-    ap.add_argument("case", choices=["shared", "dies", "absent", "mute", "small-address-space",
-                                     "evict"])
-    opts = ap.parse_args()
+def run_case(opts, cases, samples=()):
+    """Runs cases["case_" + opts.case] in an Env of its own, samples
+    ("NAME=WASM:NATIVE") as its e.samples; the exit status."""
     with tempfile.TemporaryDirectory() as tmp:
         e = Env(opts, tmp)
+        e.samples = {}
+        for s in samples:
+            name, paths = s.split("=", 1)
+            e.samples[name] = paths.split(":", 1)
         try:
-            globals()["case_" + opts.case.replace("-", "_")](e)
+            cases["case_" + opts.case.replace("-", "_")](e)
         finally:
             e.stop_kilnd()
     if failures:
@@ -287,6 +287,15 @@ def main():
         return 1
     return 0
 
+
+def main():
+    ap = argparse.ArgumentParser()
+    for flag in ("--kiln", "--kilnd", "--stdio", "--sample", "--native"):
+        ap.add_argument(flag, required=True)
+    ap.add_argument("--args", nargs="*", default=[])
+    ap.add_argument("case", choices=["shared", "dies", "absent", "mute", "small-address-space",
+                                     "evict"])
+    return run_case(ap.parse_args(), globals())
 
 if __name__ == "__main__":
     sys.exit(main())
