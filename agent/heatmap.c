@@ -19,54 +19,58 @@
 /* Longest function name kept, terminator included. */
 #define NAME_MAX_BYTES 96
 
+/* A function that ran, as one snapshot of its counters: the script may
+ * be running (the tiering thread reads the map), and what decides the
+ * map's order and size must not move while it is built. */
 typedef struct {
   const FuncProfile *prof;
   uint32_t func;
+  uint64_t calls, self;
 } Ranked;
 
 static int hotter_first(const void *a, const void *b) {
   const Ranked *x = a, *y = b;
-  if (x->prof->self != y->prof->self)
-    return x->prof->self > y->prof->self ? -1 : 1;
-  if (x->prof->calls != y->prof->calls)
-    return x->prof->calls > y->prof->calls ? -1 : 1;
+  if (x->self != y->self)
+    return x->self > y->self ? -1 : 1;
+  if (x->calls != y->calls)
+    return x->calls > y->calls ? -1 : 1;
   return x->func < y->func ? -1 : x->func > y->func;
+}
+
+static uint64_t load(const uint64_t *counter) {
+  return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
 kiln_heatmap *kiln_instance_heatmap(kiln_instance *in) {
   const Module *m = in->module;
   const WasmModule *w = m->wasm;
   uint32_t ndef = w->nfuncs - w->nfunc_imports;
-  size_t nfuncs = 0, nregions = 0;
-  uint64_t total = 0;
-  for (uint32_t i = 0; i < ndef; i++) {
-    const FuncProfile *p = &m->prof[i];
-    if (!p->calls && !p->self)
-      continue;
-    nfuncs++;
-    nregions++;
-    total += p->self;
-    for (uint32_t l = 0; l < p->nloops; l++)
-      nregions += p->loops[l].iterations || p->loops[l].self;
-  }
-  kiln_heatmap *h = calloc(1, sizeof *h);
-  Ranked *rank = calloc(nfuncs + 1, sizeof *rank);
-  kiln_region *r = calloc(nregions + 1, sizeof *r);
-  char *names = calloc(nfuncs + 1, NAME_MAX_BYTES);
-  if (!h || !rank || !r || !names) {
-    free(h);
-    free(rank);
-    free(r);
-    free(names);
+  Ranked *rank = calloc(ndef + 1, sizeof *rank);
+  if (!rank) {
     runtime_error(in->rt, "%s: out of memory for the heat map", in->name);
     return NULL;
   }
-  size_t k = 0;
-  for (uint32_t i = 0; i < ndef; i++)
-    if (m->prof[i].calls || m->prof[i].self)
-      rank[k++] = (Ranked){&m->prof[i], w->nfunc_imports + i};
+  size_t nfuncs = 0, most = 0; /* regions: every function that ran and all its loops */
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < ndef; i++) {
+    Ranked f = {&m->prof[i], w->nfunc_imports + i, load(&m->prof[i].calls), load(&m->prof[i].self)};
+    if (!f.calls && !f.self)
+      continue;
+    rank[nfuncs++] = f;
+    most += 1 + f.prof->nloops;
+    total += f.self;
+  }
+  /* One block: the map, its regions, then the names they point to. */
+  kiln_heatmap *h = calloc(1, sizeof *h + most * sizeof(kiln_region) + nfuncs * NAME_MAX_BYTES);
+  if (!h) {
+    free(rank);
+    runtime_error(in->rt, "%s: out of memory for the heat map", in->name);
+    return NULL;
+  }
+  kiln_region *r = (kiln_region *)(h + 1);
+  char *names = (char *)(r + most);
   qsort(rank, nfuncs, sizeof *rank, hotter_first);
-  double hottest = nfuncs && rank[0].prof->self ? (double)rank[0].prof->self : 0;
+  double hottest = nfuncs && rank[0].self ? (double)rank[0].self : 0;
 
   size_t n = 0;
   for (size_t i = 0; i < nfuncs; i++) {
@@ -81,25 +85,25 @@ kiln_heatmap *kiln_instance_heatmap(kiln_instance *in) {
         .func = x,
         .loop = KILN_NO_LOOP,
         .name = name,
-        .count = p->calls,
-        .self_samples = p->self,
-        .self_share = total ? (double)p->self / (double)total : 0,
-        .heat = hottest ? (double)p->self / hottest : 0,
+        .count = rank[i].calls,
+        .self_samples = rank[i].self,
+        .self_share = total ? (double)rank[i].self / (double)total : 0,
+        .heat = hottest ? (double)rank[i].self / hottest : 0,
         .tier = tier,
     };
     const InterpCode *code = m->code[x - w->nfunc_imports];
     for (uint32_t l = 0; l < p->nloops; l++) {
-      const LoopProfile *lp = &p->loops[l];
-      if (!lp->iterations && !lp->self)
+      uint64_t iterations = load(&p->loops[l].iterations), self = load(&p->loops[l].self);
+      if (!iterations && !self)
         continue;
       r[n++] = (kiln_region){
           .func = x,
           .loop = code->loops[l].offset,
           .name = name,
-          .count = lp->iterations,
-          .self_samples = lp->self,
-          .self_share = total ? (double)lp->self / (double)total : 0,
-          .heat = hottest ? (double)lp->self / hottest : 0,
+          .count = iterations,
+          .self_samples = self,
+          .self_share = total ? (double)self / (double)total : 0,
+          .heat = hottest ? (double)self / hottest : 0,
           .tier = tier,
       };
     }
@@ -110,18 +114,9 @@ kiln_heatmap *kiln_instance_heatmap(kiln_instance *in) {
   h->sample_us = t->sample_us ? t->sample_us : MONITOR_SAMPLE_US;
   h->nregions = n;
   h->regions = r;
-  /* The names live in one block owned by the heat map: freed through the
-   * first region's pointer (kiln_heatmap_free). */
-  if (n == 0)
-    free(names);
   return h;
 }
 
 void kiln_heatmap_free(kiln_heatmap *h) {
-  if (!h)
-    return;
-  if (h->nregions)
-    free((char *)h->regions[0].name);
-  free(h->regions);
   free(h);
 }
