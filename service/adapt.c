@@ -311,20 +311,12 @@ static bool heat_map_path(const Broker *b, const uint8_t hash[32], char *path, s
 /* Keeps hm as the module's last heat map (one write and a rename, so a
  * reader never sees half of one). A failure costs the next run its start. */
 static void persist(const Broker *b, const Kiln__HeatMap *hm) {
-  char path[4200], tmp[4300];
+  char path[4200];
   if (hm->module_hash.len != 32 || !heat_map_path(b, hm->module_hash.data, path, sizeof path))
     return;
-  size_t len = kiln__heat_map__get_packed_size(hm);
-  uint8_t *buf = malloc(len + 1);
-  snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
-  FILE *f = buf ? fopen(tmp, "we") : NULL;
-  bool ok = f && fwrite(buf, 1, kiln__heat_map__pack(hm, buf), f) == len;
-  if (f && fclose(f) != 0)
-    ok = false;
-  if (!ok || rename(tmp, path) != 0) {
-    kd_log("cannot keep the heat map in %s: %s", path, strerror(errno));
-    unlink(tmp);
-  }
+  uint8_t *buf = malloc(kiln__heat_map__get_packed_size(hm) + 1);
+  if (!buf || !store_write_file(path, buf, kiln__heat_map__pack(hm, buf)))
+    kd_log("cannot keep the heat map in %s: %s", path, buf ? strerror(errno) : "out of memory");
   free(buf);
 }
 
@@ -333,13 +325,9 @@ static Kiln__HeatMap *persisted(const Broker *b, const uint8_t hash[32]) {
   char path[4200];
   if (!heat_map_path(b, hash, path, sizeof path))
     return NULL;
-  FILE *f = fopen(path, "re");
-  if (!f)
-    return NULL;
-  uint8_t *buf = malloc((size_t)b->cfg->max_message);
-  size_t len = buf ? fread(buf, 1, (size_t)b->cfg->max_message, f) : 0;
-  fclose(f);
-  Kiln__HeatMap *hm = len ? kiln__heat_map__unpack(NULL, len, buf) : NULL;
+  size_t len;
+  uint8_t *buf = store_read_file(path, (size_t)b->cfg->max_message, &len);
+  Kiln__HeatMap *hm = buf ? kiln__heat_map__unpack(NULL, len, buf) : NULL;
   free(buf);
   if (hm && (hm->module_hash.len != 32 || memcmp(hm->module_hash.data, hash, 32) != 0)) {
     kiln__heat_map__free_unpacked(hm, NULL);

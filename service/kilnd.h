@@ -63,6 +63,13 @@ int store_cache_dir(const char *configured, char *buf, size_t size, char *err, s
  * maps) and the disk cache under their bounds, logging each eviction. */
 void store_evict(Store *s, uint64_t max_segment_bytes, const char *cache_dir,
                  uint64_t max_cache_bytes);
+/* All n bytes to fd (EINTR retried). */
+bool store_write_all(int fd, const uint8_t *p, size_t n);
+/* A whole file written under a temporary name and renamed into place, so
+ * no reader sees half of it. False: not written (errno says why). */
+bool store_write_file(const char *path, const uint8_t *bytes, size_t len);
+/* A whole regular file of at most max bytes, or NULL. */
+uint8_t *store_read_file(const char *path, size_t max, size_t *len);
 /* At shutdown: unlinks every segment this kilnd made that no process maps. */
 void store_remove_segments(Store *s);
 

@@ -14,6 +14,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -405,4 +406,59 @@ void store_evict(Store *s, uint64_t max_segment_bytes, const char *cache_dir,
   evict_segments(s, max_segment_bytes);
   if (cache_dir)
     evict_cache(cache_dir, max_cache_bytes, EVICT_GRACE_S);
+}
+
+/* --- small files, whole -------------------------------------------------------- */
+
+bool store_write_all(int fd, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return false;
+    p += w;
+    n -= (size_t)w;
+  }
+  return true;
+}
+
+bool store_write_file(const char *path, const uint8_t *bytes, size_t len) {
+  char tmp[4300];
+  snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && store_write_all(fd, bytes, len);
+  if (fd >= 0 && close(fd) != 0)
+    ok = false;
+  if (!ok || rename(tmp, path) != 0) {
+    unlink(tmp);
+    return false;
+  }
+  return true;
+}
+
+uint8_t *store_read_file(const char *path, size_t max, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat st;
+  uint8_t *buf = NULL;
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+      (uint64_t)st.st_size <= max && (buf = malloc((size_t)st.st_size))) {
+    size_t n = 0;
+    while (n < (size_t)st.st_size) {
+      ssize_t got = read(fd, buf + n, (size_t)st.st_size - n);
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got <= 0)
+        break;
+      n += (size_t)got;
+    }
+    if (n != (size_t)st.st_size) {
+      free(buf);
+      buf = NULL;
+    }
+    *len = n;
+  }
+  if (fd >= 0)
+    close(fd);
+  return buf;
 }

@@ -58,19 +58,6 @@ typedef struct {
   pid_t worker;
 } Reply;
 
-static bool write_all(int fd, const uint8_t *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return false;
-    p += w;
-    n -= (size_t)w;
-  }
-  return true;
-}
-
 static void reply_send(Reply *r, Kiln__Envelope *env) {
   if (r->sock) {
     if (kiln_frame_send(r->sock, env, 0) < 0)
@@ -79,7 +66,7 @@ static void reply_send(Reply *r, Kiln__Envelope *env) {
   }
   size_t len;
   uint8_t *buf = kiln_frame_pack(env, &len);
-  if (!buf || !write_all(r->fd, buf, len))
+  if (!buf || !store_write_all(r->fd, buf, len))
     kd_log("worker: cannot hand the answer over: %s", strerror(errno));
   free(buf);
 }
@@ -134,7 +121,8 @@ static bool copy_file(const char *src, const char *dst, uint8_t digest[32], uint
   while (ok && (n = read(in, buf, sizeof buf)) != 0) {
     if (n < 0 && errno == EINTR)
       continue;
-    ok = n > 0 && write_all(out, buf, (size_t)n) && EVP_DigestUpdate(ctx, buf, (size_t)n) == 1;
+    ok =
+        n > 0 && store_write_all(out, buf, (size_t)n) && EVP_DigestUpdate(ctx, buf, (size_t)n) == 1;
     *size += n > 0 ? (uint64_t)n : 0;
   }
   unsigned int len = 0;
@@ -221,17 +209,9 @@ static void to_cache(const char *cache, const Kiln__CompileJob *job, const char 
     kd_log("worker: cannot add %s to the cache: %s", sof, strerror(errno));
     return;
   }
-  size_t len = kiln__package_ready__get_packed_size(pkg);
-  uint8_t *buf = malloc(len ? len : 1);
-  snprintf(tmp, sizeof tmp, "%s.%d.tmp", pkgf, (int)getpid());
-  int fd = buf ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600) : -1;
-  bool ok = fd >= 0 && write_all(fd, buf, kiln__package_ready__pack(pkg, buf));
-  if (fd >= 0 && close(fd) != 0)
-    ok = false;
-  if (!ok || rename(tmp, pkgf) != 0) {
-    unlink(tmp);
+  uint8_t *buf = malloc(kiln__package_ready__get_packed_size(pkg) + 1);
+  if (!buf || !store_write_file(pkgf, buf, kiln__package_ready__pack(pkg, buf)))
     kd_log("worker: cannot add %s to the cache", pkgf);
-  }
   free(buf);
 }
 
