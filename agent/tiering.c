@@ -337,15 +337,13 @@ static void round_trip(Tiering *tg, bool final) {
     if (tg->recent_self[2 * i] >= 0.5)
       tg->active_s[i] = runtime_uptime_s(in->rt);
   }
-  if (recent_total < 1)
-    module_samples = 0; /* nothing ran since: nothing to decide */
+  /* Worth sending: self time at all, and some of it since the last round
+   * (else nothing ran, and nothing is to decide), or, the final one, a
+   * kilnd already there to tell. */
+  bool worth = module_samples > 0 && (final ? tg->client != NULL : recent_total >= 1);
   Kiln__Region *regions = calloc(h->nregions + 1, sizeof *regions);
   Kiln__Region **rp = calloc(h->nregions + 1, sizeof *rp);
-  if (final && !tg->client)
-    module_samples = 0; /* no kilnd to tell */
-  if (final)
-    recent_total = 1;
-  if (module_samples == 0 || !regions || !rp || !connect_service(tg)) {
+  if (!worth || !regions || !rp || !connect_service(tg)) {
     free(regions);
     free(rp);
     kiln_heatmap_free(h);
