@@ -383,8 +383,10 @@ static void module_free(Module *m) {
   }
   if (m->prof) {
     monitor_unmap_profiles(m->prof, m->wasm->nfuncs - m->wasm->nfunc_imports);
-    for (uint32_t i = 0; i < m->wasm->nfuncs - m->wasm->nfunc_imports; i++)
+    for (uint32_t i = 0; i < m->wasm->nfuncs - m->wasm->nfunc_imports; i++) {
       free(m->prof[i].loops);
+      free(m->prof[i].sites);
+    }
     free(m->prof);
   }
   free(m->sigs);
@@ -495,7 +497,9 @@ static bool module_prepare(kiln_runtime *rt, Module *m) {
       return false;
     m->prof[i].nloops = c->nloops;
     m->prof[i].loops = calloc(c->nloops + 1, sizeof *m->prof[i].loops);
-    if (!m->prof[i].loops)
+    m->prof[i].nsites = c->nsites;
+    m->prof[i].sites = calloc(c->nsites + 1, sizeof *m->prof[i].sites);
+    if (!m->prof[i].loops || !m->prof[i].sites)
       return false;
   }
   return true;

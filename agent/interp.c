@@ -339,26 +339,36 @@ dispatch:
       prof->loops[F0].iterations++;
       t->running_loop = F0;
       OsrEntry osr = __atomic_load_n(&f->osr, __ATOMIC_ACQUIRE);
-      if (UNLIKELY(osr != NULL) && osr(t, f, fp, code->loops[F0].offset))
-        return;
+      if (UNLIKELY(osr != NULL)) {
+        /* Counted before the transfer, which may run for the rest of the
+         * script, so the heat map shows it now; taken back if declined. */
+        prof->loops[F0].osr_entries++;
+        if (osr(t, f, fp, code->loops[F0].offset))
+          return;
+        prof->loops[F0].osr_entries--;
+      }
       vmnext(2);
     }
 
-    vmcase(CALL) { /* F0 function, F1 first argument (F2: room for CALL_R) */
+    /* F3 of every call: its counter (prof->sites), the monitor's edges. */
+    vmcase(CALL) { /* F0 function, F1 first argument (F2: room for CALL_R), F3 site */
       FuncInst *callee = inst->funcs[F0];
+      prof->sites[F3].calls++;
       CALL_ENTRY(callee, fp + F1);
       RELOAD_MEMSIZE();
       vmnext(3);
     }
     vmcase(CALL_R) { /* as CALL, then the first result goes to F2 too (call; local.set) */
       FuncInst *callee = inst->funcs[F0];
+      prof->sites[F3].calls++;
       CALL_ENTRY(callee, fp + F1);
       fp[F2] = fp[F1];
       RELOAD_MEMSIZE();
       vmnext(3);
     }
 
-    vmcase(CALL_INDIRECT) { /* F0 table, F1 first argument, F2 element index; word 3: Sig */
+    vmcase(
+        CALL_INDIRECT) { /* F0 table, F1 first argument, F2 element index, F3 site; word 3: Sig */
       TableInst *tab = inst->tables[F0];
       uint32_t i = U32(F2);
       if (UNLIKELY(i >= tab->size))
@@ -368,6 +378,16 @@ dispatch:
         TRAP(TRAP_UNINITIALIZED_ELEMENT);
       if (UNLIKELY(callee->sig != (const Sig *)pc[3].ptr))
         TRAP(TRAP_INDIRECT_MISMATCH);
+      if (callee->inst == inst) {
+        CallSiteProfile *s = &prof->sites[F3];
+        s->calls++;
+        if (s->target == callee->index)
+          s->votes++;
+        else if (s->votes == 0)
+          s->target = callee->index, s->votes = 1;
+        else
+          s->votes--;
+      }
       CALL_ENTRY(callee, fp + F1);
       RELOAD_MEMSIZE();
       vmnext(4);

@@ -64,6 +64,13 @@ typedef struct {
   uint32_t offset, height;
 } InterpLoop;
 
+/* A call of the body: where it is (bytes from the body's start) and whom
+ * it calls; INTERP_INDIRECT for call_indirect. */
+#define INTERP_INDIRECT UINT32_MAX
+typedef struct {
+  uint32_t offset, callee;
+} InterpSite;
+
 struct InterpCode {
   uint32_t func_index;
   uint32_t nparams, nlocals, nresults; /* nlocals: declared, params excluded */
@@ -72,6 +79,8 @@ struct InterpCode {
   uint32_t ninstr; /* instructions in code[] (tests check fusion by it) */
   uint32_t nloops; /* OP_LOOP's F0 indexes loops[] */
   InterpLoop *loops;
+  uint32_t nsites; /* calls' last field indexes sites[] */
+  InterpSite *sites;
   InterpWord code[];
 };
 

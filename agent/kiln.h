@@ -199,13 +199,27 @@ typedef struct {
   double self_share; /* self_samples over all the samples charged to the module */
   double heat; /* in [0, 1]: self_share over the hottest function's */
   kiln_tier tier; /* the function's, now */
+  uint64_t osr_entries; /* loop: interpreted activations that moved into compiled code here */
 } kiln_region;
+
+/* Calls from one function to another, counted in interpreted code. For a
+ * call_indirect site, callee is the target of most of its calls (when one
+ * has more than half) and count all the site's calls. */
+typedef struct {
+  uint32_t caller, callee;
+  uint64_t count;
+  int indirect; /* 1: a call_indirect site */
+} kiln_edge;
 
 typedef struct {
   uint64_t samples; /* taken while a script of the runtime ran */
   unsigned sample_us;
   size_t nregions;
   kiln_region *regions; /* functions that ran, hottest first, each followed by its loops */
+  size_t nedges;
+  kiln_edge *edges; /* between functions that ran, most calls first */
+  uint32_t memory_pages; /* memory 0 of the instance now (64 KiB pages) */
+  uint64_t memory_grows; /* memory.grow executed on it */
 } kiln_heatmap;
 
 /* A function's move to another tier, and why; or (func KILN_NO_FUNC) what

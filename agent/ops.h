@@ -68,7 +68,7 @@
 #define KILN_OPS(X)                                                                                \
   /* control */                                                                                    \
   X(UNREACHABLE, 1, 0) X(BR, 1, 0) X(BR_NEZ32, 2, 0) X(BR_EQZ32, 2, 0) X(BR_NEZ64, 2, 0)           \
-  X(BR_EQZ64, 2, 0) X(BR_TABLE, 2, 0) X(RET, 1, 0) X(RET1, 1, 0) X(CALL, 3, 0) X(CALL_R, 3, 0)     \
+  X(BR_EQZ64, 2, 0) X(BR_TABLE, 2, 0) X(RET, 1, 0) X(RET1, 1, 0) X(CALL, 4, 0) X(CALL_R, 4, 0)     \
   X(CALL_INDIRECT, 4, 1) X(LOOP, 1, 0)                                                             \
   KILN_RELS(X, KILN_BRFORMS2, I32) KILN_RELS(X, KILN_BRFORMS2, I64)                                \
   /* data movement */                                                                              \

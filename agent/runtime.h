@@ -56,7 +56,18 @@ typedef struct Sig {
 typedef struct {
   uint64_t iterations; /* times its header ran: entries plus back-edges */
   uint64_t self; /* CPU-time samples taken while it was the innermost loop */
+  uint64_t osr_entries; /* interpreted activations that moved into compiled code here */
 } LoopProfile;
+
+/* A call of the body (InterpCode.sites), counted in the interpreter. For
+ * call_indirect, target is the callee a majority vote keeps (Boyer-Moore:
+ * the callee of most of its calls, if one has more than half), votes its
+ * margin: a dominant target without a table of them. */
+typedef struct {
+  uint64_t calls;
+  uint32_t target; /* function index in the caller's module */
+  uint32_t votes;
+} CallSiteProfile;
 
 typedef struct {
   uint64_t calls; /* entries into the interpreter's code of it */
@@ -64,6 +75,8 @@ typedef struct {
   uint64_t self_compiled; /* those of them in its compiled code */
   uint32_t nloops; /* as InterpCode.loops */
   LoopProfile *loops;
+  uint32_t nsites; /* as InterpCode.sites */
+  CallSiteProfile *sites;
 } FuncProfile;
 
 struct kiln_func {
@@ -87,6 +100,7 @@ typedef struct {
   uint32_t pages, max_pages;
   size_t reserved; /* bytes of address space behind base */
   bool has_max; /* declared with a maximum (import matching needs it) */
+  uint64_t grows; /* memory.grow executed, failed ones too (the monitor's) */
 } MemoryInst;
 
 typedef struct {

@@ -59,6 +59,7 @@ struct Tiering {
   bool joined; /* stopped and waited for: the record stays readable */
   kiln_tier_change *changes;
   size_t nchanges;
+  size_t nchanges_sent; /* the tiering thread's: those already in a heat map */
   LoadedPackage *packages;
   size_t npackages, cap_packages;
   /* The tiering thread's alone. */
@@ -307,6 +308,62 @@ static void apply(Tiering *tg, const Kiln__Partition *p) {
   free(r.jobs);
 }
 
+/* What a heat map carries besides its regions: call edges, and the tier
+ * changes since the last one that went out (for kilnd's feed). */
+typedef struct {
+  Kiln__CallEdge *edges, **ep;
+  Kiln__TierChange *changes, **cp;
+  kiln_tier_change *copies; /* the record's, taken under its lock */
+  size_t nchanges, upto; /* upto: the record's count once these are sent */
+} HeatMapExtras;
+
+static void extras_free(HeatMapExtras *x) {
+  free(x->edges);
+  free(x->ep);
+  free(x->changes);
+  free(x->cp);
+  free(x->copies);
+}
+
+static bool extras_new(Tiering *tg, const kiln_heatmap *h, HeatMapExtras *x) {
+  pthread_mutex_lock(&tg->lock);
+  x->upto = tg->nchanges;
+  x->nchanges = tg->nchanges - tg->nchanges_sent;
+  x->copies = malloc((x->nchanges + 1) * sizeof *x->copies);
+  if (x->copies)
+    memcpy(x->copies, tg->changes + tg->nchanges_sent, x->nchanges * sizeof *x->copies);
+  pthread_mutex_unlock(&tg->lock);
+  x->edges = calloc(h->nedges + 1, sizeof *x->edges);
+  x->ep = calloc(h->nedges + 1, sizeof *x->ep);
+  x->changes = calloc(x->nchanges + 1, sizeof *x->changes);
+  x->cp = calloc(x->nchanges + 1, sizeof *x->cp);
+  if (!x->copies || !x->edges || !x->ep || !x->changes || !x->cp)
+    return false;
+  for (size_t i = 0; i < h->nedges; i++) {
+    Kiln__CallEdge *e = &x->edges[i];
+    kiln__call_edge__init(e);
+    e->caller = h->edges[i].caller;
+    e->callee = h->edges[i].callee;
+    e->count = h->edges[i].count;
+    e->indirect = h->edges[i].indirect;
+    x->ep[i] = e;
+  }
+  for (size_t i = 0; i < x->nchanges; i++) {
+    const kiln_tier_change *c = &x->copies[i];
+    Kiln__TierChange *p = &x->changes[i];
+    kiln__tier_change__init(p);
+    p->function_index = c->func;
+    p->from = proto_tier(c->from);
+    p->to = proto_tier(c->tier);
+    p->at_s = c->at_s;
+    p->compile_ms = c->compile_ms;
+    p->latency_ms = c->latency_ms;
+    p->why = (char *)c->why;
+    x->cp[i] = p;
+  }
+  return true;
+}
+
 /* One heat map out, one partition in and applied. The final one, as the
  * tiering stops, holds the whole run's self time instead of the recent,
  * for kilnd to keep for the next run (which starts from it); its
@@ -343,9 +400,11 @@ static void round_trip(Tiering *tg, bool final) {
   bool worth = module_samples > 0 && (final ? tg->client != NULL : recent_total >= 1);
   Kiln__Region *regions = calloc(h->nregions + 1, sizeof *regions);
   Kiln__Region **rp = calloc(h->nregions + 1, sizeof *rp);
-  if (!worth || !regions || !rp || !connect_service(tg)) {
+  HeatMapExtras x = {0};
+  if (!worth || !regions || !rp || !extras_new(tg, h, &x) || !connect_service(tg)) {
     free(regions);
     free(rp);
+    extras_free(&x);
     kiln_heatmap_free(h);
     return;
   }
@@ -369,6 +428,7 @@ static void round_trip(Tiering *tg, bool final) {
     }
     regions[i].heat = r->heat;
     regions[i].tier = proto_tier(r->tier);
+    regions[i].osr_entries = r->osr_entries;
     rp[i] = &regions[i];
   }
   Kiln__HeatMap hm = KILN__HEAT_MAP__INIT;
@@ -380,12 +440,19 @@ static void round_trip(Tiering *tg, bool final) {
   hm.n_regions = h->nregions;
   hm.regions = rp;
   hm.final = final;
+  hm.n_edges = h->nedges;
+  hm.edges = x.ep;
+  hm.n_tier_changes = x.nchanges;
+  hm.tier_changes = x.cp;
+  hm.memory_pages = h->memory_pages;
+  hm.memory_grows = h->memory_grows;
   char err[480];
   Kiln__Partition *part = NULL;
   tg->asked_at_s = runtime_uptime_s(in->rt);
   kiln_status st = service_partition(tg->client, in->module->wasm, &hm, &part, err, sizeof err);
   free(regions);
   free(rp);
+  extras_free(&x);
   kiln_heatmap_free(h);
   if (st == KILN_UNAVAILABLE) {
     drop_service(tg, err);
@@ -395,6 +462,7 @@ static void round_trip(Tiering *tg, bool final) {
     problem(tg, err);
     return;
   }
+  tg->nchanges_sent = x.upto;
   if (!final)
     apply(tg, part);
   kiln__partition__free_unpacked(part, NULL);

@@ -102,6 +102,8 @@ typedef struct {
   bool loop_headers; /* the monitor is on: OP_LOOP at every loop's header */
   InterpLoop *loops; /* every reachable loop, in body order */
   uint32_t nloops, lcap;
+  InterpSite *sites; /* every reachable call, in body order */
+  uint32_t nsites, sitecap;
   uint32_t *nrefs; /* per local: V_LOCAL entries on the stack naming it */
   uint32_t nl, nparams, nresults;
   uint32_t zero_slot; /* a hidden local, zeroed on entry and never written */
@@ -758,12 +760,20 @@ static void t_call_args(Tr *T, uint32_t nparams) {
     pop(T);
 }
 
-/* CALL func, first: arguments are materialized into place. Its F2 is
+/* A call's counter for the monitor (caller-to-callee edges): the index
+ * the call instruction carries. */
+static uint32_t call_site(Tr *T, uint32_t body_offset, uint32_t callee) {
+  T->sites = grow(T, T->sites, &T->sitecap, T->nsites + 1, sizeof *T->sites);
+  T->sites[T->nsites] = (InterpSite){.offset = body_offset, .callee = callee};
+  return T->nsites++;
+}
+
+/* CALL func, first, -, site: arguments are materialized into place. Its F2 is
  * room for CALL_R's result copy, so a following local.set can turn it into
  * CALL_R in place (t_local_set). */
-static void t_call(Tr *T, uint32_t x, uint32_t np, uint32_t nr) {
+static void t_call(Tr *T, uint32_t x, uint32_t np, uint32_t nr, uint32_t site) {
   t_call_args(T, np);
-  uint32_t pos = EMIT(T, OP_CALL, x, home(T, T->sh), 0);
+  uint32_t pos = EMIT(T, OP_CALL, x, home(T, T->sh), 0, site);
   for (uint32_t i = 0; i < nr; i++)
     push_temp(T);
   if (nr == 1) {
@@ -1080,18 +1090,21 @@ static void translate_body(Tr *T) {
       set_unreachable(T);
       break;
     case WASM_OP_CALL: {
+      uint32_t at = (uint32_t)(T->rd.p - 1 - T->body);
       uint32_t x = code_u32(&T->rd);
       const WasmFuncType *ft = wasm_func_type(T->w, x);
-      t_call(T, x, ft->nparams, ft->nresults);
+      t_call(T, x, ft->nparams, ft->nresults, call_site(T, at, x));
       break;
     }
     case WASM_OP_CALL_INDIRECT: {
+      uint32_t at = (uint32_t)(T->rd.p - 1 - T->body);
       uint32_t ti = code_u32(&T->rd), table = code_u32(&T->rd);
       const WasmFuncType *ft = &T->w->types[ti];
       uint32_t idx = pop_slot(T); /* read before the callee reuses its slot */
       t_call_args(T, ft->nparams);
-      uint32_t pos =
-          emit_ex(T, OP_CALL_INDIRECT, (const uint32_t[]){table, home(T, T->sh), idx, 0}, 4, 1);
+      uint32_t pos = emit_ex(
+          T, OP_CALL_INDIRECT,
+          (const uint32_t[]){table, home(T, T->sh), idx, call_site(T, at, INTERP_INDIRECT)}, 4, 1);
       T->code[pos + 3].ptr = T->m->sigs[ti];
       for (uint32_t i = 0; i < ft->nresults; i++)
         push_temp(T);
@@ -1351,10 +1364,14 @@ InterpCode *interp_translate(const Module *m, uint32_t func_index) {
       c->nloops = T->nloops;
       c->loops = T->loops;
       T->loops = NULL;
+      c->nsites = T->nsites;
+      c->sites = T->sites;
+      T->sites = NULL;
       memcpy(c->code, T->code, (size_t)T->ncode * sizeof(InterpWord));
     }
   }
   free(T->loops);
+  free(T->sites);
   free(T->code);
   free(T->stk);
   free(T->ctl);
@@ -1365,8 +1382,10 @@ InterpCode *interp_translate(const Module *m, uint32_t func_index) {
 }
 
 void interp_free(InterpCode *code) {
-  if (code)
+  if (code) {
     free(code->loops);
+    free(code->sites);
+  }
   free(code);
 }
 

@@ -374,8 +374,19 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
     free(funcs);
     return false;
   }
-  PartHeatMap in = {.funcs = funcs, .nfuncs = n};
-  if (!part_compute(&in, cfg, prev, cost, part)) {
+  /* Edges as they come: the engine ignores ends it does not know. */
+  PartEdge *edges = calloc(hm->n_edges + 1, sizeof *edges);
+  if (!edges) {
+    free(funcs);
+    snprintf(err, errlen, "out of memory");
+    return false;
+  }
+  for (size_t i = 0; i < hm->n_edges; i++)
+    edges[i] = (PartEdge){hm->edges[i]->caller, hm->edges[i]->callee, hm->edges[i]->count};
+  PartHeatMap in = {.funcs = funcs, .nfuncs = n, .edges = edges, .nedges = hm->n_edges};
+  bool computed = part_compute(&in, cfg, prev, cost, part);
+  free(edges);
+  if (!computed) {
     free(funcs);
     snprintf(err, errlen, "the partitioning engine refused the heat map");
     return false;

@@ -74,6 +74,17 @@ def case_tier_up(e):
           [r["self_samples"] for r in regions if "loop" not in r]
           == sorted((r["self_samples"] for r in regions if "loop" not in r), reverse=True))
     check("loops are regions of their own", any("loop" in r for r in regions), regions[:3])
+    funcs = {r["func"] for r in regions if "loop" not in r}
+    edges = hm.get("edges", [])
+    check("call edges between functions that ran",
+          edges and all(x["caller"] in funcs and x["callee"] in funcs and x["calls"] > 0
+                        for x in edges), edges[:5])
+    check("edges are busiest first",
+          [x["calls"] for x in edges] == sorted((x["calls"] for x in edges), reverse=True))
+    check("memory pages are reported", hm.get("memory_pages", 0) > 0, hm.get("memory_pages"))
+    # A small function that only hot callers call goes hot with them.
+    check("kilnd inlined a small callee into its hot caller",
+          any("inlined into hot caller" in c.get("why", "") for c in hot), hot)
     check("--stats prints the table", "kiln: stats:" in err and " hot " in err, err)
     check("no warning", "warning" not in err, err)
     check("kilnd partitioned the heat map", "partition of" in read(e.log), read(e.log))
@@ -130,6 +141,9 @@ def case_osr(e):
                    if "loop" in r and r.get("name") == "main")
     check("main's loops ran mostly compiled (the interpreter counted under half)",
           0 < iterations(auto) < iterations(cold) / 2, (iterations(auto), iterations(cold)))
+    osr = [r for r in auto.get("regions", []) if "loop" in r and r.get("name") == "main"
+           and r.get("osr_entries", 0) > 0]
+    check("the heat map counts the OSR transfers into main's loops", osr, auto.get("regions"))
 
 
 def main_index(hm):
