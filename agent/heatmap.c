@@ -50,7 +50,9 @@ static int by_ends(const void *a, const void *b) {
     return x->caller < y->caller ? -1 : 1;
   if (x->callee != y->callee)
     return x->callee < y->callee ? -1 : 1;
-  return x->indirect - y->indirect;
+  if (x->indirect != y->indirect)
+    return x->indirect - y->indirect;
+  return x->site < y->site ? -1 : x->site > y->site;
 }
 
 static int busiest_first(const void *a, const void *b) {
@@ -62,7 +64,7 @@ static int busiest_first(const void *a, const void *b) {
 
 /* The calls of function x's sites to functions that ran (ran[] by defined
  * index), appended at e; returns how many. An indirect site counts only
- * for the target its vote kept. */
+ * for the target its vote kept, and stays an edge of its own. */
 static size_t site_edges(const Module *m, uint32_t x, const bool *ran, kiln_edge *e) {
   const WasmModule *w = m->wasm;
   const FuncProfile *p = &m->prof[x - w->nfunc_imports];
@@ -76,13 +78,19 @@ static size_t site_edges(const Module *m, uint32_t x, const bool *ran, kiln_edge
     if (!calls || callee < w->nfunc_imports || callee >= w->nfuncs ||
         !ran[callee - w->nfunc_imports])
       continue;
-    e[n++] = (kiln_edge){.caller = x, .callee = callee, .count = calls, .indirect = indirect};
+    e[n++] =
+        (kiln_edge){.caller = x,
+                    .callee = callee,
+                    .count = calls,
+                    .indirect = indirect,
+                    .site = indirect ? code->sites[s].offset : 0,
+                    .votes = indirect ? __atomic_load_n(&p->sites[s].votes, __ATOMIC_RELAXED) : 0};
   }
   return n;
 }
 
-/* Sums the edges of equal ends (one function calling another from several
- * sites) and keeps the busiest MAX_EDGES. */
+/* Sums the direct edges of equal ends (one function calling another from
+ * several sites) and keeps the busiest MAX_EDGES. */
 static size_t merge_edges(kiln_edge *e, size_t n) {
   qsort(e, n, sizeof *e, by_ends);
   size_t k = 0;

@@ -202,13 +202,16 @@ typedef struct {
   uint64_t osr_entries; /* loop: interpreted activations that moved into compiled code here */
 } kiln_region;
 
-/* Calls from one function to another, counted in interpreted code. For a
- * call_indirect site, callee is the target of most of its calls (when one
- * has more than half) and count all the site's calls. */
+/* Calls from one function to another, counted in interpreted code. A
+ * call_indirect site is an edge of its own: callee is the target a
+ * majority vote kept, count all the site's calls, votes the vote's margin
+ * (over half of count: callee takes most of them). */
 typedef struct {
   uint32_t caller, callee;
   uint64_t count;
   int indirect; /* 1: a call_indirect site */
+  uint32_t site; /* indirect: the call_indirect's byte offset in the caller's body */
+  uint32_t votes; /* indirect */
 } kiln_edge;
 
 typedef struct {

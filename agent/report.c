@@ -98,8 +98,11 @@ bool report_heatmap_json(const char *path, const char *module, const char *hash,
     json_object_object_add(o, "caller", json_object_new_int64(e->caller));
     json_object_object_add(o, "callee", json_object_new_int64(e->callee));
     json_object_object_add(o, "calls", json_object_new_uint64(e->count));
-    if (e->indirect)
+    if (e->indirect) {
       json_object_object_add(o, "indirect", json_object_new_boolean(1));
+      json_object_object_add(o, "site", json_object_new_int64(e->site));
+      json_object_object_add(o, "votes", json_object_new_int64(e->votes));
+    }
     json_object_array_add(edges, o);
   }
   json_object_object_add(root, "edges", edges);

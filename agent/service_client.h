@@ -52,6 +52,8 @@ typedef struct {
   const uint32_t *funcs;
   size_t nfuncs;
   Kiln__Tier tier;
+  Kiln__CallHint **hints; /* the partition job's, as they came */
+  size_t nhints;
 } ServiceJob;
 /* Called as each reply comes: pkg (owned by the caller of ready only for the
  * call), or NULL and kilnd's one line. Returns false to stop waiting. */

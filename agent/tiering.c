@@ -295,8 +295,13 @@ static void apply(Tiering *tg, const Kiln__Partition *p) {
   for (size_t k = 0; k < p->n_jobs; k++) {
     Kiln__Tier tier;
     if (job_needed(tg, p->jobs[k], &tier))
-      r.jobs[r.njobs++] = (ServiceJob){
-          .funcs = p->jobs[k]->functions, .nfuncs = p->jobs[k]->n_functions, .tier = tier};
+      r.jobs[r.njobs++] =
+          (ServiceJob){.funcs = p->jobs[k]->functions,
+                       .nfuncs = p->jobs[k]->n_functions,
+                       .tier = tier,
+                       /* hints are for hot code only */
+                       .hints = tier == p->jobs[k]->tier ? p->jobs[k]->hints : NULL,
+                       .nhints = tier == p->jobs[k]->tier ? p->jobs[k]->n_hints : 0};
   }
   char err[480];
   kiln_status st =
@@ -346,6 +351,8 @@ static bool extras_new(Tiering *tg, const kiln_heatmap *h, HeatMapExtras *x) {
     e->callee = h->edges[i].callee;
     e->count = h->edges[i].count;
     e->indirect = h->edges[i].indirect;
+    e->site = h->edges[i].site;
+    e->votes = h->edges[i].votes;
     x->ep[i] = e;
   }
   for (size_t i = 0; i < x->nchanges; i++) {

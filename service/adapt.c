@@ -287,16 +287,18 @@ static PartTier current_tier(const PartFunc *funcs, size_t n, uint32_t func) {
 
 /* Starts the job's compile unless its package is known: no one waits on it
  * yet (the agent's CompileRequest joins it). */
-static void prefetch(Broker *b, const WasmModule *m, const uint32_t *funcs, size_t n,
-                     Kiln__Tier tier) {
+static void prefetch(Broker *b, const WasmModule *m, const Kiln__PartitionJob *job) {
+  const uint32_t *funcs = job->functions;
+  size_t n = job->n_functions;
+  Kiln__Tier tier = job->tier;
   uint8_t key[32];
-  store_package_key(m->hash, funcs, n, tier, NULL, 0, key);
+  store_package_key(m->hash, funcs, n, tier, job->hints, job->n_hints, key);
   Kiln__PackageReady *pkg = store_find_package(b->store, key);
   if (pkg) {
     kiln__package_ready__free_unpacked(pkg, NULL);
     return;
   }
-  pool_submit(b, m, key, funcs, n, tier, NULL, 0, 0);
+  pool_submit(b, m, key, funcs, n, tier, job->hints, job->n_hints, NULL, 0, 0);
 }
 
 /* Where the module's last heat map is kept: beside the packages. */
@@ -356,6 +358,53 @@ static Kiln__Partition *copy_partition(const Kiln__Partition *p) {
   return copy;
 }
 
+/* Calls a call_indirect site must have made for its dominant target to
+ * be worth a guarded direct call. */
+#define HINT_MIN_CALLS 64
+
+static bool member(const uint32_t *set, size_t n, uint32_t x) {
+  for (size_t i = 0; i < n; i++) /* sets are small; they are sorted, but few are searched */
+    if (set[i] == x)
+      return true;
+  return false;
+}
+
+static int by_site(const void *a, const void *b) {
+  const Kiln__CallHint *x = *(Kiln__CallHint *const *)a, *y = *(Kiln__CallHint *const *)b;
+  if (x->caller != y->caller)
+    return x->caller < y->caller ? -1 : 1;
+  return (x->site > y->site) - (x->site < y->site);
+}
+
+/* The profile hints of a hot job: each call_indirect site of its functions
+ * whose calls go mostly (the agent's vote: a margin over half its calls)
+ * to a function of the same job. Written at out (room for every edge),
+ * sorted by caller and site; returns how many. */
+static size_t job_hints(const Kiln__HeatMap *hm, const Kiln__PartitionJob *job,
+                        Kiln__CallHint *store, Kiln__CallHint **out) {
+  size_t k = 0;
+  for (size_t i = 0; i < hm->n_edges; i++) {
+    const Kiln__CallEdge *e = hm->edges[i];
+    if (!e->indirect || e->count < HINT_MIN_CALLS || 2 * (uint64_t)e->votes <= e->count ||
+        !member(job->functions, job->n_functions, e->caller) ||
+        !member(job->functions, job->n_functions, e->callee))
+      continue;
+    kiln__call_hint__init(&store[k]);
+    store[k].caller = e->caller;
+    store[k].site = e->site;
+    store[k].callee = e->callee;
+    out[k] = &store[k];
+    k++;
+  }
+  qsort(out, k, sizeof *out, by_site);
+  /* One hint per site: a heat map from an agent is not trusted to be unique. */
+  size_t u = 0;
+  for (size_t i = 0; i < k; i++)
+    if (u == 0 || by_site(&out[u - 1], &out[i]) != 0)
+      out[u++] = out[i];
+  return u;
+}
+
 /* Runs the engine on hm with cfg (prev: the partition the agent has, for
  * hysteresis). *part is the engine's result, *out the Partition message
  * (free with kiln__partition__free_unpacked). False with a line in err. */
@@ -401,8 +450,12 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
   Kiln__PartitionJob **jobp = calloc(part->njobs + 1, sizeof *jobp);
   uint32_t *members = calloc(part->nfuncs + 1, sizeof *members);
   uint32_t *place = calloc(part->njobs + 1, sizeof *place); /* a job's index in the reply */
+  /* Every hint is an edge of one hot job's caller: room for all edges. */
+  Kiln__CallHint *hints = calloc(hm->n_edges + 1, sizeof *hints);
+  Kiln__CallHint **hintp = calloc(hm->n_edges + 1, sizeof *hintp);
+  size_t nhints = 0;
   size_t njobs = 0;
-  if (pl && plp && why && jobs && jobp && members && place) {
+  if (pl && plp && why && jobs && jobp && members && place && hints && hintp) {
     size_t at = 0;
     for (uint32_t j = 0; j < part->njobs; j++) {
       kiln__partition_job__init(&jobs[j]);
@@ -417,6 +470,11 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
             current_tier(funcs, n, part->funcs[i].func) != part->jobs[j].tier)
           members[at++] = part->funcs[i].func;
       jobs[j].n_functions = (size_t)(members + at - jobs[j].functions);
+      if (jobs[j].tier == KILN__TIER__TIER_HOT) {
+        jobs[j].hints = hintp + nhints;
+        jobs[j].n_hints = job_hints(hm, &jobs[j], hints + nhints, hintp + nhints);
+        nhints += jobs[j].n_hints;
+      }
       place[j] = (uint32_t)njobs;
       if (jobs[j].n_functions)
         jobp[njobs++] = &jobs[j];
@@ -450,6 +508,8 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
   free(jobp);
   free(members);
   free(place);
+  free(hints);
+  free(hintp);
   if (!*out) {
     part_free(part);
     snprintf(err, errlen, "out of memory");
@@ -506,7 +566,7 @@ static void partition_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t
   env.partition = reply;
   broker_send(b, id, idlen, &env);
   for (size_t k = 0; k < reply->n_jobs; k++)
-    prefetch(b, m, reply->jobs[k]->functions, reply->jobs[k]->n_functions, reply->jobs[k]->tier);
+    prefetch(b, m, reply->jobs[k]);
   log_partition(m, a->agent, hm, reply, "partition");
   feed_partition(b, a->agent, reply, false, false);
   if (a->sent)
@@ -655,7 +715,7 @@ static uint32_t repartition(Broker *b, uint32_t agent) {
      * runs, and it has not seen this one yet. */
     part_free(&part);
     for (size_t k = 0; k < p->n_jobs; k++)
-      prefetch(b, m, p->jobs[k]->functions, p->jobs[k]->n_functions, p->jobs[k]->tier);
+      prefetch(b, m, p->jobs[k]);
     log_partition(m, a->agent, a->hm, p, "new partition");
     feed_partition(b, a->agent, p, true, false);
     if (a->sent)

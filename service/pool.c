@@ -33,6 +33,8 @@ static void job_free(Job *j) {
     free(w);
   }
   free(j->funcs);
+  free(j->hints);
+  free(j->hintp);
   free(j);
 }
 
@@ -294,6 +296,8 @@ static bool send_job(Broker *b, int slot, Job *j) {
   req.n_functions = j->nfuncs;
   req.functions = j->funcs;
   req.tier = j->tier;
+  req.hints = j->hintp;
+  req.n_hints = j->nhints;
   char segment[128];
   store_segment_name(j->key, segment, sizeof segment);
   Kiln__CompileJob job = KILN__COMPILE_JOB__INIT;
@@ -370,8 +374,8 @@ bool pool_busy(const Broker *b) {
 }
 
 void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const uint32_t *funcs,
-                 size_t nfuncs, Kiln__Tier tier, const uint8_t *client, size_t client_len,
-                 uint64_t request_id) {
+                 size_t nfuncs, Kiln__Tier tier, Kiln__CallHint *const *hints, size_t nhints,
+                 const uint8_t *client, size_t client_len, uint64_t request_id) {
   Waiter *w = client ? calloc(1, sizeof *w) : NULL;
   if (client && !w) {
     broker_send_error(b, client, client_len, request_id, KILN__ERROR_CODE__ERROR_INTERNAL,
@@ -403,9 +407,13 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
   }
   Job *j = calloc(1, sizeof *j);
   uint32_t *copy = malloc(nfuncs * sizeof *copy);
-  if (!j || !copy) {
+  Kiln__CallHint *hint_copy = calloc(nhints + 1, sizeof *hint_copy);
+  Kiln__CallHint **hintp = calloc(nhints + 1, sizeof *hintp);
+  if (!j || !copy || !hint_copy || !hintp) {
     free(j);
     free(copy);
+    free(hint_copy);
+    free(hintp);
     free(w);
     broker_send_error(b, client, client_len, request_id, KILN__ERROR_CODE__ERROR_INTERNAL,
                       "out of memory");
@@ -418,6 +426,16 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
   j->funcs = copy;
   j->nfuncs = nfuncs;
   j->tier = tier;
+  for (size_t i = 0; i < nhints; i++) {
+    kiln__call_hint__init(&hint_copy[i]);
+    hint_copy[i].caller = hints[i]->caller;
+    hint_copy[i].site = hints[i]->site;
+    hint_copy[i].callee = hints[i]->callee;
+    hintp[i] = &hint_copy[i];
+  }
+  j->hints = hint_copy;
+  j->hintp = hintp;
+  j->nhints = nhints;
   j->waiters = w;
   j->worker = -1;
   Job **tail = &b->queue;
@@ -427,8 +445,8 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
   b->nqueued++;
   char hex[65];
   kiln_hex(m->hash, 32, hex);
-  kd_log("compile queued: job %llu, module %.16s, %zu functions %s", (unsigned long long)j->id, hex,
-         nfuncs, kiln_tier_name(tier));
+  kd_log("compile queued: job %llu, module %.16s, %zu functions %s%s", (unsigned long long)j->id, hex,
+         nfuncs, kiln_tier_name(tier), nhints ? ", with profile hints" : "");
 }
 
 void pool_stop(Broker *b) {

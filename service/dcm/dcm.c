@@ -546,12 +546,15 @@ static bool compile_ctx(Dcm *d, const char *out_path) {
 }
 
 bool dcm_compile(const WasmModule *m, const uint32_t *funcs, uint32_t nfuncs, DcmTier tier,
-                 const char *out_path, DcmManifest *out, char *err, size_t errlen) {
+                 const DcmCallHint *hints, size_t nhints, const char *out_path, DcmManifest *out,
+                 char *err, size_t errlen) {
   memset(out, 0, sizeof *out);
   if (!check_request(m, funcs, nfuncs, err, errlen))
     return false;
   double t0 = now_ms();
   Dcm d = {.m = m, .tier = tier, .err = err, .errlen = errlen};
+  if (tier == DCM_HOT)
+    d.hints = hints, d.nhints = nhints;
   d.unchecked = tier == DCM_HOT && m->nmemories > 0;
   d.ctx = gcc_jit_context_acquire();
   d.internal = calloc(m->nfuncs, sizeof *d.internal);

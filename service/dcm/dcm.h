@@ -41,12 +41,23 @@ typedef struct {
   uint64_t package_size; /* bytes of the written .so */
 } DcmManifest;
 
+/* A profile hint: the call_indirect at byte offset `site` of caller's body
+ * calls `callee` most of the time. Hot code then calls callee directly
+ * (gcc may inline it) when the table element is callee, and checks and
+ * calls through the table otherwise. A hint that does not apply (no such
+ * site, a callee outside the request or of another type) is ignored. */
+typedef struct {
+  uint32_t caller, site, callee;
+} DcmCallHint;
+
 /* Compiles funcs[0..nfuncs) (defined functions of m, which must be valid) at
- * `tier` into the shared object out_path. On failure returns false with one
- * line in err (for example "opcode 0xfd not supported by the compiler yet")
- * and writes nothing usable. */
+ * `tier` into the shared object out_path, with hints[0..nhints) (hot only,
+ * sorted by caller and site). On failure returns false with one line in err
+ * (for example "opcode 0xfd not supported by the compiler yet") and writes
+ * nothing usable. */
 bool dcm_compile(const WasmModule *m, const uint32_t *funcs, uint32_t nfuncs, DcmTier tier,
-                 const char *out_path, DcmManifest *out, char *err, size_t errlen);
+                 const DcmCallHint *hints, size_t nhints, const char *out_path, DcmManifest *out,
+                 char *err, size_t errlen);
 
 void dcm_manifest_free(DcmManifest *man);
 

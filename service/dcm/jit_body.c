@@ -525,9 +525,38 @@ static void op_call(Fn *fn, uint32_t x) {
     call_through_entry(fn, func_inst(fn, x), ft);
 }
 
-/* The interpreter's checks, in its order: undefined, uninitialized, type. */
+static bool same_type(const WasmFuncType *a, const WasmFuncType *b) {
+  return a->nparams == b->nparams && a->nresults == b->nresults &&
+         memcmp(a->types, b->types, (a->nparams + a->nresults) * sizeof *a->types) == 0;
+}
+
+static int by_site(const void *key, const void *elem) {
+  const DcmCallHint *k = key, *h = elem;
+  if (k->caller != h->caller)
+    return k->caller < h->caller ? -1 : 1;
+  return (k->site > h->site) - (k->site < h->site);
+}
+
+/* The hinted target of the call_indirect being translated, when it is in
+ * this package with the site's type (then a direct call of it is exactly
+ * the indirect call, whenever the element is it); else UINT32_MAX. */
+static uint32_t hinted_target(Fn *fn, uint32_t typeidx) {
+  Dcm *d = fn->d;
+  DcmCallHint key = {.caller = fn->index, .site = fn->at};
+  const DcmCallHint *h = d->nhints ? bsearch(&key, d->hints, d->nhints, sizeof *h, by_site) : NULL;
+  if (!h || h->callee >= d->m->nfuncs || !d->internal[h->callee] ||
+      !same_type(wasm_func_type(d->m, h->callee), &d->m->types[typeidx]))
+    return UINT32_MAX;
+  return h->callee;
+}
+
+/* The interpreter's checks, in its order: undefined, uninitialized, type.
+ * With a profile hint (hot), the element is first compared with the
+ * target the site calls most, which is then called directly: no type
+ * check (it has the site's type), and gcc may inline it. */
 static void op_call_indirect(Fn *fn, uint32_t typeidx, uint32_t table) {
   Dcm *d = fn->d;
+  uint32_t target = hinted_target(fn, typeidx);
   gcc_jit_rvalue *i = fn_pop(fn);
   gcc_jit_lvalue *tab = gcc_jit_function_new_local(fn->fn, NULL, d->t_vptr, "tab");
   fn_assign(fn, tab, fn_table_inst(fn, table));
@@ -537,6 +566,25 @@ static void op_call_indirect(Fn *fn, uint32_t typeidx, uint32_t table) {
   gcc_jit_rvalue *elems = rv(ABI_FIELD(fn, rv(tab), TABLEINST_ELEMS, d->t_vptr));
   gcc_jit_lvalue *callee = gcc_jit_function_new_local(fn->fn, NULL, d->t_vptr, "icallee");
   fn_assign(fn, callee, rv(dcm_index(d, elems, d->t_vptr, i)));
+  gcc_jit_block *join = NULL;
+  if (target != UINT32_MAX) {
+    gcc_jit_rvalue *is = gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_EQ,
+                                                        rv(callee), func_inst(fn, target));
+    gcc_jit_rvalue *args[2] = {dcm_cast(d, is, d->t_long), gcc_jit_context_one(fn->ctx, d->t_long)};
+    gcc_jit_rvalue *likely =
+        gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE,
+                                       gcc_jit_context_new_call(fn->ctx, NULL, d->expect, 2, args),
+                                       gcc_jit_context_zero(fn->ctx, d->t_long));
+    gcc_jit_block *direct = fn_block(fn), *checked = fn_block(fn);
+    join = fn_block(fn);
+    gcc_jit_block_end_with_conditional(fn->cur, NULL, likely, direct, checked);
+    uint32_t sh = fn->sh; /* both ways leave the results in the same variables */
+    fn->cur = direct;
+    call_direct(fn, target, &d->m->types[typeidx]);
+    gcc_jit_block_end_with_jump(fn->cur, NULL, join);
+    fn->sh = sh;
+    fn->cur = checked;
+  }
   fn_trap_if(fn,
              gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_EQ, rv(callee),
                                             gcc_jit_context_null(fn->ctx, d->t_vptr)),
@@ -549,6 +597,10 @@ static void op_call_indirect(Fn *fn, uint32_t typeidx, uint32_t table) {
   fn_trap_if(fn, gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE, have, want),
              TRAP_INDIRECT_MISMATCH);
   call_through_entry(fn, rv(callee), &d->m->types[typeidx]);
+  if (join) {
+    gcc_jit_block_end_with_jump(fn->cur, NULL, join);
+    fn->cur = join;
+  }
 }
 
 /* --- variables -------------------------------------------------------------------------- */
@@ -768,8 +820,10 @@ static bool translate_body(Fn *fn) {
       op_else(fn);
     } else if (dead) {
       skip_dead(fn, &r, op);
-    } else if (!step(fn, &r, op)) {
-      return false;
+    } else {
+      fn->at = (uint32_t)(r.p - 1 - wf->body);
+      if (!step(fn, &r, op))
+        return false;
     }
   }
   return true;

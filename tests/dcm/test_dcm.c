@@ -6,6 +6,8 @@
  * with dcm_switch_instance). The lines "name(args): results" or
  * "name(args): trap line" must be identical in every tier, and a few are
  * also checked against known values so the reference itself is sane.
+ * Hot code with profile hints (guarded direct calls at call_indirect
+ * sites) must give the same lines too, whatever the table holds.
  */
 #include <check.h>
 #include <math.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "code_reader.h"
 #include "dcm-run.h"
 #include "runtime.h"
 
@@ -166,6 +169,11 @@ static void run_case(kiln_runtime *rt, kiln_instance *in, const Case *c, char *l
   }
 }
 
+/* Hot with these hints (run_tier's tier HINTED). */
+static const DcmCallHint *tier_hints;
+static size_t tier_nhints;
+#define HINTED 100
+
 /* All lines of one tier (cold: no compilation). */
 static char (*run_tier(const char *tier_name, int tier))[256] {
   char(*lines)[256] = calloc(NCASES, sizeof *lines);
@@ -175,11 +183,13 @@ static char (*run_tier(const char *tier_name, int tier))[256] {
   ck_assert_msg(m != NULL, "%s", kiln_error(rt));
   kiln_instance *in = kiln_instantiate(rt, m, NULL);
   ck_assert_msg(in != NULL, "%s", kiln_error(rt));
-  if (tier >= 0) {
-    char err[256];
+  char err[256];
+  if (tier == HINTED)
+    ck_assert_msg(dcm_switch_hinted(in, tier_hints, tier_nhints, err, sizeof err), "%s: %s",
+                  tier_name, err);
+  else if (tier >= 0)
     ck_assert_msg(dcm_switch_instance(in, (DcmTier)tier, err, sizeof err), "%s: %s", tier_name,
                   err);
-  }
   for (size_t i = 0; i < NCASES; i++)
     run_case(rt, in, &cases[i], lines[i], sizeof lines[i]);
   kiln_runtime_free(rt);
@@ -216,6 +226,51 @@ START_TEST(hot_matches_interpreter) {
 END_TEST
 
 /* The request is checked before anything is compiled. */
+static uint32_t export_index(const WasmModule *wm, const char *name) {
+  for (uint32_t i = 0; i < wm->nexports; i++)
+    if (wm->exports[i].name.len == strlen(name) &&
+        memcmp(wm->exports[i].name.str, name, wm->exports[i].name.len) == 0)
+      return wm->exports[i].index;
+  ck_abort_msg("no export %s", name);
+  return 0;
+}
+
+/* The byte offset of the first call_indirect in function x's body. */
+static uint32_t indirect_site(const WasmModule *wm, uint32_t x) {
+  const WasmFunc *f = &wm->funcs[x];
+  CodeReader r = code_reader(f->body, f->body + f->body_len);
+  while (r.p < r.end) {
+    const uint8_t *at = r.p;
+    uint8_t op = code_u8(&r);
+    if (op == WASM_OP_CALL_INDIRECT)
+      return (uint32_t)(at - f->body);
+    code_skip_immediates(&r, op);
+  }
+  ck_abort_msg("function %u has no call_indirect", x);
+  return 0;
+}
+
+/* dispatch's site hinted to $add: elements 0 (add, the direct call), 1
+ * (sub), 2 (another type), 3 (null), 4 (none) all behave as interpreted.
+ * dispatch_bad's site hinted to $add too, which has another type than the
+ * site: the hint must be ignored (a direct call would skip the trap). A
+ * hint at no call_indirect is ignored as well. */
+START_TEST(hinted_matches_interpreter) {
+  kiln_runtime *rt = kiln_runtime_new(NULL);
+  kiln_module *m = kiln_module_load(rt, DCM_WASM);
+  ck_assert_ptr_nonnull(m);
+  const WasmModule *wm = ((Module *)m)->wasm;
+  uint32_t add = export_index(wm, "add"), sub = export_index(wm, "sub");
+  uint32_t d = export_index(wm, "dispatch"), bad = export_index(wm, "dispatch_bad");
+  DcmCallHint hints[] = {
+      {d, 0, sub}, {d, indirect_site(wm, d), add}, {bad, indirect_site(wm, bad), add}};
+  ck_assert(d < bad);
+  tier_hints = hints, tier_nhints = sizeof hints / sizeof *hints;
+  same_as_cold(HINTED, "hot with hints");
+  kiln_runtime_free(rt);
+}
+END_TEST
+
 START_TEST(rejects_imported_or_unknown_functions) {
   kiln_runtime *rt = kiln_runtime_new(NULL);
   kiln_module *m = kiln_module_load(rt, DCM_WASM);
@@ -226,7 +281,8 @@ START_TEST(rejects_imported_or_unknown_functions) {
   uint32_t bad = wm->nfuncs;
   DcmManifest man;
   char err[128];
-  ck_assert(!dcm_compile(wm, &bad, 1, DCM_WARM, "/nonexistent/x.so", &man, err, sizeof err));
+  ck_assert(
+      !dcm_compile(wm, &bad, 1, DCM_WARM, NULL, 0, "/nonexistent/x.so", &man, err, sizeof err));
   ck_assert_ptr_nonnull(strstr(err, "not a defined function"));
   kiln_runtime_free(rt);
 }
@@ -247,7 +303,8 @@ START_TEST(manifest_names_and_sizes) {
   close(fd);
   DcmManifest man;
   char err[256];
-  ck_assert_msg(dcm_compile(wm, funcs, 2, DCM_HOT, path, &man, err, sizeof err), "%s", err);
+  ck_assert_msg(dcm_compile(wm, funcs, 2, DCM_HOT, NULL, 0, path, &man, err, sizeof err), "%s",
+                err);
   unlink(path);
   ck_assert_uint_eq(man.nfuncs, 2);
   ck_assert_str_eq(man.funcs[0].symbol, "kiln_f0_add");
@@ -266,6 +323,7 @@ int main(void) {
   tcase_add_test(tc, reference_is_sane);
   tcase_add_test(tc, warm_matches_interpreter);
   tcase_add_test(tc, hot_matches_interpreter);
+  tcase_add_test(tc, hinted_matches_interpreter);
   tcase_add_test(tc, rejects_imported_or_unknown_functions);
   tcase_add_test(tc, manifest_names_and_sizes);
   suite_add_tcase(s, tc);

@@ -15,6 +15,10 @@ Cases:
   osr       mainloop, whose work is all in loops of main (called once),
             reaches compiled code mid-run: main goes hot, and the
             interpreter counts under half the iterations a cold run does.
+  hints     callbacks, whose event loop calls one handler through a table
+            nine times in ten: the heat map names that dominant target, kilnd
+            compiles hot code with the profile hint, the handler goes hot, and
+            the output is the native one.
   absent    no kilnd and none can be started: the output is the same, with
             exactly one warning line.
 
@@ -153,6 +157,27 @@ def main_index(hm):
     return None
 
 
+def case_hints(e):
+    """callbacks hands nine events in ten to one handler through a table:
+    the monitor finds that target, kilnd asks for hot code with the hint,
+    and the output stays the native one."""
+    e.start_kilnd()
+    hm_path = os.path.join(e.tmp, "heat.json")
+    p = run_auto(e, "callbacks", ["40"], "--heatmap", hm_path, "--service", e.endpoint)
+    same_as_native(e, "callbacks", ["40"], p, "callbacks, auto")
+    hm = heat_map(hm_path)
+    names = {r["func"]: r.get("name") for r in hm.get("regions", []) if "loop" not in r}
+    dominant = [x for x in hm.get("edges", []) if x.get("indirect")
+                and names.get(x["callee"]) == "on_add" and 2 * x["votes"] > x["calls"]]
+    check("the event loop's call_indirect has on_add as its dominant target", dominant,
+          [x for x in hm.get("edges", []) if x.get("indirect")])
+    log = read(e.log)
+    check("kilnd compiled hot code with profile hints", "with profile hints" in log, log)
+    check("on_add went hot with its caller",
+          any(names.get(c.get("func")) == "on_add" and c.get("tier") == "hot"
+              for c in hm.get("tier_changes", [])), hm.get("tier_changes"))
+
+
 def case_absent(e):
     e.env["KILN_KILND"] = "/bin/false"
     p = run_auto(e, "twophase", ["40"])
@@ -167,7 +192,7 @@ def main():
     for flag in ("--kiln", "--kilnd"):
         ap.add_argument(flag, required=True)
     ap.add_argument("--sample", action="append", default=[], help="NAME=WASM:NATIVE")
-    ap.add_argument("case", choices=["tier-up", "agents", "osr", "absent"])
+    ap.add_argument("case", choices=["tier-up", "agents", "osr", "hints", "absent"])
     opts = ap.parse_args()
     return run_case(opts, globals(), opts.sample)
 
