@@ -247,9 +247,9 @@ static void on_compile(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
   const char *bad = hints ? check_hints(cr, funcs, n, hints, why, sizeof why) : "out of memory";
   if (bad) {
     free(funcs);
-    broker_send_error(b, id, idlen, rid,
-                      hints ? KILN__ERROR_CODE__ERROR_BAD_REQUEST : KILN__ERROR_CODE__ERROR_INTERNAL,
-                      "%s", bad);
+    broker_send_error(
+        b, id, idlen, rid,
+        hints ? KILN__ERROR_CODE__ERROR_BAD_REQUEST : KILN__ERROR_CODE__ERROR_INTERNAL, "%s", bad);
     free(hints);
     return;
   }
