@@ -445,8 +445,8 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
   b->nqueued++;
   char hex[65];
   kiln_hex(m->hash, 32, hex);
-  kd_log("compile queued: job %llu, module %.16s, %zu functions %s%s", (unsigned long long)j->id, hex,
-         nfuncs, kiln_tier_name(tier), nhints ? ", with profile hints" : "");
+  kd_log("compile queued: job %llu, module %.16s, %zu functions %s%s", (unsigned long long)j->id,
+         hex, nfuncs, kiln_tier_name(tier), nhints ? ", with profile hints" : "");
 }
 
 void pool_stop(Broker *b) {
