@@ -323,6 +323,8 @@ kiln_status service_compile_each(ServiceClient *c, const WasmModule *m, const Se
     cr.tier = jobs[k].tier;
     cr.hints = jobs[k].hints;
     cr.n_hints = jobs[k].nhints;
+    cr.without_osr = jobs[k].without_osr;
+    cr.n_without_osr = jobs[k].nwithout_osr;
     Kiln__Envelope req = KILN__ENVELOPE__INIT;
     req.body_case = KILN__ENVELOPE__BODY_COMPILE_REQUEST;
     req.compile_request = &cr;

@@ -52,8 +52,10 @@ typedef struct {
   const uint32_t *funcs;
   size_t nfuncs;
   Kiln__Tier tier;
-  Kiln__CallHint **hints; /* the partition job's, as they came */
+  Kiln__CallHint **hints; /* the partition job's profile, as it came */
   size_t nhints;
+  uint32_t *without_osr;
+  size_t nwithout_osr;
 } ServiceJob;
 /* Called as each reply comes: pkg (owned by the caller of ready only for the
  * call), or NULL and kilnd's one line. Returns false to stop waiting. */

@@ -295,13 +295,14 @@ static void apply(Tiering *tg, const Kiln__Partition *p) {
   for (size_t k = 0; k < p->n_jobs; k++) {
     Kiln__Tier tier;
     if (job_needed(tg, p->jobs[k], &tier))
-      r.jobs[r.njobs++] =
-          (ServiceJob){.funcs = p->jobs[k]->functions,
-                       .nfuncs = p->jobs[k]->n_functions,
-                       .tier = tier,
-                       /* hints are for hot code only */
-                       .hints = tier == p->jobs[k]->tier ? p->jobs[k]->hints : NULL,
-                       .nhints = tier == p->jobs[k]->tier ? p->jobs[k]->n_hints : 0};
+      r.jobs[r.njobs++] = (ServiceJob){.funcs = p->jobs[k]->functions,
+                                       .nfuncs = p->jobs[k]->n_functions,
+                                       .tier = tier,
+                                       /* hints are for hot code only */
+                                       .hints = tier == p->jobs[k]->tier ? p->jobs[k]->hints : NULL,
+                                       .nhints = tier == p->jobs[k]->tier ? p->jobs[k]->n_hints : 0,
+                                       .without_osr = p->jobs[k]->without_osr,
+                                       .nwithout_osr = p->jobs[k]->n_without_osr};
   }
   char err[480];
   kiln_status st =

@@ -291,14 +291,15 @@ static void prefetch(Broker *b, const WasmModule *m, const Kiln__PartitionJob *j
   const uint32_t *funcs = job->functions;
   size_t n = job->n_functions;
   Kiln__Tier tier = job->tier;
+  PackageProfile profile = {job->hints, job->n_hints, job->without_osr, job->n_without_osr};
   uint8_t key[32];
-  store_package_key(m->hash, funcs, n, tier, job->hints, job->n_hints, key);
+  store_package_key(m->hash, funcs, n, tier, &profile, key);
   Kiln__PackageReady *pkg = store_find_package(b->store, key);
   if (pkg) {
     kiln__package_ready__free_unpacked(pkg, NULL);
     return;
   }
-  pool_submit(b, m, key, funcs, n, tier, job->hints, job->n_hints, NULL, 0, 0);
+  pool_submit(b, m, key, funcs, n, tier, &profile, NULL, 0, 0);
 }
 
 /* Where the module's last heat map is kept: beside the packages. */
@@ -405,6 +406,28 @@ static size_t job_hints(const Kiln__HeatMap *hm, const Kiln__PartitionJob *job,
   return u;
 }
 
+/* A function whose activations are short needs no OSR entry: its next
+ * call switches to the new code. Short: called at least OSR_MIN_CALLS
+ * times, its loops iterating under OSR_LONG_ITERATIONS times a call. */
+#define OSR_MIN_CALLS 64
+#define OSR_LONG_ITERATIONS 100000
+
+/* Whether func has loops that ran and activations that are short. */
+static bool short_activations(const Kiln__HeatMap *hm, uint32_t func) {
+  uint64_t calls = 0, iterations = 0;
+  bool loops = false;
+  for (size_t i = 0; i < hm->n_regions; i++) {
+    const Kiln__Region *r = hm->regions[i];
+    if (r->function_index != func)
+      continue;
+    if (r->is_loop)
+      loops = true, iterations += r->count;
+    else
+      calls = r->count;
+  }
+  return loops && calls >= OSR_MIN_CALLS && iterations / calls < OSR_LONG_ITERATIONS;
+}
+
 /* Runs the engine on hm with cfg (prev: the partition the agent has, for
  * hysteresis). *part is the engine's result, *out the Partition message
  * (free with kiln__partition__free_unpacked). False with a line in err. */
@@ -454,8 +477,10 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
   Kiln__CallHint *hints = calloc(hm->n_edges + 1, sizeof *hints);
   Kiln__CallHint **hintp = calloc(hm->n_edges + 1, sizeof *hintp);
   size_t nhints = 0;
+  uint32_t *plain = calloc(part->nfuncs + 1, sizeof *plain); /* without_osr, job after job */
+  size_t nplain = 0;
   size_t njobs = 0;
-  if (pl && plp && why && jobs && jobp && members && place && hints && hintp) {
+  if (pl && plp && why && jobs && jobp && members && place && hints && hintp && plain) {
     size_t at = 0;
     for (uint32_t j = 0; j < part->njobs; j++) {
       kiln__partition_job__init(&jobs[j]);
@@ -470,6 +495,11 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
             current_tier(funcs, n, part->funcs[i].func) != part->jobs[j].tier)
           members[at++] = part->funcs[i].func;
       jobs[j].n_functions = (size_t)(members + at - jobs[j].functions);
+      jobs[j].without_osr = plain + nplain;
+      for (size_t i = 0; i < jobs[j].n_functions; i++)
+        if (short_activations(hm, jobs[j].functions[i]))
+          plain[nplain + jobs[j].n_without_osr++] = jobs[j].functions[i];
+      nplain += jobs[j].n_without_osr;
       if (jobs[j].tier == KILN__TIER__TIER_HOT) {
         jobs[j].hints = hintp + nhints;
         jobs[j].n_hints = job_hints(hm, &jobs[j], hints + nhints, hintp + nhints);
@@ -510,6 +540,7 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
   free(place);
   free(hints);
   free(hintp);
+  free(plain);
   if (!*out) {
     part_free(part);
     snprintf(err, errlen, "out of memory");

@@ -253,8 +253,24 @@ static void on_compile(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
     free(hints);
     return;
   }
+  /* without_osr: functions of the set, sorted and unique (what the
+   * partition sends); anything else is refused rather than re-sorted. */
+  for (size_t i = 0; !bad && i < cr->n_without_osr; i++) {
+    uint32_t x = cr->without_osr[i];
+    if (!in_set(funcs, n, x))
+      bad = "without_osr names a function outside the request";
+    else if (i > 0 && cr->without_osr[i - 1] >= x)
+      bad = "without_osr must be sorted and unique";
+  }
+  if (bad) {
+    free(funcs);
+    free(hints);
+    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST, "%s", bad);
+    return;
+  }
+  PackageProfile profile = {hints, cr->n_hints, cr->without_osr, cr->n_without_osr};
   uint8_t key[32];
-  store_package_key(m->hash, funcs, n, cr->tier, hints, cr->n_hints, key);
+  store_package_key(m->hash, funcs, n, cr->tier, &profile, key);
   Kiln__PackageReady *pkg = store_find_package(b->store, key);
   if (pkg) {
     char hex[65];
@@ -269,7 +285,7 @@ static void on_compile(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
     broker_send(b, id, idlen, &env);
     kiln__package_ready__free_unpacked(pkg, NULL);
   } else {
-    pool_submit(b, m, key, funcs, n, cr->tier, hints, cr->n_hints, id, idlen, rid);
+    pool_submit(b, m, key, funcs, n, cr->tier, &profile, id, idlen, rid);
   }
   free(funcs);
   free(hints);

@@ -35,6 +35,7 @@ static void job_free(Job *j) {
   free(j->funcs);
   free(j->hints);
   free(j->hintp);
+  free(j->without_osr);
   free(j);
 }
 
@@ -298,6 +299,8 @@ static bool send_job(Broker *b, int slot, Job *j) {
   req.tier = j->tier;
   req.hints = j->hintp;
   req.n_hints = j->nhints;
+  req.without_osr = j->without_osr;
+  req.n_without_osr = j->nwithout_osr;
   char segment[128];
   store_segment_name(j->key, segment, sizeof segment);
   Kiln__CompileJob job = KILN__COMPILE_JOB__INIT;
@@ -374,8 +377,9 @@ bool pool_busy(const Broker *b) {
 }
 
 void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const uint32_t *funcs,
-                 size_t nfuncs, Kiln__Tier tier, Kiln__CallHint *const *hints, size_t nhints,
+                 size_t nfuncs, Kiln__Tier tier, const PackageProfile *profile,
                  const uint8_t *client, size_t client_len, uint64_t request_id) {
+  size_t nhints = profile ? profile->nhints : 0, nplain = profile ? profile->nwithout_osr : 0;
   Waiter *w = client ? calloc(1, sizeof *w) : NULL;
   if (client && !w) {
     broker_send_error(b, client, client_len, request_id, KILN__ERROR_CODE__ERROR_INTERNAL,
@@ -409,11 +413,13 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
   uint32_t *copy = malloc(nfuncs * sizeof *copy);
   Kiln__CallHint *hint_copy = calloc(nhints + 1, sizeof *hint_copy);
   Kiln__CallHint **hintp = calloc(nhints + 1, sizeof *hintp);
-  if (!j || !copy || !hint_copy || !hintp) {
+  uint32_t *plain = malloc((nplain + 1) * sizeof *plain);
+  if (!j || !copy || !hint_copy || !hintp || !plain) {
     free(j);
     free(copy);
     free(hint_copy);
     free(hintp);
+    free(plain);
     free(w);
     broker_send_error(b, client, client_len, request_id, KILN__ERROR_CODE__ERROR_INTERNAL,
                       "out of memory");
@@ -428,14 +434,18 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
   j->tier = tier;
   for (size_t i = 0; i < nhints; i++) {
     kiln__call_hint__init(&hint_copy[i]);
-    hint_copy[i].caller = hints[i]->caller;
-    hint_copy[i].site = hints[i]->site;
-    hint_copy[i].callee = hints[i]->callee;
+    hint_copy[i].caller = profile->hints[i]->caller;
+    hint_copy[i].site = profile->hints[i]->site;
+    hint_copy[i].callee = profile->hints[i]->callee;
     hintp[i] = &hint_copy[i];
   }
   j->hints = hint_copy;
   j->hintp = hintp;
   j->nhints = nhints;
+  if (nplain)
+    memcpy(plain, profile->without_osr, nplain * sizeof *plain);
+  j->without_osr = plain;
+  j->nwithout_osr = nplain;
   j->waiters = w;
   j->worker = -1;
   Job **tail = &b->queue;
@@ -445,8 +455,11 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
   b->nqueued++;
   char hex[65];
   kiln_hex(m->hash, 32, hex);
-  kd_log("compile queued: job %llu, module %.16s, %zu functions %s%s", (unsigned long long)j->id,
-         hex, nfuncs, kiln_tier_name(tier), nhints ? ", with profile hints" : "");
+  char plain_note[64] = "";
+  if (nplain)
+    snprintf(plain_note, sizeof plain_note, ", %zu without OSR entries", nplain);
+  kd_log("compile queued: job %llu, module %.16s, %zu functions %s%s%s", (unsigned long long)j->id,
+         hex, nfuncs, kiln_tier_name(tier), nhints ? ", with profile hints" : "", plain_note);
 }
 
 void pool_stop(Broker *b) {

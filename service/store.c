@@ -118,8 +118,7 @@ const WasmModule *store_add_module(Store *s, const uint8_t *bytes, size_t len, c
 }
 
 void store_package_key(const uint8_t module_hash[32], const uint32_t *funcs, size_t nfuncs,
-                       Kiln__Tier tier, Kiln__CallHint *const *hints, size_t nhints,
-                       uint8_t key[32]) {
+                       Kiln__Tier tier, const PackageProfile *profile, uint8_t key[32]) {
   /* Every field is length-prefixed or fixed-size, so no two requests hash
    * the same bytes. Integers little-endian, whatever the host. */
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -144,11 +143,19 @@ void store_package_key(const uint8_t module_hash[32], const uint32_t *funcs, siz
   PUT32(nfuncs);
   for (size_t i = 0; i < nfuncs; i++)
     PUT32(funcs[i]);
-  PUT32(nhints); /* none hashes as the (never used) options did: those keys stay */
+  /* No profile hashes as the (never used) options did: those keys stay. */
+  size_t nhints = profile ? profile->nhints : 0;
+  size_t nplain = profile ? profile->nwithout_osr : 0;
+  PUT32(nhints);
   for (size_t i = 0; i < nhints; i++) {
-    PUT32(hints[i]->caller);
-    PUT32(hints[i]->site);
-    PUT32(hints[i]->callee);
+    PUT32(profile->hints[i]->caller);
+    PUT32(profile->hints[i]->site);
+    PUT32(profile->hints[i]->callee);
+  }
+  if (nplain) {
+    PUT32(nplain);
+    for (size_t i = 0; i < nplain; i++)
+      PUT32(profile->without_osr[i]);
   }
   static const char compiler[] = KILN_COMPILER_VERSION;
   PUT32(sizeof compiler - 1);

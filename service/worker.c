@@ -241,8 +241,9 @@ static void compile_job(Reply *r, uint64_t id, const Kiln__CompileJob *job, cons
   DcmCallHint *hints = calloc(req->n_hints + 1, sizeof *hints);
   for (size_t i = 0; hints && i < req->n_hints; i++)
     hints[i] = (DcmCallHint){req->hints[i]->caller, req->hints[i]->site, req->hints[i]->callee};
-  bool compiled = hints && dcm_compile(m, req->functions, (uint32_t)req->n_functions, tier, hints,
-                                       req->n_hints, tmp, &man, err, sizeof err);
+  DcmProfile profile = {hints, req->n_hints, req->without_osr, req->n_without_osr};
+  bool compiled = hints && dcm_compile(m, req->functions, (uint32_t)req->n_functions, tier,
+                                       &profile, tmp, &man, err, sizeof err);
   if (!hints)
     snprintf(err, sizeof err, "out of memory");
   free(hints);

@@ -50,14 +50,25 @@ typedef struct {
   uint32_t caller, site, callee;
 } DcmCallHint;
 
+/* What the profile says of a request: its call hints (hot only, sorted by
+ * caller and site), and the functions that get no OSR entry (sorted; each
+ * activation is short, so the next call switches: an OSR entry costs about
+ * as much compile time as its function). */
+typedef struct {
+  const DcmCallHint *hints;
+  size_t nhints;
+  const uint32_t *without_osr;
+  size_t nwithout_osr;
+} DcmProfile;
+
 /* Compiles funcs[0..nfuncs) (defined functions of m, which must be valid) at
- * `tier` into the shared object out_path, with hints[0..nhints) (hot only,
- * sorted by caller and site). On failure returns false with one line in err
- * (for example "opcode 0xfd not supported by the compiler yet") and writes
- * nothing usable. */
+ * `tier` into the shared object out_path, with profile (NULL: none; every
+ * function with loops gets its OSR entry). On failure returns false with
+ * one line in err (for example "opcode 0xfd not supported by the compiler
+ * yet") and writes nothing usable. */
 bool dcm_compile(const WasmModule *m, const uint32_t *funcs, uint32_t nfuncs, DcmTier tier,
-                 const DcmCallHint *hints, size_t nhints, const char *out_path, DcmManifest *out,
-                 char *err, size_t errlen);
+                 const DcmProfile *profile, const char *out_path, DcmManifest *out, char *err,
+                 size_t errlen);
 
 void dcm_manifest_free(DcmManifest *man);
 

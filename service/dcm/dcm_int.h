@@ -74,8 +74,7 @@ typedef struct Dcm {
   gcc_jit_function **internal;
   gcc_jit_function **entry; /* per function index: the exported FuncEntry */
   const char **symbol; /* per function index: its name, or NULL */
-  const DcmCallHint *hints; /* hot: sorted by caller and site */
-  size_t nhints;
+  const DcmProfile *profile; /* never NULL */
   char *err;
   size_t errlen;
   bool failed;

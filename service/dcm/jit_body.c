@@ -543,7 +543,10 @@ static int by_site(const void *key, const void *elem) {
 static uint32_t hinted_target(Fn *fn, uint32_t typeidx) {
   Dcm *d = fn->d;
   DcmCallHint key = {.caller = fn->index, .site = fn->at};
-  const DcmCallHint *h = d->nhints ? bsearch(&key, d->hints, d->nhints, sizeof *h, by_site) : NULL;
+  const DcmProfile *p = d->profile;
+  const DcmCallHint *h = d->tier == DCM_HOT && p->nhints
+                             ? bsearch(&key, p->hints, p->nhints, sizeof *h, by_site)
+                             : NULL;
   if (!h || h->callee >= d->m->nfuncs || !d->internal[h->callee] ||
       !same_type(wasm_func_type(d->m, h->callee), &d->m->types[typeidx]))
     return UINT32_MAX;

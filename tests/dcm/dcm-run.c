@@ -128,7 +128,8 @@ static bool compile_and_load(kiln_instance *in, DcmTier tier, const DcmCallHint 
   }
   close(fd);
   DcmManifest man;
-  bool ok = dcm_compile(wm, funcs, ndef, tier, hints, nhints, path, &man, err, n);
+  DcmProfile profile = {.hints = hints, .nhints = nhints};
+  bool ok = dcm_compile(wm, funcs, ndef, tier, &profile, path, &man, err, n);
   free(funcs);
   if (ok) {
     last_ms = man.compile_ms;

@@ -10,6 +10,7 @@
  * sites) must give the same lines too, whatever the table holds.
  */
 #include <check.h>
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,8 +282,7 @@ START_TEST(rejects_imported_or_unknown_functions) {
   uint32_t bad = wm->nfuncs;
   DcmManifest man;
   char err[128];
-  ck_assert(
-      !dcm_compile(wm, &bad, 1, DCM_WARM, NULL, 0, "/nonexistent/x.so", &man, err, sizeof err));
+  ck_assert(!dcm_compile(wm, &bad, 1, DCM_WARM, NULL, "/nonexistent/x.so", &man, err, sizeof err));
   ck_assert_ptr_nonnull(strstr(err, "not a defined function"));
   kiln_runtime_free(rt);
 }
@@ -303,14 +303,47 @@ START_TEST(manifest_names_and_sizes) {
   close(fd);
   DcmManifest man;
   char err[256];
-  ck_assert_msg(dcm_compile(wm, funcs, 2, DCM_HOT, NULL, 0, path, &man, err, sizeof err), "%s",
-                err);
+  ck_assert_msg(dcm_compile(wm, funcs, 2, DCM_HOT, NULL, path, &man, err, sizeof err), "%s", err);
   unlink(path);
   ck_assert_uint_eq(man.nfuncs, 2);
   ck_assert_str_eq(man.funcs[0].symbol, "kiln_f0_add");
   ck_assert_str_eq(man.funcs[1].symbol, "kiln_f1_sub");
   ck_assert_uint_gt(man.funcs[0].code_size, 0);
   ck_assert_uint_gt(man.package_size, 0);
+  dcm_manifest_free(&man);
+  kiln_runtime_free(rt);
+}
+END_TEST
+
+/* Functions the profile names in without_osr get no OSR entry; the others
+ * with loops keep theirs. */
+START_TEST(without_osr_drops_the_entry) {
+  kiln_runtime *rt = kiln_runtime_new(NULL);
+  kiln_module *m = kiln_module_load(rt, DCM_WASM);
+  ck_assert_ptr_nonnull(m);
+  const WasmModule *wm = ((Module *)m)->wasm;
+  uint32_t fib = export_index(wm, "fib"), fsum = export_index(wm, "fsum");
+  uint32_t funcs[2] = {fib < fsum ? fib : fsum, fib < fsum ? fsum : fib};
+  const char *dir = getenv("TMPDIR");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/kiln-dcm-test-XXXXXX.so", dir && *dir ? dir : P_tmpdir);
+  int fd = mkstemps(path, 3);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  DcmProfile profile = {.without_osr = &fib, .nwithout_osr = 1};
+  DcmManifest man;
+  char err[256];
+  ck_assert_msg(dcm_compile(wm, funcs, 2, DCM_HOT, &profile, path, &man, err, sizeof err), "%s",
+                err);
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  unlink(path);
+  ck_assert_msg(h != NULL, "%s", dlerror());
+  char name[32];
+  snprintf(name, sizeof name, "kiln_o%u", fib);
+  ck_assert_ptr_null(dlsym(h, name));
+  snprintf(name, sizeof name, "kiln_o%u", fsum);
+  ck_assert_ptr_nonnull(dlsym(h, name));
+  dlclose(h);
   dcm_manifest_free(&man);
   kiln_runtime_free(rt);
 }
@@ -326,6 +359,7 @@ int main(void) {
   tcase_add_test(tc, hinted_matches_interpreter);
   tcase_add_test(tc, rejects_imported_or_unknown_functions);
   tcase_add_test(tc, manifest_names_and_sizes);
+  tcase_add_test(tc, without_osr_drops_the_entry);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

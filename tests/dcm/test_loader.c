@@ -791,7 +791,7 @@ static bool compile_segment(const WasmModule *wm, DcmTier tier, Segment *s, DcmM
   char err[256];
   if (!new_file(s, SHM_DIR))
     return false;
-  if (!dcm_compile(wm, funcs, ndef, tier, NULL, 0, s->path, man, err, sizeof err)) {
+  if (!dcm_compile(wm, funcs, ndef, tier, NULL, s->path, man, err, sizeof err)) {
     fprintf(stderr, "dcm_compile: %s\n", err);
     return false;
   }
