@@ -370,13 +370,6 @@ static bool member(const uint32_t *set, size_t n, uint32_t x) {
   return false;
 }
 
-static int by_site(const void *a, const void *b) {
-  const Kiln__CallHint *x = *(Kiln__CallHint *const *)a, *y = *(Kiln__CallHint *const *)b;
-  if (x->caller != y->caller)
-    return x->caller < y->caller ? -1 : 1;
-  return (x->site > y->site) - (x->site < y->site);
-}
-
 /* The profile hints of a hot job: each call_indirect site of its functions
  * whose calls go mostly (the agent's vote: a margin over half its calls)
  * to a function of the same job. Written at out (room for every edge),
@@ -397,11 +390,11 @@ static size_t job_hints(const Kiln__HeatMap *hm, const Kiln__PartitionJob *job,
     out[k] = &store[k];
     k++;
   }
-  qsort(out, k, sizeof *out, by_site);
+  qsort(out, k, sizeof *out, store_hint_order);
   /* One hint per site: a heat map from an agent is not trusted to be unique. */
   size_t u = 0;
   for (size_t i = 0; i < k; i++)
-    if (u == 0 || by_site(&out[u - 1], &out[i]) != 0)
+    if (u == 0 || store_hint_order(&out[u - 1], &out[i]) != 0)
       out[u++] = out[i];
   return u;
 }

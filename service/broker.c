@@ -73,13 +73,6 @@ static int cmp_u32(const void *a, const void *b) {
  * call_indirect sites at most. */
 #define MAX_HINTS 4096
 
-static int by_site(const void *a, const void *b) {
-  const Kiln__CallHint *x = *(Kiln__CallHint *const *)a, *y = *(Kiln__CallHint *const *)b;
-  if (x->caller != y->caller)
-    return x->caller < y->caller ? -1 : 1;
-  return (x->site > y->site) - (x->site < y->site);
-}
-
 static bool in_set(const uint32_t *funcs, size_t n, uint32_t x) {
   return bsearch(&x, funcs, n, sizeof *funcs, cmp_u32) != NULL;
 }
@@ -98,7 +91,7 @@ static const char *check_hints(const Kiln__CompileRequest *cr, const uint32_t *f
     return why;
   }
   memcpy(sorted, cr->hints, cr->n_hints * sizeof *sorted);
-  qsort(sorted, cr->n_hints, sizeof *sorted, by_site);
+  qsort(sorted, cr->n_hints, sizeof *sorted, store_hint_order);
   for (size_t i = 0; i < cr->n_hints; i++) {
     const Kiln__CallHint *h = sorted[i];
     if (!in_set(funcs, n, h->caller) || !in_set(funcs, n, h->callee)) {
@@ -106,7 +99,7 @@ static const char *check_hints(const Kiln__CompileRequest *cr, const uint32_t *f
                h->caller, h->site);
       return why;
     }
-    if (i > 0 && by_site(&sorted[i - 1], &sorted[i]) == 0) {
+    if (i > 0 && store_hint_order(&sorted[i - 1], &sorted[i]) == 0) {
       snprintf(why, size, "two hints for function %u site %u", h->caller, h->site);
       return why;
     }

@@ -53,6 +53,9 @@ typedef struct {
   size_t nwithout_osr;
 } PackageProfile;
 
+/* qsort order of Kiln__CallHint pointers: by caller, then site. */
+int store_hint_order(const void *a, const void *b);
+
 /* The content key of a package: module hash, sorted function set, tier,
  * profile (NULL: none) and compiler version, hashed with SHA-256. */
 void store_package_key(const uint8_t module_hash[32], const uint32_t *funcs, size_t nfuncs,

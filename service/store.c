@@ -117,6 +117,13 @@ const WasmModule *store_add_module(Store *s, const uint8_t *bytes, size_t len, c
   return m;
 }
 
+int store_hint_order(const void *a, const void *b) {
+  const Kiln__CallHint *x = *(Kiln__CallHint *const *)a, *y = *(Kiln__CallHint *const *)b;
+  if (x->caller != y->caller)
+    return x->caller < y->caller ? -1 : 1;
+  return (x->site > y->site) - (x->site < y->site);
+}
+
 void store_package_key(const uint8_t module_hash[32], const uint32_t *funcs, size_t nfuncs,
                        Kiln__Tier tier, const PackageProfile *profile, uint8_t key[32]) {
   /* Every field is length-prefixed or fixed-size, so no two requests hash

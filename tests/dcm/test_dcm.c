@@ -227,6 +227,15 @@ START_TEST(hot_matches_interpreter) {
 END_TEST
 
 /* The request is checked before anything is compiled. */
+/* A fresh file name for a package, under $TMPDIR. */
+static void temp_package(char *path, size_t size) {
+  const char *dir = getenv("TMPDIR");
+  snprintf(path, size, "%s/kiln-dcm-test-XXXXXX.so", dir && *dir ? dir : P_tmpdir);
+  int fd = mkstemps(path, 3);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+}
+
 static uint32_t export_index(const WasmModule *wm, const char *name) {
   for (uint32_t i = 0; i < wm->nexports; i++)
     if (wm->exports[i].name.len == strlen(name) &&
@@ -295,12 +304,8 @@ START_TEST(manifest_names_and_sizes) {
   ck_assert_ptr_nonnull(m);
   const WasmModule *wm = ((Module *)m)->wasm;
   uint32_t funcs[2] = {0, 1};
-  const char *dir = getenv("TMPDIR");
   char path[4096];
-  snprintf(path, sizeof path, "%s/kiln-dcm-test-XXXXXX.so", dir && *dir ? dir : P_tmpdir);
-  int fd = mkstemps(path, 3);
-  ck_assert_int_ge(fd, 0);
-  close(fd);
+  temp_package(path, sizeof path);
   DcmManifest man;
   char err[256];
   ck_assert_msg(dcm_compile(wm, funcs, 2, DCM_HOT, NULL, path, &man, err, sizeof err), "%s", err);
@@ -324,12 +329,8 @@ START_TEST(without_osr_drops_the_entry) {
   const WasmModule *wm = ((Module *)m)->wasm;
   uint32_t fib = export_index(wm, "fib"), fsum = export_index(wm, "fsum");
   uint32_t funcs[2] = {fib < fsum ? fib : fsum, fib < fsum ? fsum : fib};
-  const char *dir = getenv("TMPDIR");
   char path[4096];
-  snprintf(path, sizeof path, "%s/kiln-dcm-test-XXXXXX.so", dir && *dir ? dir : P_tmpdir);
-  int fd = mkstemps(path, 3);
-  ck_assert_int_ge(fd, 0);
-  close(fd);
+  temp_package(path, sizeof path);
   DcmProfile profile = {.without_osr = &fib, .nwithout_osr = 1};
   DcmManifest man;
   char err[256];
