@@ -386,6 +386,7 @@ static void module_free(Module *m) {
     for (uint32_t i = 0; i < m->wasm->nfuncs - m->wasm->nfunc_imports; i++) {
       free(m->prof[i].loops);
       free(m->prof[i].sites);
+      free(m->prof[i].branches);
     }
     free(m->prof);
   }
@@ -499,7 +500,9 @@ static bool module_prepare(kiln_runtime *rt, Module *m) {
     m->prof[i].loops = calloc(c->nloops + 1, sizeof *m->prof[i].loops);
     m->prof[i].nsites = c->nsites;
     m->prof[i].sites = calloc(c->nsites + 1, sizeof *m->prof[i].sites);
-    if (!m->prof[i].loops || !m->prof[i].sites)
+    m->prof[i].nbranches = c->nbranches;
+    m->prof[i].branches = calloc(c->nbranches + 1, sizeof *m->prof[i].branches);
+    if (!m->prof[i].loops || !m->prof[i].sites || !m->prof[i].branches)
       return false;
   }
   return true;

@@ -21,6 +21,8 @@
 /* Edges kept, the busiest: enough for the inlining decisions of a large
  * program, small enough to send four times a second. */
 #define MAX_EDGES 2048
+/* Branches kept, the busiest: about a big program's hot set's. */
+#define MAX_BRANCHES 4096
 
 /* A function that ran, as one snapshot of its counters: the script may
  * be running (the tiering thread reads the map), and what decides the
@@ -89,6 +91,35 @@ static size_t site_edges(const Module *m, uint32_t x, const bool *ran, kiln_edge
   return n;
 }
 
+/* Function x's branches that ran, appended at out; returns how many. */
+static size_t branch_bias(const Module *m, uint32_t x, kiln_branch *out) {
+  const WasmModule *w = m->wasm;
+  const FuncProfile *p = &m->prof[x - w->nfunc_imports];
+  const InterpCode *code = m->code[x - w->nfunc_imports];
+  size_t n = 0;
+  for (uint32_t b = 0; b < p->nbranches; b++) {
+    uint64_t jumped = load(&p->branches[b].n[1]), fell = load(&p->branches[b].n[0]);
+    if (!jumped && !fell)
+      continue;
+    bool when = code->branches[b].jumps_when;
+    out[n++] = (kiln_branch){.func = x,
+                             .offset = code->branches[b].offset,
+                             .true_count = when ? jumped : fell,
+                             .false_count = when ? fell : jumped};
+  }
+  return n;
+}
+
+static int busier_branch(const void *a, const void *b) {
+  const kiln_branch *x = a, *y = b;
+  uint64_t nx = x->true_count + x->false_count, ny = y->true_count + y->false_count;
+  if (nx != ny)
+    return nx > ny ? -1 : 1;
+  if (x->func != y->func)
+    return x->func < y->func ? -1 : 1;
+  return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
 /* Sums the direct edges of equal ends (one function calling another from
  * several sites) and keeps the busiest MAX_EDGES. */
 static size_t merge_edges(kiln_edge *e, size_t n) {
@@ -117,7 +148,7 @@ kiln_heatmap *kiln_instance_heatmap(kiln_instance *in) {
     return NULL;
   }
   size_t nfuncs = 0, most = 0; /* regions: every function that ran and all its loops */
-  size_t nsites = 0;
+  size_t nsites = 0, nbranch_sites = 0;
   uint64_t total = 0;
   for (uint32_t i = 0; i < ndef; i++) {
     Ranked f = {&m->prof[i], w->nfunc_imports + i, load(&m->prof[i].calls), load(&m->prof[i].self)};
@@ -127,12 +158,13 @@ kiln_heatmap *kiln_instance_heatmap(kiln_instance *in) {
     ran[i] = true;
     most += 1 + f.prof->nloops;
     nsites += f.prof->nsites;
+    nbranch_sites += f.prof->nbranches;
     total += f.self;
   }
-  /* One block: the map, its regions, its edges, then the names the
-   * regions point to. */
+  /* One block: the map, its regions, its edges, its branches, then the
+   * names the regions point to. */
   kiln_heatmap *h = calloc(1, sizeof *h + most * sizeof(kiln_region) + nsites * sizeof(kiln_edge) +
-                                  nfuncs * NAME_MAX_BYTES);
+                                  nbranch_sites * sizeof(kiln_branch) + nfuncs * NAME_MAX_BYTES);
   if (!h) {
     free(rank);
     free(ran);
@@ -141,11 +173,12 @@ kiln_heatmap *kiln_instance_heatmap(kiln_instance *in) {
   }
   kiln_region *r = (kiln_region *)(h + 1);
   kiln_edge *edges = (kiln_edge *)(r + most);
-  char *names = (char *)(edges + nsites);
+  kiln_branch *branches = (kiln_branch *)(edges + nsites);
+  char *names = (char *)(branches + nbranch_sites);
   qsort(rank, nfuncs, sizeof *rank, hotter_first);
   double hottest = nfuncs && rank[0].self ? (double)rank[0].self : 0;
 
-  size_t n = 0, nedges = 0;
+  size_t n = 0, nedges = 0, nbranches = 0;
   for (size_t i = 0; i < nfuncs; i++) {
     const FuncProfile *p = rank[i].prof;
     uint32_t x = rank[i].func;
@@ -165,6 +198,7 @@ kiln_heatmap *kiln_instance_heatmap(kiln_instance *in) {
         .tier = tier,
     };
     nedges += site_edges(m, x, ran, edges + nedges);
+    nbranches += branch_bias(m, x, branches + nbranches);
     const InterpCode *code = m->code[x - w->nfunc_imports];
     for (uint32_t l = 0; l < p->nloops; l++) {
       uint64_t iterations = load(&p->loops[l].iterations), self = load(&p->loops[l].self);
@@ -187,6 +221,9 @@ kiln_heatmap *kiln_instance_heatmap(kiln_instance *in) {
   free(ran);
   h->nedges = merge_edges(edges, nedges);
   h->edges = edges;
+  qsort(branches, nbranches, sizeof *branches, busier_branch);
+  h->nbranches = nbranches < MAX_BRANCHES ? nbranches : MAX_BRANCHES;
+  h->branches = branches;
   const MemoryInst *mem = in->mem0;
   if (mem) {
     h->memory_pages = __atomic_load_n(&mem->pages, __ATOMIC_RELAXED);

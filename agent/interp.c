@@ -242,7 +242,8 @@ void interp_entry(Thread *t, FuncInst *f, uint64_t *fp) {
   }
   const InterpCode *const code = f->code;
   FuncProfile *const prof = f->prof;
-  prof->calls++;
+  if (UNLIKELY(++prof->calls == INTERP_COUNTED_CALLS))
+    interp_stop_counting(f->code);
   t->running = f;
   t->running_loop = NO_LOOP;
   if (UNLIKELY((size_t)(t->stack_end - fp) < code->frame_slots))
@@ -280,26 +281,42 @@ dispatch:
 
     vmcase(BR) vmjump(F0); /* F0 offset */
 
-    vmcase(BR_NEZ32) { /* F0 cond, F1 offset */
+    vmcase(BR_NEZ32) { /* F0 cond, F1 offset (F2: the counting form's) */
       if (U32(F0) != 0)
         vmjump(F1);
-      vmnext(2);
+      vmnext(3);
     }
     vmcase(BR_EQZ32) {
       if (U32(F0) == 0)
         vmjump(F1);
-      vmnext(2);
+      vmnext(3);
     }
     vmcase(BR_NEZ64) {
       if (U64(F0) != 0)
         vmjump(F1);
-      vmnext(2);
+      vmnext(3);
     }
     vmcase(BR_EQZ64) {
       if (U64(F0) == 0)
         vmjump(F1);
-      vmnext(2);
+      vmnext(3);
     }
+
+    /* The counting forms (the monitor is on): the last field indexes
+     * prof->branches, whose n[1] counts jumps and n[0] falls-through. */
+#define BR_COUNTED(name, cond, offset, site)                                                       \
+  vmcase(name) {                                                                                   \
+    bool jump_ = (cond);                                                                           \
+    prof->branches[site].n[jump_]++;                                                               \
+    if (jump_)                                                                                     \
+      vmjump(offset);                                                                              \
+    vmnext(3);                                                                                     \
+  }
+    BR_COUNTED(BR_NEZ32_P, U32(F0) != 0, F1, F2)
+    BR_COUNTED(BR_EQZ32_P, U32(F0) == 0, F1, F2)
+    BR_COUNTED(BR_NEZ64_P, U64(F0) != 0, F1, F2)
+    BR_COUNTED(BR_EQZ64_P, U64(F0) == 0, F1, F2)
+#undef BR_COUNTED
 
     vmcase(BR_TABLE) { /* F0 index, F1 n, F2 .. F(2+n) offsets, the last is the default */
       uint32_t i = U32(F0), n = F1;
@@ -336,7 +353,8 @@ dispatch:
      * into it here, with its frame as it is (on-stack replacement), and
      * leaves the interpreter when the compiled code has run to the end. */
     vmcase(LOOP) {
-      prof->loops[F0].iterations++;
+      if (UNLIKELY(++prof->loops[F0].iterations == INTERP_COUNTED_ITERATIONS))
+        interp_stop_counting(f->code);
       t->running_loop = F0;
       OsrEntry osr = __atomic_load_n(&f->osr, __ATOMIC_ACQUIRE);
       if (UNLIKELY(osr != NULL)) {
@@ -402,6 +420,20 @@ dispatch:
   }                                                                                                \
   vmcase(BR_##T##_##R##_SI) {                                                                      \
     if ((CT)fp[F0] OP(CT) IMMCONV(F1))                                                             \
+      vmjump(F2);                                                                                  \
+    vmnext(3);                                                                                     \
+  }                                                                                                \
+  vmcase(BR_##T##_##R##_SS_P) {                                                                    \
+    bool jump_ = (CT)fp[F0] OP(CT) fp[F1];                                                         \
+    prof->branches[F3].n[jump_]++;                                                                 \
+    if (jump_)                                                                                     \
+      vmjump(F2);                                                                                  \
+    vmnext(3);                                                                                     \
+  }                                                                                                \
+  vmcase(BR_##T##_##R##_SI_P) {                                                                    \
+    bool jump_ = (CT)fp[F0] OP(CT) IMMCONV(F1);                                                    \
+    prof->branches[F3].n[jump_]++;                                                                 \
+    if (jump_)                                                                                     \
       vmjump(F2);                                                                                  \
     vmnext(3);                                                                                     \
   }

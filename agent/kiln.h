@@ -214,6 +214,14 @@ typedef struct {
   uint32_t votes; /* indirect */
 } kiln_edge;
 
+/* Which way a br_if or if went, counted in interpreted code over its
+ * function's first 10,000 calls (or million iterations of one loop). */
+typedef struct {
+  uint32_t func;
+  uint32_t offset; /* of the br_if or if, in bytes from the body's start */
+  uint64_t true_count, false_count; /* the condition's values */
+} kiln_branch;
+
 typedef struct {
   uint64_t samples; /* taken while a script of the runtime ran */
   unsigned sample_us;
@@ -223,6 +231,8 @@ typedef struct {
   kiln_edge *edges; /* between functions that ran, most calls first */
   uint32_t memory_pages; /* memory 0 of the instance now (64 KiB pages) */
   uint64_t memory_grows; /* memory.grow executed on it */
+  size_t nbranches;
+  kiln_branch *branches; /* of functions that ran, busiest first */
 } kiln_heatmap;
 
 /* A function's move to another tier, and why; or (func KILN_NO_FUNC) what

@@ -106,6 +106,17 @@ bool report_heatmap_json(const char *path, const char *module, const char *hash,
     json_object_array_add(edges, o);
   }
   json_object_object_add(root, "edges", edges);
+  json_object *branches = json_object_new_array();
+  for (size_t i = 0; i < h->nbranches; i++) {
+    const kiln_branch *b = &h->branches[i];
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "func", json_object_new_int64(b->func));
+    json_object_object_add(o, "offset", json_object_new_int64(b->offset));
+    json_object_object_add(o, "true", json_object_new_uint64(b->true_count));
+    json_object_object_add(o, "false", json_object_new_uint64(b->false_count));
+    json_object_array_add(branches, o);
+  }
+  json_object_object_add(root, "branches", branches);
   json_object_object_add(root, "memory_pages", json_object_new_int64(h->memory_pages));
   json_object_object_add(root, "memory_grows", json_object_new_uint64(h->memory_grows));
   json_object *changes = json_object_new_array();

@@ -77,6 +77,10 @@ typedef struct {
   LoopProfile *loops;
   uint32_t nsites; /* as InterpCode.sites */
   CallSiteProfile *sites;
+  uint32_t nbranches; /* as InterpCode.branches */
+  struct {
+    uint64_t n[2]; /* [1]: the branch jumped, [0]: it fell through */
+  } * branches;
 } FuncProfile;
 
 struct kiln_func {

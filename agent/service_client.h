@@ -56,6 +56,8 @@ typedef struct {
   size_t nhints;
   uint32_t *without_osr;
   size_t nwithout_osr;
+  Kiln__BranchHint **branch_hints;
+  size_t nbranch_hints;
 } ServiceJob;
 /* Called as each reply comes: pkg (owned by the caller of ready only for the
  * call), or NULL and kilnd's one line. Returns false to stop waiting. */

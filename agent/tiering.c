@@ -271,6 +271,21 @@ static bool job_needed(Tiering *tg, const Kiln__PartitionJob *j, Kiln__Tier *tie
   return needed && t != KILN_TIER_COLD;
 }
 
+/* What to ask kilnd for a partition job, at tier (the job's, or warm for
+ * hot where hot code cannot run): the profile hints only for hot code. */
+static ServiceJob job_of(const Kiln__PartitionJob *j, Kiln__Tier tier) {
+  bool as_asked = tier == j->tier;
+  return (ServiceJob){.funcs = j->functions,
+                      .nfuncs = j->n_functions,
+                      .tier = tier,
+                      .hints = as_asked ? j->hints : NULL,
+                      .nhints = as_asked ? j->n_hints : 0,
+                      .without_osr = j->without_osr,
+                      .nwithout_osr = j->n_without_osr,
+                      .branch_hints = as_asked ? j->branch_hints : NULL,
+                      .nbranch_hints = as_asked ? j->n_branch_hints : 0};
+}
+
 static void apply(Tiering *tg, const Kiln__Partition *p) {
   Instance *in = tg->in;
   const WasmModule *wm = in->module->wasm;
@@ -295,14 +310,7 @@ static void apply(Tiering *tg, const Kiln__Partition *p) {
   for (size_t k = 0; k < p->n_jobs; k++) {
     Kiln__Tier tier;
     if (job_needed(tg, p->jobs[k], &tier))
-      r.jobs[r.njobs++] = (ServiceJob){.funcs = p->jobs[k]->functions,
-                                       .nfuncs = p->jobs[k]->n_functions,
-                                       .tier = tier,
-                                       /* hints are for hot code only */
-                                       .hints = tier == p->jobs[k]->tier ? p->jobs[k]->hints : NULL,
-                                       .nhints = tier == p->jobs[k]->tier ? p->jobs[k]->n_hints : 0,
-                                       .without_osr = p->jobs[k]->without_osr,
-                                       .nwithout_osr = p->jobs[k]->n_without_osr};
+      r.jobs[r.njobs++] = job_of(p->jobs[k], tier);
   }
   char err[480];
   kiln_status st =
@@ -318,6 +326,7 @@ static void apply(Tiering *tg, const Kiln__Partition *p) {
  * changes since the last one that went out (for kilnd's feed). */
 typedef struct {
   Kiln__CallEdge *edges, **ep;
+  Kiln__BranchBias *branches, **bp;
   Kiln__TierChange *changes, **cp;
   kiln_tier_change *copies; /* the record's, taken under its lock */
   size_t nchanges, upto; /* upto: the record's count once these are sent */
@@ -326,6 +335,8 @@ typedef struct {
 static void extras_free(HeatMapExtras *x) {
   free(x->edges);
   free(x->ep);
+  free(x->branches);
+  free(x->bp);
   free(x->changes);
   free(x->cp);
   free(x->copies);
@@ -343,8 +354,19 @@ static bool extras_new(Tiering *tg, const kiln_heatmap *h, HeatMapExtras *x) {
   x->ep = calloc(h->nedges + 1, sizeof *x->ep);
   x->changes = calloc(x->nchanges + 1, sizeof *x->changes);
   x->cp = calloc(x->nchanges + 1, sizeof *x->cp);
-  if (!x->copies || !x->edges || !x->ep || !x->changes || !x->cp)
+  x->branches = calloc(h->nbranches + 1, sizeof *x->branches);
+  x->bp = calloc(h->nbranches + 1, sizeof *x->bp);
+  if (!x->copies || !x->edges || !x->ep || !x->changes || !x->cp || !x->branches || !x->bp)
     return false;
+  for (size_t i = 0; i < h->nbranches; i++) {
+    Kiln__BranchBias *b = &x->branches[i];
+    kiln__branch_bias__init(b);
+    b->function_index = h->branches[i].func;
+    b->offset = h->branches[i].offset;
+    b->true_count = h->branches[i].true_count;
+    b->false_count = h->branches[i].false_count;
+    x->bp[i] = b;
+  }
   for (size_t i = 0; i < h->nedges; i++) {
     Kiln__CallEdge *e = &x->edges[i];
     kiln__call_edge__init(e);
@@ -454,6 +476,8 @@ static void round_trip(Tiering *tg, bool final) {
   hm.tier_changes = x.cp;
   hm.memory_pages = h->memory_pages;
   hm.memory_grows = h->memory_grows;
+  hm.n_branches = h->nbranches;
+  hm.branches = x.bp;
   char err[480];
   Kiln__Partition *part = NULL;
   tg->asked_at_s = runtime_uptime_s(in->rt);

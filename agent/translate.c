@@ -104,6 +104,9 @@ typedef struct {
   uint32_t nloops, lcap;
   InterpSite *sites; /* every reachable call, in body order */
   uint32_t nsites, sitecap;
+  InterpBranch *branches; /* every counting branch, in body order */
+  uint32_t nbranches, branchcap;
+  uint32_t op_at; /* the instruction being translated: bytes from the body's start */
   uint32_t *nrefs; /* per local: V_LOCAL entries on the stack naming it */
   uint32_t nl, nparams, nresults;
   uint32_t zero_slot; /* a hidden local, zeroed on entry and never written */
@@ -451,17 +454,33 @@ static Cond take_cond(Tr *T) {
 static const uint8_t rel_negate[10] = {1, 0, 8, 9, 6, 7, 4, 5, 2, 3};
 static const uint8_t rel_mirror[10] = {0, 1, 4, 5, 2, 3, 8, 9, 6, 7};
 
+/* The counting forms are laid out like the plain ones (emit_cond_branch). */
+_Static_assert(OP_BR_EQZ64 - OP_BR_NEZ32 == 3 && OP_BR_EQZ64_P - OP_BR_NEZ32_P == 3,
+               "BR_NEZ32 .. BR_EQZ64 and their counting forms in one order");
+_Static_assert(OP_BR_I64_GE_U_SI - OP_BR_I32_EQ_SS == OP_BR_I64_GE_U_SI_P - OP_BR_I32_EQ_SS_P,
+               "compare-and-branch and their counting forms in one order");
+
+/* The plain form of a counting branch. */
+static unsigned plain_form(unsigned counting) {
+  return counting < OP_BR_I32_EQ_SS_P ? counting - OP_BR_NEZ32_P + OP_BR_NEZ32
+                                      : counting - OP_BR_I32_EQ_SS_P + OP_BR_I32_EQ_SS;
+}
+
 /* Emit a branch taken when the condition is `when` (true or false). Links
  * it to label ci, or, with ci < 0, returns its offset field for the caller
  * to patch. pos_out receives the instruction's position. */
 static uint32_t emit_cond_branch(Tr *T, const Cond *c, bool when, int64_t ci, uint32_t *pos_out) {
   uint32_t pos, fidx;
+  /* With the monitor on, the counting form, with its counter last. */
+  bool counted = T->loop_headers;
+  uint32_t site = counted ? T->nbranches : 0;
   switch (c->kind) {
   case K_REL32:
   case K_REL64: {
     unsigned rel = when ? c->rel : rel_negate[c->rel];
-    unsigned base = c->kind == K_REL32 ? OP_BR_I32_EQ_SS : OP_BR_I64_EQ_SS;
-    pos = EMIT(T, base + rel * 2 + c->form, c->a, c->b, 0);
+    unsigned base = c->kind == K_REL32 ? (counted ? OP_BR_I32_EQ_SS_P : OP_BR_I32_EQ_SS)
+                                       : (counted ? OP_BR_I64_EQ_SS_P : OP_BR_I64_EQ_SS);
+    pos = EMIT(T, base + rel * 2 + c->form, c->a, c->b, 0, site);
     fidx = field_index(pos, 2);
     break;
   }
@@ -470,10 +489,15 @@ static uint32_t emit_cond_branch(Tr *T, const Cond *c, bool when, int64_t ci, ui
     bool nonzero = (c->kind == K_NEZ32) == when;
     unsigned op = c->kind == K_EQZ64 ? (nonzero ? OP_BR_NEZ64 : OP_BR_EQZ64)
                                      : (nonzero ? OP_BR_NEZ32 : OP_BR_EQZ32);
-    pos = EMIT(T, op, c->a, 0);
+    pos = EMIT(T, counted ? op - OP_BR_NEZ32 + OP_BR_NEZ32_P : op, c->a, 0, site);
     fidx = field_index(pos, 1);
     break;
   }
+  }
+  if (counted) {
+    T->branches = grow(T, T->branches, &T->branchcap, T->nbranches + 1, sizeof *T->branches);
+    T->branches[T->nbranches++] = (InterpBranch){
+        .offset = T->op_at, .jumps_when = when, .pos = pos, .plain = plain_form(T->last_op)};
   }
   if (ci >= 0)
     link_label(T, (uint32_t)ci, pos, fidx);
@@ -1016,6 +1040,7 @@ static void translate_body(Tr *T) {
   for (;;) {
     if (T->rd.p >= T->rd.end)
       return; /* validated bodies end with `end`; stay safe anyway */
+    T->op_at = (uint32_t)(T->rd.p - T->body);
     uint8_t op = code_u8(&T->rd);
 
     if (T->unreachable) {
@@ -1367,11 +1392,15 @@ InterpCode *interp_translate(const Module *m, uint32_t func_index) {
       c->nsites = T->nsites;
       c->sites = T->sites;
       T->sites = NULL;
+      c->nbranches = T->nbranches;
+      c->branches = T->branches;
+      T->branches = NULL;
       memcpy(c->code, T->code, (size_t)T->ncode * sizeof(InterpWord));
     }
   }
   free(T->loops);
   free(T->sites);
+  free(T->branches);
   free(T->code);
   free(T->stk);
   free(T->ctl);
@@ -1381,10 +1410,24 @@ InterpCode *interp_translate(const Module *m, uint32_t func_index) {
   return c;
 }
 
+void interp_stop_counting(InterpCode *code) {
+  const void *const *handlers = interp_handlers();
+  for (uint32_t i = 0; i < code->nbranches; i++) {
+    const InterpBranch *b = &code->branches[i];
+    /* One aligned word each: a reader sees the old form or the new, and
+     * both run the instruction the same way. */
+    if (handlers)
+      __atomic_store_n(&code->code[b->pos].h, handlers[b->plain], __ATOMIC_RELAXED);
+    else
+      __atomic_store_n(&code->code[b->pos].u64, b->plain, __ATOMIC_RELAXED);
+  }
+}
+
 void interp_free(InterpCode *code) {
   if (code) {
     free(code->loops);
     free(code->sites);
+    free(code->branches);
   }
   free(code);
 }

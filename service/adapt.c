@@ -291,7 +291,8 @@ static void prefetch(Broker *b, const WasmModule *m, const Kiln__PartitionJob *j
   const uint32_t *funcs = job->functions;
   size_t n = job->n_functions;
   Kiln__Tier tier = job->tier;
-  PackageProfile profile = {job->hints, job->n_hints, job->without_osr, job->n_without_osr};
+  PackageProfile profile = {job->hints,         job->n_hints,      job->without_osr,
+                            job->n_without_osr, job->branch_hints, job->n_branch_hints};
   uint8_t key[32];
   store_package_key(m->hash, funcs, n, tier, &profile, key);
   Kiln__PackageReady *pkg = store_find_package(b->store, key);
@@ -399,6 +400,46 @@ static size_t job_hints(const Kiln__HeatMap *hm, const Kiln__PartitionJob *job,
   return u;
 }
 
+/* A branch is hinted when it went one way at least BRANCH_BIAS of the
+ * time over at least BRANCH_MIN_RUNS runs. */
+#define BRANCH_MIN_RUNS 1000
+#define BRANCH_BIAS 0.9
+
+static int by_branch(const void *a, const void *b) {
+  const Kiln__BranchHint *x = *(Kiln__BranchHint *const *)a, *y = *(Kiln__BranchHint *const *)b;
+  if (x->function_index != y->function_index)
+    return x->function_index < y->function_index ? -1 : 1;
+  return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+/* The branch hints of a hot job: its functions' br_if and if that nearly
+ * always go one way. Written at out (room for every branch of the heat
+ * map), sorted by function and offset, one per branch; returns how many. */
+static size_t job_branch_hints(const Kiln__HeatMap *hm, const Kiln__PartitionJob *job,
+                               Kiln__BranchHint *store, Kiln__BranchHint **out) {
+  size_t k = 0;
+  for (size_t i = 0; i < hm->n_branches; i++) {
+    const Kiln__BranchBias *b = hm->branches[i];
+    uint64_t runs = b->true_count + b->false_count;
+    uint64_t usual = b->true_count > b->false_count ? b->true_count : b->false_count;
+    if (runs < BRANCH_MIN_RUNS || (double)usual < BRANCH_BIAS * (double)runs ||
+        !member(job->functions, job->n_functions, b->function_index))
+      continue;
+    kiln__branch_hint__init(&store[k]);
+    store[k].function_index = b->function_index;
+    store[k].offset = b->offset;
+    store[k].likely = b->true_count > b->false_count;
+    out[k] = &store[k];
+    k++;
+  }
+  qsort(out, k, sizeof *out, by_branch);
+  size_t u = 0; /* a heat map from an agent is not trusted to name each branch once */
+  for (size_t i = 0; i < k; i++)
+    if (u == 0 || by_branch(&out[u - 1], &out[i]) != 0)
+      out[u++] = out[i];
+  return u;
+}
+
 /* A function whose activations are short needs no OSR entry: its next
  * call switches to the new code. Short: called at least OSR_MIN_CALLS
  * times, its loops iterating under OSR_LONG_ITERATIONS times a call. */
@@ -472,8 +513,12 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
   size_t nhints = 0;
   uint32_t *plain = calloc(part->nfuncs + 1, sizeof *plain); /* without_osr, job after job */
   size_t nplain = 0;
+  Kiln__BranchHint *branches = calloc(hm->n_branches + 1, sizeof *branches);
+  Kiln__BranchHint **branchp = calloc(hm->n_branches + 1, sizeof *branchp);
+  size_t nbranches = 0;
   size_t njobs = 0;
-  if (pl && plp && why && jobs && jobp && members && place && hints && hintp && plain) {
+  if (pl && plp && why && jobs && jobp && members && place && hints && hintp && plain && branches &&
+      branchp) {
     size_t at = 0;
     for (uint32_t j = 0; j < part->njobs; j++) {
       kiln__partition_job__init(&jobs[j]);
@@ -497,6 +542,10 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
         jobs[j].hints = hintp + nhints;
         jobs[j].n_hints = job_hints(hm, &jobs[j], hints + nhints, hintp + nhints);
         nhints += jobs[j].n_hints;
+        jobs[j].branch_hints = branchp + nbranches;
+        jobs[j].n_branch_hints =
+            job_branch_hints(hm, &jobs[j], branches + nbranches, branchp + nbranches);
+        nbranches += jobs[j].n_branch_hints;
       }
       place[j] = (uint32_t)njobs;
       if (jobs[j].n_functions)
@@ -534,6 +583,8 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
   free(hints);
   free(hintp);
   free(plain);
+  free(branches);
+  free(branchp);
   if (!*out) {
     part_free(part);
     snprintf(err, errlen, "out of memory");

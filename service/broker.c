@@ -255,13 +255,27 @@ static void on_compile(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
     else if (i > 0 && cr->without_osr[i - 1] >= x)
       bad = "without_osr must be sorted and unique";
   }
+  /* Branch hints likewise: hot, in the set, by function and offset. */
+  if (cr->n_branch_hints && cr->tier != KILN__TIER__TIER_HOT)
+    bad = "profile hints are for the hot tier only";
+  if (cr->n_branch_hints > MAX_HINTS)
+    bad = "too many branch hints";
+  for (size_t i = 0; !bad && i < cr->n_branch_hints; i++) {
+    const Kiln__BranchHint *h = cr->branch_hints[i], *p = i ? cr->branch_hints[i - 1] : NULL;
+    if (!in_set(funcs, n, h->function_index))
+      bad = "a branch hint names a function outside the request";
+    else if (p && (p->function_index > h->function_index ||
+                   (p->function_index == h->function_index && p->offset >= h->offset)))
+      bad = "branch hints must be sorted by function and offset, one per branch";
+  }
   if (bad) {
     free(funcs);
     free(hints);
     broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST, "%s", bad);
     return;
   }
-  PackageProfile profile = {hints, cr->n_hints, cr->without_osr, cr->n_without_osr};
+  PackageProfile profile = {
+      hints, cr->n_hints, cr->without_osr, cr->n_without_osr, cr->branch_hints, cr->n_branch_hints};
   uint8_t key[32];
   store_package_key(m->hash, funcs, n, cr->tier, &profile, key);
   Kiln__PackageReady *pkg = store_find_package(b->store, key);

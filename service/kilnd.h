@@ -51,6 +51,8 @@ typedef struct {
   size_t nhints;
   const uint32_t *without_osr;
   size_t nwithout_osr;
+  Kiln__BranchHint *const *branches; /* sorted by function and offset */
+  size_t nbranches;
 } PackageProfile;
 
 /* qsort order of Kiln__CallHint pointers: by caller, then site. */
@@ -106,6 +108,8 @@ typedef struct Job {
   size_t nhints;
   uint32_t *without_osr;
   size_t nwithout_osr;
+  Kiln__BranchHint *branches, **branchp;
+  size_t nbranches;
   Waiter *waiters;
   int worker; /* slot running it, or -1 while queued */
   double started; /* kd_now() when its worker took it */

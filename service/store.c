@@ -159,10 +159,19 @@ void store_package_key(const uint8_t module_hash[32], const uint32_t *funcs, siz
     PUT32(profile->hints[i]->site);
     PUT32(profile->hints[i]->callee);
   }
-  if (nplain) {
+  size_t nbranches = profile ? profile->nbranches : 0;
+  if (nplain || nbranches) {
     PUT32(nplain);
     for (size_t i = 0; i < nplain; i++)
       PUT32(profile->without_osr[i]);
+  }
+  if (nbranches) {
+    PUT32(nbranches);
+    for (size_t i = 0; i < nbranches; i++) {
+      PUT32(profile->branches[i]->function_index);
+      PUT32(profile->branches[i]->offset);
+      PUT32(profile->branches[i]->likely);
+    }
   }
   static const char compiler[] = KILN_COMPILER_VERSION;
   PUT32(sizeof compiler - 1);

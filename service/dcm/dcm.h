@@ -51,14 +51,23 @@ typedef struct {
 } DcmCallHint;
 
 /* What the profile says of a request: its call hints (hot only, sorted by
- * caller and site), and the functions that get no OSR entry (sorted; each
+ * caller and site), the functions that get no OSR entry (sorted; each
  * activation is short, so the next call switches: an OSR entry costs about
- * as much compile time as its function). */
+ * as much compile time as its function), and its branch hints. */
+/* A br_if or if (at byte offset `site` of func's body) whose condition
+ * is nearly always `likely`: hot code says so to gcc (__builtin_expect). */
+typedef struct {
+  uint32_t func, site;
+  bool likely;
+} DcmBranchHint;
+
 typedef struct {
   const DcmCallHint *hints;
   size_t nhints;
   const uint32_t *without_osr;
   size_t nwithout_osr;
+  const DcmBranchHint *branches; /* hot only, sorted by func and site */
+  size_t nbranches;
 } DcmProfile;
 
 /* Compiles funcs[0..nfuncs) (defined functions of m, which must be valid) at

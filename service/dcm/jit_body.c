@@ -290,9 +290,36 @@ static bool branch_moves(Fn *fn, uint32_t l) {
   return n && fn->sh - n != c->height;
 }
 
+static int by_branch_site(const void *key, const void *elem) {
+  const DcmBranchHint *k = key, *h = elem;
+  if (k->func != h->func)
+    return k->func < h->func ? -1 : 1;
+  return (k->site > h->site) - (k->site < h->site);
+}
+
+/* The condition value != 0 of the br_if or if at `at`, with the profile's
+ * word on which way it goes (hot): __builtin_expect(value != 0, likely). */
+static gcc_jit_rvalue *branch_cond(Fn *fn, uint32_t at, gcc_jit_rvalue *value) {
+  Dcm *d = fn->d;
+  gcc_jit_rvalue *cond =
+      gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE, value, dcm_u32(d, 0));
+  const DcmProfile *p = d->profile;
+  DcmBranchHint key = {.func = fn->index, .site = at};
+  const DcmBranchHint *h = d->tier == DCM_HOT && p->nbranches
+                               ? bsearch(&key, p->branches, p->nbranches, sizeof *h, by_branch_site)
+                               : NULL;
+  if (!h)
+    return cond;
+  gcc_jit_rvalue *args[2] = {dcm_cast(d, cond, d->t_long),
+                             h->likely ? gcc_jit_context_one(fn->ctx, d->t_long)
+                                       : gcc_jit_context_zero(fn->ctx, d->t_long)};
+  return gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE,
+                                        gcc_jit_context_new_call(fn->ctx, NULL, d->expect, 2, args),
+                                        gcc_jit_context_zero(fn->ctx, d->t_long));
+}
+
 static void op_br_if(Fn *fn, uint32_t l) {
-  gcc_jit_rvalue *cond = gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE,
-                                                        fn_pop(fn), dcm_u32(fn->d, 0));
+  gcc_jit_rvalue *cond = branch_cond(fn, fn->at, fn_pop(fn));
   gcc_jit_block *go = fn_block(fn);
   gcc_jit_block *yes;
   if (branch_moves(fn, l)) {
@@ -362,8 +389,7 @@ static void op_block(Fn *fn, CodeReader *r, uint8_t kind) {
   }
   gcc_jit_rvalue *cond = NULL;
   if (kind == CTL_IF)
-    cond = gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE, fn_pop(fn),
-                                          dcm_u32(fn->d, 0));
+    cond = branch_cond(fn, at, fn_pop(fn));
   Ctl *c = ctl_push(fn, kind);
   c->nparams = tmp.nparams;
   c->params = tmp.params;

@@ -106,8 +106,8 @@ static bool load_and_switch(Instance *in, const char *path, const DcmManifest *m
   return ok;
 }
 
-static bool compile_and_load(kiln_instance *in, DcmTier tier, const DcmCallHint *hints,
-                             size_t nhints, bool osr_only, char *err, size_t n) {
+static bool compile_and_load(kiln_instance *in, DcmTier tier, const DcmProfile *profile,
+                             bool osr_only, char *err, size_t n) {
   const WasmModule *wm = in->module->wasm;
   uint32_t ndef = wm->nfuncs - wm->nfunc_imports;
   if (ndef == 0)
@@ -128,8 +128,7 @@ static bool compile_and_load(kiln_instance *in, DcmTier tier, const DcmCallHint 
   }
   close(fd);
   DcmManifest man;
-  DcmProfile profile = {.hints = hints, .nhints = nhints};
-  bool ok = dcm_compile(wm, funcs, ndef, tier, &profile, path, &man, err, n);
+  bool ok = dcm_compile(wm, funcs, ndef, tier, profile, path, &man, err, n);
   free(funcs);
   if (ok) {
     last_ms = man.compile_ms;
@@ -141,14 +140,13 @@ static bool compile_and_load(kiln_instance *in, DcmTier tier, const DcmCallHint 
 }
 
 bool dcm_switch_instance(kiln_instance *in, DcmTier tier, char *err, size_t n) {
-  return compile_and_load(in, tier, NULL, 0, false, err, n);
+  return compile_and_load(in, tier, NULL, false, err, n);
 }
 
-bool dcm_switch_hinted(kiln_instance *in, const DcmCallHint *hints, size_t nhints, char *err,
-                       size_t n) {
-  return compile_and_load(in, DCM_HOT, hints, nhints, false, err, n);
+bool dcm_switch_hinted(kiln_instance *in, const DcmProfile *profile, char *err, size_t n) {
+  return compile_and_load(in, DCM_HOT, profile, false, err, n);
 }
 
 bool dcm_give_osr(kiln_instance *in, DcmTier tier, char *err, size_t n) {
-  return compile_and_load(in, tier, NULL, 0, true, err, n);
+  return compile_and_load(in, tier, NULL, true, err, n);
 }

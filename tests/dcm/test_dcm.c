@@ -170,9 +170,8 @@ static void run_case(kiln_runtime *rt, kiln_instance *in, const Case *c, char *l
   }
 }
 
-/* Hot with these hints (run_tier's tier HINTED). */
-static const DcmCallHint *tier_hints;
-static size_t tier_nhints;
+/* Hot with this profile (run_tier's tier HINTED). */
+static DcmProfile tier_profile;
 #define HINTED 100
 
 /* All lines of one tier (cold: no compilation). */
@@ -186,8 +185,7 @@ static char (*run_tier(const char *tier_name, int tier))[256] {
   ck_assert_msg(in != NULL, "%s", kiln_error(rt));
   char err[256];
   if (tier == HINTED)
-    ck_assert_msg(dcm_switch_hinted(in, tier_hints, tier_nhints, err, sizeof err), "%s: %s",
-                  tier_name, err);
+    ck_assert_msg(dcm_switch_hinted(in, &tier_profile, err, sizeof err), "%s: %s", tier_name, err);
   else if (tier >= 0)
     ck_assert_msg(dcm_switch_instance(in, (DcmTier)tier, err, sizeof err), "%s: %s", tier_name,
                   err);
@@ -245,18 +243,18 @@ static uint32_t export_index(const WasmModule *wm, const char *name) {
   return 0;
 }
 
-/* The byte offset of the first call_indirect in function x's body. */
-static uint32_t indirect_site(const WasmModule *wm, uint32_t x) {
+/* The byte offset of the first instruction `opcode` in function x's body. */
+static uint32_t first_site(const WasmModule *wm, uint32_t x, uint8_t opcode) {
   const WasmFunc *f = &wm->funcs[x];
   CodeReader r = code_reader(f->body, f->body + f->body_len);
   while (r.p < r.end) {
     const uint8_t *at = r.p;
     uint8_t op = code_u8(&r);
-    if (op == WASM_OP_CALL_INDIRECT)
+    if (op == opcode)
       return (uint32_t)(at - f->body);
     code_skip_immediates(&r, op);
   }
-  ck_abort_msg("function %u has no call_indirect", x);
+  ck_abort_msg("function %u has no instruction 0x%02x", x, opcode);
   return 0;
 }
 
@@ -264,7 +262,8 @@ static uint32_t indirect_site(const WasmModule *wm, uint32_t x) {
  * (sub), 2 (another type), 3 (null), 4 (none) all behave as interpreted.
  * dispatch_bad's site hinted to $add too, which has another type than the
  * site: the hint must be ignored (a direct call would skip the trap). A
- * hint at no call_indirect is ignored as well. */
+ * hint at no call_indirect is ignored as well. Branch hints, right and
+ * wrong (fib's br_if, fac's if, fsum's br_if), change no result. */
 START_TEST(hinted_matches_interpreter) {
   kiln_runtime *rt = kiln_runtime_new(NULL);
   kiln_module *m = kiln_module_load(rt, DCM_WASM);
@@ -272,10 +271,20 @@ START_TEST(hinted_matches_interpreter) {
   const WasmModule *wm = ((Module *)m)->wasm;
   uint32_t add = export_index(wm, "add"), sub = export_index(wm, "sub");
   uint32_t d = export_index(wm, "dispatch"), bad = export_index(wm, "dispatch_bad");
-  DcmCallHint hints[] = {
-      {d, 0, sub}, {d, indirect_site(wm, d), add}, {bad, indirect_site(wm, bad), add}};
+  DcmCallHint hints[] = {{d, 0, sub},
+                         {d, first_site(wm, d, WASM_OP_CALL_INDIRECT), add},
+                         {bad, first_site(wm, bad, WASM_OP_CALL_INDIRECT), add}};
   ck_assert(d < bad);
-  tier_hints = hints, tier_nhints = sizeof hints / sizeof *hints;
+  uint32_t fac = export_index(wm, "fac"), fib = export_index(wm, "fib");
+  uint32_t fsum = export_index(wm, "fsum");
+  ck_assert(fac < fib && fib < fsum);
+  DcmBranchHint branches[] = {{fac, first_site(wm, fac, WASM_OP_IF), false},
+                              {fib, first_site(wm, fib, WASM_OP_BR_IF), false},
+                              {fsum, first_site(wm, fsum, WASM_OP_BR_IF), false}};
+  tier_profile = (DcmProfile){.hints = hints,
+                              .nhints = sizeof hints / sizeof *hints,
+                              .branches = branches,
+                              .nbranches = sizeof branches / sizeof *branches};
   same_as_cold(HINTED, "hot with hints");
   kiln_runtime_free(rt);
 }

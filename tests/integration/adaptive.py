@@ -96,6 +96,11 @@ def case_tier_up(e):
     # switches, and compiling OSR entries for them would only cost time.
     check("functions with short activations compile without OSR entries",
           "without OSR entries" in read(e.log), read(e.log))
+    branches = hm.get("branches", [])
+    check("the heat map has branch bias",
+          branches and all(b["true"] + b["false"] > 0 and b["func"] in funcs for b in branches),
+          branches[:5])
+    check("hot code was compiled with branch hints", " branch hint" in read(e.log), read(e.log))
 
 
 def case_agents(e):
@@ -176,7 +181,7 @@ def case_hints(e):
     check("the event loop's call_indirect has on_add as its dominant target", dominant,
           [x for x in hm.get("edges", []) if x.get("indirect")])
     log = read(e.log)
-    check("kilnd compiled hot code with profile hints", "with profile hints" in log, log)
+    check("kilnd compiled hot code with a call hint", " call hint" in log, log)
     check("on_add went hot with its caller",
           any(names.get(c.get("func")) == "on_add" and c.get("tier") == "hot"
               for c in hm.get("tier_changes", [])), hm.get("tier_changes"))

@@ -3,7 +3,8 @@
  * agent/heatmap.c, the interpreter's counters): exact counts of calls and
  * loop iterations, self time charged to the loop that burns it, the heat
  * map's order and shares, call edges (a call_indirect site's dominant
- * target too), memory growth, and starting and stopping the sampler.
+ * target too), branch bias and its end after a function's first runs,
+ * memory growth, and starting and stopping the sampler.
  *
  * The module is tests/unit/monitor/busy.wat, built by wat2wasm into
  * MONITOR_WASM_DIR.
@@ -202,6 +203,46 @@ START_TEST(test_call_edges) {
 }
 END_TEST
 
+/* The branches of function `name`, busiest first, into out[0..max). */
+static size_t branches_of(const kiln_heatmap *h, const char *name, kiln_branch *out, size_t max) {
+  const kiln_region *f = region(h, name, -1);
+  size_t n = 0;
+  for (size_t i = 0; f && i < h->nbranches && n < max; i++)
+    if (h->branches[i].func == f->func)
+      out[n++] = h->branches[i];
+  return n;
+}
+
+START_TEST(test_branch_bias) {
+  nested(10);
+  nested(3);
+  kiln_heatmap *h = kiln_instance_heatmap(inst);
+  kiln_branch b[4];
+  ck_assert_uint_eq(branches_of(h, "nested", b, 4), 2);
+  /* br_if $inner (j < 5): true 4 times in 5, 13 outer iterations; then
+   * br_if $done (i >= n): false 13 times, true once a call. */
+  ck_assert_uint_eq(b[0].true_count, 13 * 4);
+  ck_assert_uint_eq(b[0].false_count, 13);
+  ck_assert_uint_eq(b[1].true_count, 2);
+  ck_assert_uint_eq(b[1].false_count, 13);
+  ck_assert_uint_gt(b[0].offset, b[1].offset); /* the inner loop's comes later in the body */
+  kiln_heatmap_free(h);
+
+  /* spin's loop runs two million times, but its branch counts only until
+   * the millionth iteration (INTERP_COUNTED_ITERATIONS): 999,999 times. The
+   * result is still right. */
+  uint64_t want = 7;
+  for (uint64_t n = 1; n <= 2000000; n++)
+    want += n * n;
+  ck_assert_uint_eq((uint64_t)spin(2000000), want);
+  h = kiln_instance_heatmap(inst);
+  ck_assert_uint_eq(branches_of(h, "spin", b, 4), 1);
+  ck_assert_uint_eq(b[0].true_count + b[0].false_count, 999999);
+  ck_assert_uint_eq(b[0].false_count, 0);
+  kiln_heatmap_free(h);
+}
+END_TEST
+
 START_TEST(test_free_while_sampling) {
   /* kiln_runtime_free stops the sampler itself (teardown). */
   ck_assert_int_eq(kiln_monitor_start(rt, 0), KILN_OK);
@@ -217,6 +258,7 @@ static Suite *monitor_suite(void) {
   tcase_add_test(tc, test_exact_counts);
   tcase_add_test(tc, test_self_time_goes_to_the_busy_loop);
   tcase_add_test(tc, test_call_edges);
+  tcase_add_test(tc, test_branch_bias);
   tcase_add_test(tc, test_free_while_sampling);
   suite_add_tcase(s, tc);
   return s;
