@@ -537,7 +537,8 @@ static bool translate_all(Dcm *d, const uint32_t *funcs, uint32_t n) {
     jit_define(d, funcs[i]);
   const DcmProfile *p = d->profile;
   for (uint32_t i = 0; i < n && !d->failed; i++)
-    if (!bsearch(&funcs[i], p->without_osr, p->nwithout_osr, sizeof *p->without_osr, cmp_u32))
+    if (!p->nwithout_osr ||
+        !bsearch(&funcs[i], p->without_osr, p->nwithout_osr, sizeof *p->without_osr, cmp_u32))
       jit_define_osr(d, funcs[i]);
   return !d->failed;
 }
