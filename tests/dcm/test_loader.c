@@ -32,6 +32,7 @@
 #include "dcm.h"
 #include "frame.h"
 #include "kiln.pb-c.h"
+#include "loader.h"
 #include "runtime.h"
 
 /* The directory the loader accepts segments from (agent/loader.c). */
@@ -719,6 +720,53 @@ START_TEST(hot_package_outlives_one_runtime) {
 }
 END_TEST
 
+/* Whether this process maps the file named name (its last path part). */
+static bool maps_file(const char *name) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  ck_assert_ptr_nonnull(f);
+  char line[PATH_MAX + 128];
+  bool found = false;
+  while (!found && fgets(line, sizeof line, f)) {
+    const char *slash = strrchr(line, '/');
+    found = slash && strncmp(slash + 1, name, strlen(name)) == 0 && slash[1 + strlen(name)] == '\n';
+  }
+  fclose(f);
+  return found;
+}
+
+/* What the tiering thread does with a package, by hand: it is not unused
+ * while a function points into it; once they all went back to the
+ * interpreter it is, and package_release unmaps it (segment gone from the
+ * maps, its fault ranges forgotten); the same segment then maps again, and
+ * its hot code (faults included) works as the first time. */
+START_TEST(release_and_map_again) {
+  reply_for(&reply, &hot_pkg);
+  fake_start(&fake, &reply.p, ANSWER_PACKAGE);
+  open_instance(fake.endpoint, 0);
+  for (int round = 0; round < 2; round++) {
+    char err[480], why[120];
+    LoadedPackage lp;
+    ck_assert_msg(!maps_file(hot_pkg.name), "round %d: mapped before its load", round);
+    ck_assert_msg(package_load(inst, &reply.p, &lp, err, sizeof err), "round %d: %s", round, err);
+    ck_assert(maps_file(hot_pkg.name));
+    ck_assert_uint_eq(lp.nfuncs, manifest.nfuncs);
+    ck_assert_str_eq(lp.segment, hot_pkg.name);
+    assert_compiled();
+    assert_peek();
+    assert_calls_correct();
+    ck_assert_msg(!package_unused(inst, &lp, why, sizeof why), "unused while its code is in use");
+    ck_assert_int_eq(kiln_instance_compile(inst, KILN_TIER_COLD, NULL), KILN_OK);
+    ck_assert_msg(package_unused(inst, &lp, why, sizeof why), "still used after the switch");
+    ck_assert_msg(strstr(why, "went back to the interpreter"), "why: %s", why);
+    package_release(&lp);
+    ck_assert_msg(!maps_file(hot_pkg.name), "round %d: still mapped after its release", round);
+    assert_interpreted();
+    assert_calls_correct();
+  }
+  finish();
+}
+END_TEST
+
 /* --- setup ----------------------------------------------------------------- */
 
 static bool read_all(const char *path, uint8_t **out, size_t *len) {
@@ -915,6 +963,7 @@ int main(void) {
   tcase_add_test(tc, no_endpoint);
   tcase_add_test(tc, cold_after_warm);
   tcase_add_test(tc, hot_package_outlives_one_runtime);
+  tcase_add_test(tc, release_and_map_again);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
