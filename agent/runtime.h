@@ -253,8 +253,13 @@ void interp_entry(Thread *t, FuncInst *f, uint64_t *sp);
 /* Unmaps the releasable packages when compiled_depth is 0; the slow path
  * of release_point. */
 void release_run(Thread *t);
+/* Where nothing is pending, one load and a branch never taken. The depth
+ * is tested here too, not only in release_run: a package may wait long
+ * (compiled code that never returns), and meanwhile every interpreted
+ * call it makes passes here. */
 static inline void release_point(Thread *t) {
-  if (__builtin_expect(__atomic_load_n(&t->releasable, __ATOMIC_RELAXED) != NULL, 0))
+  if (__builtin_expect(__atomic_load_n(&t->releasable, __ATOMIC_RELAXED) != NULL, 0) &&
+      t->compiled_depth == 0)
     release_run(t);
 }
 /* Calls entry e of f when it is not the interpreter's (compiled code or a
