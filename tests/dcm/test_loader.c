@@ -767,6 +767,33 @@ START_TEST(release_and_map_again) {
 }
 END_TEST
 
+/* A package whose functions all moved on to a newer package (warm, then
+ * hot) is unused, says so, and goes; the newer one runs on. */
+START_TEST(release_after_moving_on) {
+  reply_for(&reply, &pkg);
+  static Reply hot;
+  reply_for(&hot, &hot_pkg);
+  fake_start(&fake, &reply.p, ANSWER_PACKAGE);
+  open_instance(fake.endpoint, 0);
+  char err[480], why[120];
+  LoadedPackage warm_lp, hot_lp;
+  ck_assert_msg(package_load(inst, &reply.p, &warm_lp, err, sizeof err), "%s", err);
+  ck_assert_msg(!package_unused(inst, &warm_lp, why, sizeof why), "unused while in use");
+  ck_assert_msg(package_load(inst, &hot.p, &hot_lp, err, sizeof err), "%s", err);
+  ck_assert_msg(package_unused(inst, &warm_lp, why, sizeof why), "still used after the move");
+  ck_assert_msg(strstr(why, "moved to other packages"), "why: %s", why);
+  ck_assert_msg(!package_unused(inst, &hot_lp, why, sizeof why), "the newer one is in use");
+  package_release(&warm_lp);
+  ck_assert(!maps_file(pkg.name));
+  ck_assert(maps_file(hot_pkg.name));
+  assert_compiled();
+  assert_peek();
+  assert_calls_correct();
+  ck_assert(package_keep(rt, hot_lp));
+  finish();
+}
+END_TEST
+
 /* --- setup ----------------------------------------------------------------- */
 
 static bool read_all(const char *path, uint8_t **out, size_t *len) {
@@ -964,6 +991,7 @@ int main(void) {
   tcase_add_test(tc, cold_after_warm);
   tcase_add_test(tc, hot_package_outlives_one_runtime);
   tcase_add_test(tc, release_and_map_again);
+  tcase_add_test(tc, release_after_moving_on);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
