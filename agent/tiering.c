@@ -220,9 +220,10 @@ static void released(const PackageRelease *r) {
 }
 
 /* Posts every package no function uses any more to the script's thread,
- * which unmaps it when no compiled code runs (release.c). Only this thread
- * maps packages and moves entries into them, so one found unused stays so
- * (a new load of the same object takes a reference of its own). */
+ * which unmaps it when no compiled code runs (release.c). Entries move
+ * into a package only in package_load, after its dlopen: if this object
+ * is loaded again (here, or by kiln_instance_compile), that load holds a
+ * reference of its own, and this one's dlclose leaves it mapped. */
 static void offer_unused(Tiering *tg) {
   Thread *t = runtime_thread_of(tg->in->rt);
   pthread_mutex_lock(&tg->lock);
