@@ -240,6 +240,11 @@ void interp_entry(Thread *t, FuncInst *f, uint64_t *fp) {
       trap_raise(t, f, TRAP_STACK_EXHAUSTED);
     }
   }
+  /* A call boundary of the interpreter, where no entry pointer is held:
+   * packages nobody uses go here when no compiled frame is below
+   * (release.c), so that a script that went back to the interpreter for
+   * good still lets them go. */
+  release_point(t);
   const InterpCode *const code = f->code;
   FuncProfile *const prof = f->prof;
   if (UNLIKELY(++prof->calls == INTERP_COUNTED_CALLS))
@@ -335,15 +340,16 @@ dispatch:
 /* Calls go through the callee's entry; when that is the interpreter, a
  * direct call is predicted better than the indirect one (same effect). The
  * entry may be switched by the tiering thread at any time (one atomic
- * store, tiering.c), so it is read once, atomically. Back from the call,
- * this function is the one running again. */
+ * store, tiering.c), so it is read once, atomically, right before the
+ * call; any other entry is counted in compiled_depth while it runs
+ * (release.c). Back from the call, this function is the one running again. */
 #define CALL_ENTRY(callee, sp)                                                                     \
   do {                                                                                             \
     FuncEntry entry_ = __atomic_load_n(&(callee)->entry, __ATOMIC_ACQUIRE);                        \
     if (LIKELY(entry_ == interp_entry))                                                            \
       interp_entry(t, (callee), (sp));                                                             \
     else                                                                                           \
-      entry_(t, (callee), (sp));                                                                   \
+      release_call(t, entry_, (callee), (sp));                                                     \
     t->running = f;                                                                                \
     t->running_loop = NO_LOOP;                                                                     \
   } while (0)
@@ -359,9 +365,14 @@ dispatch:
       OsrEntry osr = __atomic_load_n(&f->osr, __ATOMIC_ACQUIRE);
       if (UNLIKELY(osr != NULL)) {
         /* Counted before the transfer, which may run for the rest of the
-         * script, so the heat map shows it now; taken back if declined. */
+         * script, so the heat map shows it now; taken back if declined.
+         * The transfer is a call into compiled code (release.c). */
         prof->loops[F0].osr_entries++;
-        if (osr(t, f, fp, code->loops[F0].offset))
+        t->compiled_depth++;
+        int done = osr(t, f, fp, code->loops[F0].offset);
+        if (--t->compiled_depth == 0)
+          release_point(t);
+        if (done)
           return;
         prof->loops[F0].osr_entries--;
       }

@@ -247,6 +247,16 @@ typedef struct kiln_tier_change {
   char why[120]; /* the partition's reason, or what went wrong */
 } kiln_tier_change;
 
+/* A package the tiering mapped, unmapped again: none of its functions
+ * runs from it any more (each went to another package or tier), and no
+ * activation was running its code. Valid during the callback only. */
+typedef struct kiln_package_release {
+  const char *segment; /* the shared-memory segment's file name */
+  uint32_t functions; /* how many it was mapped for */
+  double at_s; /* seconds since the runtime was made */
+  const char *why;
+} kiln_package_release;
+
 /* --- adaptive tiering -------------------------------------------------------
  * A thread of the runtime's own watches the instance's heat map: after the
  * warm-up, and then every period, it sends it to the compile service, whose
@@ -259,11 +269,19 @@ typedef struct {
   unsigned warmup_ms; /* first heat map after this long (0: 100) ... */
   uint64_t warmup_events; /* ... or once this many calls and loop iterations ran (0: 20M) */
   unsigned period_ms; /* then one every period (0: 250) */
+  /* A compiled function the partition puts lower goes down only after this
+   * long without running (or since it was switched) (0: 10000): code that
+   * may run again soon is not taken away. */
+  unsigned demote_idle_ms;
   /* Called on the tiering thread, once, when no service answers at first:
    * it may start one (kiln run does); the thread then tries again. */
   void (*on_unavailable)(void *data);
   /* Called on the tiering thread for every change, as it happens. */
   void (*on_change)(const struct kiln_tier_change *change, void *data);
+  /* Called on the thread running the script, for every package unmapped
+   * (when its last function left it and no activation ran it any more);
+   * it must not call into the runtime. */
+  void (*on_release)(const struct kiln_package_release *release, void *data);
   void *data;
 } kiln_adapt_config;
 
@@ -280,6 +298,9 @@ KILN_API void kiln_instance_adapt_stop(kiln_instance *in);
 /* The tier changes so far, oldest first: copies up to max into out and
  * returns how many there are. */
 KILN_API size_t kiln_instance_tier_changes(kiln_instance *in, kiln_tier_change *out, size_t max);
+/* Packages the tiering has mapped so far, and how many of them it has
+ * unmapped again. */
+KILN_API void kiln_instance_packages(kiln_instance *in, size_t *mapped, size_t *released);
 
 /* The heat map of the instance's module as it stands. NULL: out of memory
  * (kiln_error). Free with kiln_heatmap_free. */

@@ -15,8 +15,11 @@
  * call on. The script never waits: everything here is off its thread, and
  * a switch is one atomic store per function (loader.c).
  *
- * Packages are only added while the thread runs; kiln_instance_adapt_stop
- * hands them to the runtime, which unmaps them when it is freed.
+ * After each round, a package none of whose functions runs from it any
+ * more (demoted, or moved to a newer package) is posted to the script's
+ * thread, which unmaps it once no compiled code runs (release.c); a later
+ * round may map it again. kiln_instance_adapt_stop hands the rest to the
+ * runtime, which unmaps them when it is freed.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -28,6 +31,7 @@
 
 #include "interp.h"
 #include "loader.h"
+#include "release.h"
 #include "runtime.h"
 #include "service_client.h"
 
@@ -45,7 +49,7 @@
 /* A function goes down a tier only after this long without running (or
  * since it was switched): one that a run's start compiled may not have
  * run yet, and nothing is won by taking code away from one that will. */
-#define DEMOTE_IDLE_S 10.0
+#define DEFAULT_DEMOTE_IDLE_MS 10000
 #define FINAL_TIMEOUT_MS 2000
 
 typedef struct Tiering Tiering;
@@ -60,8 +64,10 @@ struct Tiering {
   kiln_tier_change *changes;
   size_t nchanges;
   size_t nchanges_sent; /* the tiering thread's: those already in a heat map */
-  LoadedPackage *packages;
+  LoadedPackage *packages; /* mapped and not posted for release */
   size_t npackages, cap_packages;
+  size_t mapped; /* packages mapped in all */
+  size_t released; /* of them unmapped again: written by the script's thread, atomically */
   /* The tiering thread's alone. */
   /* Per defined function, [2 * i] all its self samples, [2 * i + 1] those
    * in compiled code: as counted at the last round, and recent (decayed). */
@@ -193,10 +199,52 @@ static bool keep_package(Tiering *tg, LoadedPackage pkg) {
       ok = false;
     }
   }
-  if (ok)
+  if (ok) {
     tg->packages[tg->npackages++] = pkg;
+    tg->mapped++;
+  }
   pthread_mutex_unlock(&tg->lock);
   return ok;
+}
+
+/* On the script's thread, as a package goes (release.h). */
+static void released(const PackageRelease *r) {
+  Tiering *tg = r->data;
+  __atomic_fetch_add(&tg->released, 1, __ATOMIC_RELAXED);
+  if (tg->cfg.on_release) {
+    kiln_package_release rel = {.segment = r->pkg.segment,
+                                .functions = (uint32_t)r->pkg.nfuncs,
+                                .at_s = runtime_uptime_s(tg->in->rt),
+                                .why = r->why};
+    tg->cfg.on_release(&rel, tg->cfg.data);
+  }
+}
+
+/* Posts every package no function uses any more to the script's thread,
+ * which unmaps it when no compiled code runs (release.c). Entries move
+ * into a package only in package_load, after its dlopen: if this object
+ * is loaded again (here, or by kiln_instance_compile), that load holds a
+ * reference of its own, and this one's dlclose leaves it mapped. */
+static void offer_unused(Tiering *tg) {
+  Thread *t = runtime_thread_of(tg->in->rt);
+  pthread_mutex_lock(&tg->lock);
+  size_t kept = 0;
+  for (size_t i = 0; i < tg->npackages; i++) {
+    LoadedPackage *p = &tg->packages[i];
+    PackageRelease *r = malloc(sizeof *r);
+    if (r && package_unused(tg->in, p, r->why, sizeof r->why)) {
+      r->pkg = *p;
+      r->owner = tg;
+      r->done = released;
+      r->data = tg;
+      release_post(t, r);
+    } else {
+      free(r); /* still used (or no memory to post it now: next round) */
+      tg->packages[kept++] = *p;
+    }
+  }
+  tg->npackages = kept;
+  pthread_mutex_unlock(&tg->lock);
 }
 
 static const char *reason_of(const Kiln__Partition *p, uint32_t func) {
@@ -245,10 +293,10 @@ static bool take_package(void *arg, size_t k, const Kiln__PackageReady *pkg, con
   return !nap(tg, 0);
 }
 
-/* Whether func may go down a tier (DEMOTE_IDLE_S). */
+/* Whether func may go down a tier (kiln_adapt_config.demote_idle_ms). */
 static bool idle(const Tiering *tg, uint32_t func) {
   double since = tg->active_s[func - tg->in->module->wasm->nfunc_imports];
-  return runtime_uptime_s(tg->in->rt) - since >= DEMOTE_IDLE_S;
+  return (runtime_uptime_s(tg->in->rt) - since) * 1000 >= tg->cfg.demote_idle_ms;
 }
 
 /* Whether job j has a function not at its tier yet; its tier, maybe
@@ -320,6 +368,7 @@ static void apply(Tiering *tg, const Kiln__Partition *p) {
   else if (st != KILN_OK)
     problem(tg, err);
   free(r.jobs);
+  offer_unused(tg);
 }
 
 /* What a heat map carries besides its regions: call edges, and the tier
@@ -586,6 +635,8 @@ kiln_status kiln_instance_adapt(kiln_instance *in, const kiln_adapt_config *cfg)
     tg->cfg.warmup_events = DEFAULT_WARMUP_EVENTS;
   if (!tg->cfg.period_ms)
     tg->cfg.period_ms = DEFAULT_PERIOD_MS;
+  if (!tg->cfg.demote_idle_ms)
+    tg->cfg.demote_idle_ms = DEFAULT_DEMOTE_IDLE_MS;
   pthread_mutex_init(&tg->lock, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -623,6 +674,9 @@ void kiln_instance_adapt_stop(kiln_instance *in) {
   pthread_mutex_unlock(&tg->lock);
   pthread_join(tg->thread, NULL);
   tg->joined = true;
+  /* What the script's thread has not released yet: this is that thread,
+   * and outside the script it may go now. */
+  release_withdraw(runtime_thread_of(in->rt), tg, in->rt);
   for (size_t i = 0; i < tg->npackages; i++)
     if (!package_keep(in->rt, tg->packages[i]))
       break; /* out of memory: the rest stays mapped for the process's life */
@@ -643,6 +697,21 @@ void tiering_free(Instance *in) {
   pthread_cond_destroy(&tg->wake);
   free(tg);
   in->tiering = NULL;
+}
+
+void kiln_instance_packages(kiln_instance *in, size_t *mapped, size_t *released) {
+  Tiering *tg = in->tiering;
+  size_t m = 0, r = 0;
+  if (tg) {
+    pthread_mutex_lock(&tg->lock);
+    m = tg->mapped;
+    pthread_mutex_unlock(&tg->lock);
+    r = __atomic_load_n(&tg->released, __ATOMIC_RELAXED);
+  }
+  if (mapped)
+    *mapped = m;
+  if (released)
+    *released = r;
 }
 
 size_t kiln_instance_tier_changes(kiln_instance *in, kiln_tier_change *out, size_t max) {
