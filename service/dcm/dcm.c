@@ -533,6 +533,8 @@ static int cmp_u32(const void *a, const void *b) {
 static bool translate_all(Dcm *d, const uint32_t *funcs, uint32_t n) {
   for (uint32_t i = 0; i < n && !d->failed; i++)
     jit_declare(d, funcs[i]);
+  if (d->tier == DCM_HOT && !d->failed)
+    jit_declare_itab(d, funcs, n);
   for (uint32_t i = 0; i < n && !d->failed; i++)
     jit_define(d, funcs[i]);
   const DcmProfile *p = d->profile;

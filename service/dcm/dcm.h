@@ -19,8 +19,9 @@
 #include "wasm.h"
 
 /* The generation of the code this compiler writes. Raised with every change
- * to the generated code. 2: hot code without bounds checks (guard pages). */
-#define DCM_CODEGEN_VERSION 3
+ * to the generated code. 2: hot code without bounds checks (guard pages).
+ * 4: hot call_indirect calls a target of its package natively. */
+#define DCM_CODEGEN_VERSION 4
 
 typedef enum {
   DCM_WARM, /* -O1: each function calls others through the instance's table */

@@ -511,8 +511,9 @@ static void call_through_entry(Fn *fn, gcc_jit_rvalue *callee, const WasmFuncTyp
   guard_note(fn, true);
 }
 
-/* Hot: a direct call of the callee's internal function. */
-static void call_direct(Fn *fn, uint32_t x, const WasmFuncType *ft) {
+/* Hot: a call of an internal function, x's (ptr NULL), or the one ptr
+ * points to, of type ft. */
+static void call_internal(Fn *fn, uint32_t x, gcc_jit_rvalue *ptr, const WasmFuncType *ft) {
   Dcm *d = fn->d;
   uint32_t np = ft->nparams, nr = ft->nresults, fixed = internal_fixed(d);
   size_t nargs = fixed + np + (nr > 1 ? nr - 1 : 0);
@@ -531,7 +532,9 @@ static void call_direct(Fn *fn, uint32_t x, const WasmFuncType *ft) {
     args[fixed + np + i - 1] = gcc_jit_lvalue_get_address(outs[i], NULL);
   }
   fn->sh -= np;
-  gcc_jit_rvalue *call = gcc_jit_context_new_call(fn->ctx, NULL, d->internal[x], (int)nargs, args);
+  gcc_jit_rvalue *call =
+      ptr ? gcc_jit_context_new_call_through_ptr(fn->ctx, NULL, ptr, (int)nargs, args)
+          : gcc_jit_context_new_call(fn->ctx, NULL, d->internal[x], (int)nargs, args);
   if (nr)
     fn_assign(fn, fn_push(fn, ft->types[np]), call);
   else
@@ -546,9 +549,62 @@ static void call_direct(Fn *fn, uint32_t x, const WasmFuncType *ft) {
 static void op_call(Fn *fn, uint32_t x) {
   const WasmFuncType *ft = wasm_func_type(fn->d->m, x);
   if (fn->d->tier == DCM_HOT && fn->d->internal[x])
-    call_direct(fn, x, ft);
+    call_internal(fn, x, NULL, ft);
   else
     call_through_entry(fn, func_inst(fn, x), ft);
+}
+
+/* The internal functions' type for WebAssembly type ft, as a pointer. */
+static gcc_jit_type *internal_ptr_type(Dcm *d, const WasmFuncType *ft) {
+  uint32_t np = ft->nparams, nr = ft->nresults, fixed = internal_fixed(d);
+  size_t n = fixed + np + (nr > 1 ? nr - 1 : 0);
+  gcc_jit_type **ts = malloc(n * sizeof *ts);
+  ts[0] = d->t_vptr, ts[1] = d->t_vptr, ts[2] = d->t_u64ptr;
+  if (d->unchecked)
+    ts[3] = d->t_u8ptr;
+  for (uint32_t i = 0; i < np; i++)
+    ts[fixed + i] = d->vc_type[dcm_vc(ft->types[i])];
+  for (uint32_t i = 1; i < nr; i++)
+    ts[fixed + np + i - 1] = gcc_jit_type_get_pointer(d->vc_type[dcm_vc(ft->types[np + i])]);
+  gcc_jit_type *ret = nr ? d->vc_type[dcm_vc(ft->types[np])] : d->t_void;
+  gcc_jit_type *t = gcc_jit_context_new_function_ptr_type(d->ctx, NULL, ret, (int)n, ts, 0);
+  free(ts);
+  return t;
+}
+
+/* A checked call_indirect's callee (of the site's type by now): when it is
+ * a function of this instance that this package has (d->itab), its
+ * internal function is called natively, arguments in registers; any other
+ * goes through its FuncEntry. A host function's FuncInst names the
+ * importer and index 0, which is then an import: never in the table. */
+static void call_native_or_entry(Fn *fn, gcc_jit_lvalue *callee, uint32_t typeidx) {
+  Dcm *d = fn->d;
+  const WasmFuncType *ft = &d->m->types[typeidx];
+  gcc_jit_lvalue *native = gcc_jit_function_new_local(fn->fn, NULL, d->t_vptr, "native");
+  gcc_jit_block *lookup = fn_block(fn), *have = fn_block(fn), *entry = fn_block(fn);
+  gcc_jit_block *join = fn_block(fn);
+  gcc_jit_rvalue *ours = gcc_jit_context_new_comparison(
+      fn->ctx, NULL, GCC_JIT_COMPARISON_EQ, rv(ABI_FIELD(fn, rv(callee), FUNCINST_INST, d->t_vptr)),
+      rv(fn->inst));
+  gcc_jit_block_end_with_conditional(fn->cur, NULL, ours, lookup, entry);
+  fn->cur = lookup;
+  gcc_jit_rvalue *index = rv(ABI_FIELD(fn, rv(callee), FUNCINST_INDEX, d->t_u32));
+  fn_assign(fn, native, rv(gcc_jit_context_new_array_access(fn->ctx, NULL, rv(d->itab), index)));
+  gcc_jit_block_end_with_conditional(
+      fn->cur, NULL,
+      gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE, rv(native),
+                                     gcc_jit_context_null(fn->ctx, d->t_vptr)),
+      have, entry);
+  uint32_t sh = fn->sh; /* both ways leave the results in the same variables */
+  fn->cur = have;
+  call_internal(fn, 0,
+                gcc_jit_context_new_cast(fn->ctx, NULL, rv(native), internal_ptr_type(d, ft)), ft);
+  gcc_jit_block_end_with_jump(fn->cur, NULL, join);
+  fn->sh = sh;
+  fn->cur = entry;
+  call_through_entry(fn, rv(callee), ft);
+  gcc_jit_block_end_with_jump(fn->cur, NULL, join);
+  fn->cur = join;
 }
 
 static bool same_type(const WasmFuncType *a, const WasmFuncType *b) {
@@ -609,7 +665,7 @@ static void op_call_indirect(Fn *fn, uint32_t typeidx, uint32_t table) {
     gcc_jit_block_end_with_conditional(fn->cur, NULL, likely, direct, checked);
     uint32_t sh = fn->sh; /* both ways leave the results in the same variables */
     fn->cur = direct;
-    call_direct(fn, target, &d->m->types[typeidx]);
+    call_internal(fn, target, NULL, &d->m->types[typeidx]);
     gcc_jit_block_end_with_jump(fn->cur, NULL, join);
     fn->sh = sh;
     fn->cur = checked;
@@ -625,7 +681,10 @@ static void op_call_indirect(Fn *fn, uint32_t typeidx, uint32_t table) {
   gcc_jit_rvalue *have = rv(ABI_FIELD(fn, rv(callee), FUNCINST_SIG, d->t_vptr));
   fn_trap_if(fn, gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE, have, want),
              TRAP_INDIRECT_MISMATCH);
-  call_through_entry(fn, rv(callee), &d->m->types[typeidx]);
+  if (d->itab)
+    call_native_or_entry(fn, callee, typeidx);
+  else
+    call_through_entry(fn, rv(callee), &d->m->types[typeidx]);
   if (join) {
     gcc_jit_block_end_with_jump(fn->cur, NULL, join);
     fn->cur = join;
@@ -952,6 +1011,53 @@ static gcc_jit_function *new_internal(Dcm *d, uint32_t index) {
                                                       name, (int)n, ps, 0);
   free(ps);
   return fn;
+}
+
+/* The types of the call_indirect sites of function x, added to want[]
+ * (per type index). */
+static void indirect_types(const Dcm *d, uint32_t x, bool *want) {
+  const WasmFunc *wf = &d->m->funcs[x];
+  CodeReader r = code_reader(wf->body, wf->body + wf->body_len);
+  while (r.p < r.end) {
+    uint8_t op = code_u8(&r);
+    if (op == WASM_OP_CALL_INDIRECT) {
+      want[code_u32(&r)] = true;
+      (void)code_u32(&r); /* the table */
+    } else {
+      code_skip_immediates(&r, op);
+    }
+  }
+}
+
+void jit_declare_itab(Dcm *d, const uint32_t *funcs, uint32_t n) {
+  const WasmModule *m = d->m;
+  bool *want = calloc(m->ntypes + 1, sizeof *want);
+  gcc_jit_rvalue **addr = calloc(m->nfuncs + 1, sizeof *addr);
+  bool any = false;
+  for (uint32_t i = 0; want && i < n; i++)
+    indirect_types(d, funcs[i], want);
+  /* Only functions a site may call: taking the address of every one would
+   * keep gcc from dropping those it inlined everywhere. */
+  for (uint32_t i = 0; want && addr && i < n; i++) {
+    const WasmFuncType *ft = wasm_func_type(m, funcs[i]);
+    for (uint32_t t = 0; t < m->ntypes && !addr[funcs[i]]; t++)
+      if (want[t] && same_type(&m->types[t], ft)) {
+        addr[funcs[i]] = gcc_jit_context_new_cast(
+            d->ctx, NULL, gcc_jit_function_get_address(d->internal[funcs[i]], NULL), d->t_vptr);
+        any = true;
+      }
+  }
+  if (any) {
+    for (uint32_t i = 0; i < m->nfuncs; i++)
+      if (!addr[i])
+        addr[i] = gcc_jit_context_null(d->ctx, d->t_vptr);
+    gcc_jit_type *at = gcc_jit_context_new_array_type(d->ctx, NULL, d->t_vptr, (int)m->nfuncs);
+    d->itab = gcc_jit_context_new_global(d->ctx, NULL, GCC_JIT_GLOBAL_INTERNAL, at, "kiln_itab");
+    gcc_jit_global_set_initializer_rvalue(
+        d->itab, gcc_jit_context_new_array_constructor(d->ctx, NULL, at, m->nfuncs, addr));
+  }
+  free(want);
+  free(addr);
 }
 
 void jit_declare(Dcm *d, uint32_t index) {
