@@ -287,36 +287,49 @@ static PartTier current_tier(const PartFunc *funcs, size_t n, uint32_t func) {
 
 /* Starts the job's compile unless its package is known: no one waits on it
  * yet (the agent's CompileRequest joins it). */
-static void prefetch(Broker *b, const WasmModule *m, const Kiln__PartitionJob *job) {
-  const uint32_t *funcs = job->functions;
-  size_t n = job->n_functions;
-  Kiln__Tier tier = job->tier;
-  PackageProfile profile = {job->hints,         job->n_hints,      job->without_osr,
-                            job->n_without_osr, job->branch_hints, job->n_branch_hints};
-  uint8_t key[32];
-  store_package_key(m->hash, funcs, n, tier, &profile, key);
-  Kiln__PackageReady *pkg = store_find_package(b->store, key);
-  if (pkg) {
-    kiln__package_ready__free_unpacked(pkg, NULL);
-    return;
-  }
-  pool_submit(b, m, key, funcs, n, tier, &profile, NULL, 0, 0);
+static PackageProfile job_profile(const Kiln__PartitionJob *job) {
+  return (PackageProfile){job->hints,         job->n_hints,      job->without_osr,
+                          job->n_without_osr, job->branch_hints, job->n_branch_hints};
 }
 
-/* Where the module's last heat map is kept: beside the packages. */
-static bool heat_map_path(const Broker *b, const uint8_t hash[32], char *path, size_t n) {
+/* Whether job's package is in the store, its key in key. */
+static bool job_compiled(Broker *b, const WasmModule *m, const Kiln__PartitionJob *job,
+                         uint8_t key[32]) {
+  PackageProfile profile = job_profile(job);
+  store_package_key(m->hash, job->functions, job->n_functions, job->tier, &profile, key);
+  Kiln__PackageReady *pkg = store_find_package(b->store, key);
+  if (pkg)
+    kiln__package_ready__free_unpacked(pkg, NULL);
+  return pkg != NULL;
+}
+
+static void prefetch(Broker *b, const WasmModule *m, const Kiln__PartitionJob *job) {
+  uint8_t key[32];
+  if (job_compiled(b, m, job, key))
+    return;
+  PackageProfile profile = job_profile(job);
+  pool_submit(b, m, key, job->functions, job->n_functions, job->tier, &profile, NULL, 0, 0);
+}
+
+/* Where the module's last heat map is kept, beside the packages; and the
+ * last one whose start partition was found compiled (ready). */
+static bool heat_map_path(const Broker *b, const uint8_t hash[32], bool ready, char *path,
+                          size_t n) {
   if (!b->cfg->cache)
     return false;
   char hex[65];
   kiln_hex(hash, 32, hex);
-  return (size_t)snprintf(path, n, "%s/heat-%s.pb", b->cfg->cache, hex) < n;
+  return (size_t)snprintf(path, n, "%s/heat-%s%s.pb", b->cfg->cache, hex, ready ? ".ready" : "") <
+         n;
 }
 
-/* Keeps hm as the module's last heat map (one write and a rename, so a
- * reader never sees half of one). A failure costs the next run its start. */
-static void persist(const Broker *b, const Kiln__HeatMap *hm) {
+/* Keeps hm as the module's last heat map, or its last ready one (one
+ * write and a rename, so a reader never sees half of one). A failure
+ * costs the next run its start. */
+static void persist(const Broker *b, const Kiln__HeatMap *hm, bool ready) {
   char path[4200];
-  if (hm->module_hash.len != 32 || !heat_map_path(b, hm->module_hash.data, path, sizeof path))
+  if (hm->module_hash.len != 32 ||
+      !heat_map_path(b, hm->module_hash.data, ready, path, sizeof path))
     return;
   uint8_t *buf = malloc(kiln__heat_map__get_packed_size(hm) + 1);
   if (!buf || !store_write_file(path, buf, kiln__heat_map__pack(hm, buf)))
@@ -324,10 +337,10 @@ static void persist(const Broker *b, const Kiln__HeatMap *hm) {
   free(buf);
 }
 
-/* The module's last heat map, or NULL. */
-static Kiln__HeatMap *persisted(const Broker *b, const uint8_t hash[32]) {
+/* The module's last heat map (or last ready one), or NULL. */
+static Kiln__HeatMap *persisted(const Broker *b, const uint8_t hash[32], bool ready) {
   char path[4200];
-  if (!heat_map_path(b, hash, path, sizeof path))
+  if (!heat_map_path(b, hash, ready, path, sizeof path))
     return NULL;
   size_t len;
   uint8_t *buf = store_read_file(path, (size_t)b->cfg->max_message, &len);
@@ -608,6 +621,19 @@ static void log_partition(const WasmModule *m, uint32_t agent, const Kiln__HeatM
          p->n_placements - count[KILN__TIER__TIER_HOT] - count[KILN__TIER__TIER_WARM], p->n_jobs);
 }
 
+/* A start partition's settings: a function of the kept heat map alone (no
+ * history, no calibration), so that the one kilnd compiles when a run ends
+ * is the one the next run asks for, and finds cached. And it reaches
+ * further: a whole run's heat map names what a run needs, and compiling
+ * it costs the next run nothing (it is done as this one ends); what stays
+ * cold costs that run twenty times its native time. */
+static void start_settings(const PartConfig *cfg, PartConfig *start_cfg, PartCost *start_cost) {
+  part_cost_default(start_cost);
+  *start_cfg = *cfg;
+  if (start_cfg->policy == PART_POLICY_COVERAGE && start_cfg->warm < START_WARM_COVERAGE)
+    start_cfg->warm = START_WARM_COVERAGE;
+}
+
 /* Runs the engine on hm for agent module a and answers with the partition. */
 static void partition_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid,
                             const WasmModule *m, const Kiln__HeatMap *hm, AgentModule *a,
@@ -616,17 +642,9 @@ static void partition_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t
   Partition part;
   Kiln__Partition *reply;
   char err[256];
-  /* A start partition is a function of the kept heat map alone (no
-   * history, no calibration), so that the one kilnd compiles when a run
-   * ends is the one the next run asks for, and finds cached. */
+  PartConfig start_cfg;
   PartCost start_cost;
-  part_cost_default(&start_cost);
-  /* And it reaches further: a whole run's heat map names what a run needs,
-   * and compiling it costs the next run nothing (it is done as this one
-   * ends); what stays cold costs that run twenty times its native time. */
-  PartConfig start_cfg = *cfg;
-  if (start && start_cfg.policy == PART_POLICY_COVERAGE && start_cfg.warm < START_WARM_COVERAGE)
-    start_cfg.warm = START_WARM_COVERAGE;
+  start_settings(cfg, &start_cfg, &start_cost);
   if (start)
     cfg = &start_cfg;
   if (!compute(m, hm, cfg, start ? NULL : &a->prev, start ? &start_cost : &b->part_cost, &part,
@@ -701,7 +719,27 @@ void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
   } else {
     partition_reply(b, id, idlen, rid, m, hm, a, false);
   }
-  persist(b, hm);
+  persist(b, hm, false);
+}
+
+/* Whether every package of hm's start partition is compiled already. */
+static bool start_compiled(Broker *b, const WasmModule *m, const Kiln__HeatMap *hm,
+                           const PartConfig *cfg) {
+  PartConfig start_cfg;
+  PartCost start_cost;
+  start_settings(cfg, &start_cfg, &start_cost);
+  Partition part;
+  Kiln__Partition *p;
+  char err[256];
+  if (!compute(m, hm, &start_cfg, NULL, &start_cost, &part, &p, err, sizeof err))
+    return false;
+  bool all = true;
+  uint8_t key[32];
+  for (size_t k = 0; all && k < p->n_jobs; k++)
+    all = job_compiled(b, m, p->jobs[k], key);
+  part_free(&part);
+  kiln__partition__free_unpacked(p, NULL);
+  return all;
 }
 
 void adapt_on_partition_request(Broker *b, const uint8_t *id, size_t idlen,
@@ -714,12 +752,28 @@ void adapt_on_partition_request(Broker *b, const uint8_t *id, size_t idlen,
                       "partition of a module kilnd does not have (send HaveModule first)");
     return;
   }
-  Kiln__HeatMap *hm = persisted(b, m->hash);
+  AgentModule *a = agent_module(b, id, idlen, m->hash);
+  Kiln__HeatMap *hm = persisted(b, m->hash, false);
   Kiln__HeatMap none = KILN__HEAT_MAP__INIT;
   none.module_hash = pr->module_hash;
   if (hm)
     start_from(hm);
-  AgentModule *a = agent_module(b, id, idlen, m->hash);
+  /* A run that starts while the last one's start partition still compiles
+   * (runs back to back) would wait for it, interpreted: it starts from the
+   * last start partition that was all compiled instead. */
+  if (hm && a) {
+    if (start_compiled(b, m, hm, adapt_config(b, agent_by_id(b, a->agent)))) {
+      persist(b, hm, true);
+    } else {
+      Kiln__HeatMap *ready = persisted(b, m->hash, true);
+      if (ready) {
+        start_from(ready);
+        kiln__heat_map__free_unpacked(hm, NULL);
+        hm = ready;
+        kd_log("the last start partition still compiles: starting from the last one compiled");
+      }
+    }
+  }
   if (a)
     partition_reply(b, id, idlen, rid, m, hm ? hm : &none, a, true);
   else
