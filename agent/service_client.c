@@ -35,11 +35,19 @@ static double now_ms(void) {
 
 /* Waits for the reply to one of the requests lo..hi; *rid says which. Replies
  * to other (abandoned) requests are dropped. */
+/* Waits timeout_ms at most for the reply to one of requests lo..hi. With
+ * timed_out, running out of time is not kilnd's silence: *timed_out is
+ * set, and the caller decides. */
 static kiln_status recv_reply(ServiceClient *c, uint64_t lo, uint64_t hi, uint64_t *rid,
-                              int timeout_ms, Kiln__Envelope **out, char *err, size_t n) {
+                              int timeout_ms, bool *timed_out, Kiln__Envelope **out, char *err,
+                              size_t n) {
   double deadline = now_ms() + timeout_ms;
   for (;;) {
     int left = (int)(deadline - now_ms());
+    if (left <= 0 && timed_out) {
+      *timed_out = true;
+      return KILN_ERROR;
+    }
     if (left <= 0) {
       snprintf(err, n, "kilnd at %s did not answer in %d s", c->endpoint,
                (timeout_ms + 999) / 1000);
@@ -107,7 +115,8 @@ static kiln_status call(ServiceClient *c, Kiln__Envelope *req, int want, int tim
     return KILN_UNAVAILABLE;
   }
   uint64_t rid;
-  kiln_status st = recv_reply(c, req->request_id, req->request_id, &rid, timeout_ms, out, err, n);
+  kiln_status st =
+      recv_reply(c, req->request_id, req->request_id, &rid, timeout_ms, NULL, out, err, n);
   if (st == KILN_OK && want != KILN__ENVELOPE__BODY__NOT_SET && (int)(*out)->body_case != want) {
     snprintf(err, n, "kilnd at %s answered with an unexpected message", c->endpoint);
     kiln__envelope__free_unpacked(*out, NULL);
@@ -307,7 +316,8 @@ kiln_status service_partition(ServiceClient *c, const WasmModule *m, Kiln__HeatM
 }
 
 kiln_status service_compile_each(ServiceClient *c, const WasmModule *m, const ServiceJob *jobs,
-                                 size_t njobs, ServiceReady ready, void *arg, char *err, size_t n) {
+                                 size_t njobs, ServiceReady ready, bool (*stop)(void *arg),
+                                 void *arg, char *err, size_t n) {
   kiln_status st = ensure_module(c, m, err, n);
   if (st != KILN_OK || njobs == 0)
     return st;
@@ -341,7 +351,22 @@ kiln_status service_compile_each(ServiceClient *c, const WasmModule *m, const Se
     Kiln__Envelope *rep = NULL;
     uint64_t rid = 0;
     char why[480];
-    st = recv_reply(c, first, last, &rid, c->timeout_ms, &rep, why, sizeof why);
+    /* In slices, so that a caller who stops need not wait for a compile
+     * (a long one, or one at low priority) nobody will use. */
+    double silent_ms = 0;
+    bool timed_out;
+    do {
+      timed_out = false;
+      st = recv_reply(c, first, last, &rid, STOP_CHECK_MS, &timed_out, &rep, why, sizeof why);
+      silent_ms += STOP_CHECK_MS;
+      if (timed_out && stop && stop(arg))
+        return KILN_OK;
+    } while (timed_out && silent_ms < c->timeout_ms);
+    if (timed_out) {
+      snprintf(err, n, "kilnd at %s did not answer in %d s", c->endpoint,
+               (c->timeout_ms + 999) / 1000);
+      return KILN_UNAVAILABLE;
+    }
     if (st == KILN_UNAVAILABLE) {
       snprintf(err, n, "%s", why);
       return st;

@@ -64,9 +64,11 @@ typedef struct {
 typedef bool (*ServiceReady)(void *arg, size_t job, const Kiln__PackageReady *pkg, const char *err);
 /* Asks for every job at once (after ensure_module) and calls ready for each
  * reply, in the order they come. KILN_OK once all came (or ready said
- * stop); KILN_UNAVAILABLE when kilnd went away or was silent too long. */
+ * stop, or stop, asked every STOP_CHECK_MS while nothing comes, did);
+ * KILN_UNAVAILABLE when kilnd went away or was silent too long. */
+#define STOP_CHECK_MS 50
 kiln_status service_compile_each(ServiceClient *c, const WasmModule *m, const ServiceJob *jobs,
-                                 size_t njobs, ServiceReady ready, void *arg, char *err,
-                                 size_t errsize);
+                                 size_t njobs, ServiceReady ready, bool (*stop)(void *arg),
+                                 void *arg, char *err, size_t errsize);
 
 #endif

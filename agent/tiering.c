@@ -262,6 +262,11 @@ typedef struct {
   size_t njobs;
 } Round;
 
+/* Whether the tiering is stopping: then no package still to come is of use. */
+static bool stopping(void *arg) {
+  return nap(((Round *)arg)->tg, 0);
+}
+
 /* One package came (or a job failed): map it, switch its functions. */
 static bool take_package(void *arg, size_t k, const Kiln__PackageReady *pkg, const char *err) {
   Round *r = arg;
@@ -361,8 +366,8 @@ static void apply(Tiering *tg, const Kiln__Partition *p) {
       r.jobs[r.njobs++] = job_of(p->jobs[k], tier);
   }
   char err[480];
-  kiln_status st =
-      service_compile_each(tg->client, wm, r.jobs, r.njobs, take_package, &r, err, sizeof err);
+  kiln_status st = service_compile_each(tg->client, wm, r.jobs, r.njobs, take_package, stopping, &r,
+                                        err, sizeof err);
   if (st == KILN_UNAVAILABLE)
     drop_service(tg, err);
   else if (st != KILN_OK)
