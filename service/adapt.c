@@ -303,17 +303,12 @@ static bool job_compiled(Broker *b, const WasmModule *m, const Kiln__PartitionJo
   return pkg != NULL;
 }
 
-/* Starts job's compile unless its package is known; a background one
- * (nothing will ask for it soon: the next run's start) at low priority. */
-static void prefetch(Broker *b, const WasmModule *m, const Kiln__PartitionJob *job,
-                     bool background) {
+static void prefetch(Broker *b, const WasmModule *m, const Kiln__PartitionJob *job) {
   uint8_t key[32];
   if (job_compiled(b, m, job, key))
     return;
   PackageProfile profile = job_profile(job);
   pool_submit(b, m, key, job->functions, job->n_functions, job->tier, &profile, NULL, 0, 0);
-  if (background)
-    pool_background(b, key);
 }
 
 /* Where the module's last heat map is kept, beside the packages; and the
@@ -642,7 +637,7 @@ static void start_settings(const PartConfig *cfg, PartConfig *start_cfg, PartCos
 /* Runs the engine on hm for agent module a and answers with the partition. */
 static void partition_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid,
                             const WasmModule *m, const Kiln__HeatMap *hm, AgentModule *a,
-                            bool start, bool background) {
+                            bool start) {
   const PartConfig *cfg = adapt_config(b, agent_by_id(b, a->agent));
   Partition part;
   Kiln__Partition *reply;
@@ -664,7 +659,7 @@ static void partition_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t
   env.partition = reply;
   broker_send(b, id, idlen, &env);
   for (size_t k = 0; k < reply->n_jobs; k++)
-    prefetch(b, m, reply->jobs[k], background);
+    prefetch(b, m, reply->jobs[k]);
   log_partition(m, a->agent, hm, reply, "partition");
   feed_partition(b, a->agent, reply, false, false);
   if (a->sent)
@@ -718,13 +713,18 @@ void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
     Kiln__HeatMap *start = copy_heat_map(hm);
     if (start) {
       start_from(start);
-      partition_reply(b, id, idlen, rid, m, start, a, true, true);
+      partition_reply(b, id, idlen, rid, m, start, a, true);
       kiln__heat_map__free_unpacked(start, NULL);
     }
   } else {
-    partition_reply(b, id, idlen, rid, m, hm, a, false, false);
+    partition_reply(b, id, idlen, rid, m, hm, a, false);
   }
-  persist(b, hm, false);
+  /* A run's final heat map is what the next run starts from; one of its
+   * periodic ones (recent time only) stands in only while there is none,
+   * for a first run that never ends cleanly. */
+  char path[4200];
+  if (hm->final || (heat_map_path(b, m->hash, false, path, sizeof path) && access(path, F_OK) != 0))
+    persist(b, hm, false);
 }
 
 /* Whether every package of hm's start partition is compiled already. */
@@ -780,7 +780,7 @@ void adapt_on_partition_request(Broker *b, const uint8_t *id, size_t idlen,
     }
   }
   if (a)
-    partition_reply(b, id, idlen, rid, m, hm ? hm : &none, a, true, false);
+    partition_reply(b, id, idlen, rid, m, hm ? hm : &none, a, true);
   else
     broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_INTERNAL, "out of memory");
   if (hm) {
@@ -849,7 +849,7 @@ static uint32_t repartition(Broker *b, uint32_t agent) {
      * runs, and it has not seen this one yet. */
     part_free(&part);
     for (size_t k = 0; k < p->n_jobs; k++)
-      prefetch(b, m, p->jobs[k], false);
+      prefetch(b, m, p->jobs[k]);
     log_partition(m, a->agent, a->hm, p, "new partition");
     feed_partition(b, a->agent, p, true, false);
     if (a->sent)

@@ -111,7 +111,6 @@ typedef struct Job {
   Kiln__BranchHint *branches, **branchp;
   size_t nbranches;
   Waiter *waiters;
-  bool background; /* nobody waits for it yet: compiled at low CPU priority (worker.c) */
   int worker; /* slot running it, or -1 while queued */
   double started; /* kd_now() when its worker took it */
   double deadline; /* kd_now() by which it must be done */
@@ -190,9 +189,6 @@ bool pool_busy(const Broker *b); /* jobs queued or running */
 void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const uint32_t *funcs,
                  size_t nfuncs, Kiln__Tier tier, const PackageProfile *profile,
                  const uint8_t *client, size_t client_len, uint64_t request_id);
-/* The queued job of key, while nobody waits for it, is compiled at low CPU
- * priority: the scripts running beside kilnd come first. */
-void pool_background(Broker *b, const uint8_t key[32]);
 void pool_stop(Broker *b);
 
 /* adapt.c */

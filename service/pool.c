@@ -314,7 +314,6 @@ static bool send_job(Broker *b, int slot, Job *j) {
   job.key.data = j->key;
   job.key.len = 32;
   job.segment = segment;
-  job.background = j->background;
   Kiln__Envelope env = KILN__ENVELOPE__INIT;
   env.request_id = j->id;
   env.body_case = KILN__ENVELOPE__BODY_COMPILE_JOB;
@@ -358,8 +357,7 @@ void pool_tick(Broker *b) {
     b->running = j;
     w->job = j;
     j->started = now;
-    kd_log("compile started: job %llu on worker %d%s", (unsigned long long)j->id, i,
-           j->background ? ", in the background" : "");
+    kd_log("compile started: job %llu on worker %d", (unsigned long long)j->id, i);
     feed_compile(b, KILN__COMPILE_STATE__COMPILE_STARTED, j->id, j->module->hash, j->tier,
                  j->nfuncs, 0, NULL, NULL);
   }
@@ -406,7 +404,6 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
         if (w) {
           w->next = j->waiters;
           j->waiters = w;
-          j->background = false; /* if not started yet: someone waits now */
           kd_log("compile joined job %llu", (unsigned long long)j->id);
         }
         return;
@@ -489,12 +486,6 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
     snprintf(note + at, sizeof note - (size_t)at, ", %zu without OSR entries", nplain);
   kd_log("compile queued: job %llu, module %.16s, %zu functions %s%s", (unsigned long long)j->id,
          hex, nfuncs, kiln_tier_name(tier), note);
-}
-
-void pool_background(Broker *b, const uint8_t key[32]) {
-  for (Job *j = b->queue; j; j = j->next)
-    if (memcmp(j->key, key, 32) == 0 && !j->waiters)
-      j->background = true;
 }
 
 void pool_stop(Broker *b) {

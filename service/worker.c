@@ -29,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -37,9 +36,6 @@
 #include <zmq.h>
 
 #include "kilnd.h"
-
-/* The niceness of a compile nothing waits for (CompileJob.background). */
-#define BACKGROUND_NICE 10
 
 #ifdef KILN_HAVE_DCM
 #include "dcm.h"
@@ -375,10 +371,6 @@ static void compile_isolated(void *sock, uint64_t id, const Kiln__CompileJob *jo
     if (getppid() != direct.worker)
       _exit(1);
     Reply child = {NULL, fds[1], direct.worker};
-    /* Nothing waits for it: the scripts beside kilnd come first. The
-     * compiler's own children (as, ld) inherit it. */
-    if (job->background && setpriority(PRIO_PROCESS, 0, BACKGROUND_NICE) != 0)
-      kd_log("worker: cannot lower a background compile's priority: %s", strerror(errno));
     compile_job(&child, id, job, cache);
     /* _exit: nothing of the worker's (its ZeroMQ context) is ours to flush. */
     _exit(0);
