@@ -11,6 +11,10 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+/* The group is at least this many small cells, so its label fits and it
+ * can be pointed at wherever it lands. */
+#define GROUP_MIN_CELLS 3
+
 typedef struct {
   double area;
   size_t item;
@@ -119,7 +123,8 @@ int treemap_layout(const double *weights, size_t n, TreemapRect area, double min
   if (n_group) {
     /* Raising the group to the minimum takes that area from the others in
      * proportion, so theirs stay comparable with each other. */
-    double want = group_area < min_cell_area ? min_cell_area : group_area;
+    double want =
+        group_area < GROUP_MIN_CELLS * min_cell_area ? GROUP_MIN_CELLS * min_cell_area : group_area;
     if (want > full)
       want = full;
     double scale = full - group_area > 0 ? (full - want) / (full - group_area) : 0;

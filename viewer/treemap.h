@@ -32,7 +32,8 @@ typedef struct {
 
 /* Lays n weights (negative ones count as 0) out in area. A group holds
  * every item whose share of the area would be under min_cell_area, and
- * gets at least that much area itself so it can be seen and pointed at.
+ * gets at least three times that area itself so it can be seen, labelled
+ * and pointed at.
  * When every weight is 0 they count as equal. Returns 0, or -1 when out
  * of memory (out is then empty). Free with treemap_layout_clear. */
 int treemap_layout(const double *weights, size_t n, TreemapRect area, double min_cell_area,
