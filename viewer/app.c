@@ -52,14 +52,14 @@ typedef struct {
   KvWindow *window;
   guint control_timer, select_timer;
   bool control_sent;
-  int replies;
+  int replies, end_tries;
   gboolean last_ok;
   char *last_reply;
   /* the bench */
   guint frame;
   gint64 tick_at, last_paint;
   GArray *intervals, *work, *draw; /* double, ms */
-  gint64 feed_us;                   /* the latest heat map's way into the model */
+  gint64 feed_us; /* the latest heat map's way into the model */
 } Viewer;
 
 __attribute__((format(printf, 2, 3))) static int fail(int status, const char *fmt, ...) {
@@ -74,7 +74,9 @@ __attribute__((format(printf, 2, 3))) static int fail(int status, const char *fm
 
 /* --- the end: screenshot, dump, quit -------------------------------------- */
 
-static int write_screenshot(Viewer *v) {
+/* 0 written; 1 failed (said); -1 nothing to render yet: the window is
+ * between an allocation and its next paint, so try again a frame later. */
+static int write_screenshot(Viewer *v, bool last_try) {
   GtkWidget *w = GTK_WIDGET(v->window);
   int width = gtk_widget_get_width(w), height = gtk_widget_get_height(w);
   GdkPaintable *p = gtk_widget_paintable_new(w);
@@ -86,7 +88,9 @@ static int write_screenshot(Viewer *v) {
   if (!node || !r || width <= 0 || height <= 0) {
     if (node)
       gsk_render_node_unref(node);
-    return fail(EXIT_FAILED, "--screenshot %s: the window has not been drawn (no display?)",
+    if (!last_try)
+      return -1;
+    return fail(EXIT_FAILED, "--screenshot %s: the window was never drawn (no display?)",
                 v->o.screenshot);
   }
   GdkTexture *t = gsk_renderer_render_texture(r, node, &GRAPHENE_RECT_INIT(0, 0, width, height));
@@ -114,9 +118,18 @@ static int write_dump(Viewer *v) {
   return 0;
 }
 
+/* Tries at the end wait for a paint: 50 ms apart, for at most 5 s. */
+#define END_RETRY_MS 50
+#define END_TRIES 100
+
 static gboolean on_the_end(gpointer data) {
   Viewer *v = data;
-  if (v->o.screenshot && write_screenshot(v) != 0)
+  int shot = v->o.screenshot ? write_screenshot(v, ++v->end_tries >= END_TRIES) : 0;
+  if (shot < 0) {
+    g_timeout_add(END_RETRY_MS, on_the_end, v);
+    return G_SOURCE_REMOVE;
+  }
+  if (shot > 0)
     v->status = EXIT_FAILED;
   if (v->o.dump && write_dump(v) != 0)
     v->status = EXIT_FAILED;
@@ -335,8 +348,7 @@ static int parse(int *argc, char ***argv, Options *o) {
       {"set-policy", 0, 0, G_OPTION_ARG_STRING, &o->set_policy,
        "the same for the policy: coverage or share", "POLICY"},
       {"select", 0, 0, G_OPTION_ARG_STRING, &o->select,
-       "select the function of that name in the heat map once it shows (its detail pane)",
-       "NAME"},
+       "select the function of that name in the heat map once it shows (its detail pane)", "NAME"},
       {"for-selected", 0, 0, G_OPTION_ARG_NONE, &o->for_selected,
        "apply the --set-* settings to the selected agent only", NULL},
       {"bench-frames", 0, 0, G_OPTION_ARG_INT, &o->bench_frames,
