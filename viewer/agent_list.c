@@ -4,9 +4,14 @@
  */
 #include "agent_list.h"
 
+/* Agents kilnd said were gone, kept in case it says they are back (it
+ * guesses which connection closed): the newest few. */
+#define DEPARTED_KEPT 16
+
 struct _KvAgentList {
   GObject parent;
   GPtrArray *agents; /* KvAgent *, owned, ascending id */
+  GPtrArray *departed; /* KvAgent *, owned, oldest first */
 };
 
 static GType item_type(GListModel *m) {
@@ -34,6 +39,7 @@ G_DEFINE_FINAL_TYPE_WITH_CODE(KvAgentList, kv_agent_list, G_TYPE_OBJECT,
 
 static void kv_agent_list_finalize(GObject *o) {
   g_ptr_array_unref(KV_AGENT_LIST(o)->agents);
+  g_ptr_array_unref(KV_AGENT_LIST(o)->departed);
   G_OBJECT_CLASS(kv_agent_list_parent_class)->finalize(o);
 }
 
@@ -43,6 +49,7 @@ static void kv_agent_list_class_init(KvAgentListClass *c) {
 
 static void kv_agent_list_init(KvAgentList *self) {
   self->agents = g_ptr_array_new_with_free_func(g_object_unref);
+  self->departed = g_ptr_array_new_with_free_func(g_object_unref);
 }
 
 KvAgentList *kv_agent_list_new(void) {
@@ -74,7 +81,12 @@ KvAgent *kv_agent_list_ensure(KvAgentList *self, guint id) {
   guint i = position_of(self, id, &found);
   if (found)
     return self->agents->pdata[i];
-  KvAgent *a = kv_agent_new(id);
+  KvAgent *a = NULL;
+  for (guint k = 0; k < self->departed->len && !a; k++)
+    if (kv_agent_info(self->departed->pdata[k])->id == id)
+      a = g_ptr_array_steal_index(self->departed, k); /* back, with its history */
+  if (!a)
+    a = kv_agent_new(id);
   g_ptr_array_insert(self->agents, (gint)i, a);
   g_list_model_items_changed(G_LIST_MODEL(self), i, 0, 1);
   return a;
@@ -85,7 +97,9 @@ gboolean kv_agent_list_remove(KvAgentList *self, guint id) {
   guint i = position_of(self, id, &found);
   if (!found)
     return FALSE;
-  g_ptr_array_remove_index(self->agents, i);
+  if (self->departed->len == DEPARTED_KEPT)
+    g_ptr_array_remove_index(self->departed, 0);
+  g_ptr_array_add(self->departed, g_ptr_array_steal_index(self->agents, i));
   g_list_model_items_changed(G_LIST_MODEL(self), i, 1, 0);
   return TRUE;
 }
@@ -97,11 +111,8 @@ guint kv_agent_list_keep_only(KvAgentList *self, const guint32 *ids, size_t n) {
     gboolean listed = FALSE;
     for (size_t k = 0; k < n && !listed; k++)
       listed = ids[k] == id;
-    if (!listed) {
-      g_ptr_array_remove_index(self->agents, i);
-      g_list_model_items_changed(G_LIST_MODEL(self), i, 1, 0);
+    if (!listed && kv_agent_list_remove(self, id))
       removed++;
-    }
   }
   return removed;
 }
@@ -111,5 +122,6 @@ void kv_agent_list_clear(KvAgentList *self) {
   if (!n)
     return;
   g_ptr_array_set_size(self->agents, 0);
+  g_ptr_array_set_size(self->departed, 0); /* a new kilnd numbers from 1 again */
   g_list_model_items_changed(G_LIST_MODEL(self), 0, n, 0);
 }

@@ -81,8 +81,13 @@ static void take_agent(KvFeedModel *self, const Kiln__FeedEvent *ev) {
     return;
   }
   bool known = kv_agent_list_lookup(self->agents, s->agent) != NULL;
-  kv_agent_take_seen(kv_agent_list_ensure(self->agents, s->agent), s);
-  if (!known && !ev->snapshot)
+  KvAgent *a = kv_agent_list_ensure(self->agents, s->agent);
+  bool back = !known && kv_agent_info(a)->pid != 0; /* it was here before */
+  kv_agent_take_seen(a, s);
+  if (back)
+    kv_timeline_add(self->timeline, KV_EVENT_AGENT, ev->time_s, s->agent,
+                    "agent %u (pid %u) is back", s->agent, s->pid);
+  else if (!known && !ev->snapshot)
     kv_timeline_add(self->timeline, KV_EVENT_AGENT, ev->time_s, s->agent,
                     "agent %u joined: %s, pid %u", s->agent,
                     s->client_name && *s->client_name ? s->client_name : "?", s->pid);

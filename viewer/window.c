@@ -23,6 +23,7 @@ struct _KvWindow {
   KvControlPanel *controls;
   KvFeedModel *model;
   guint shown_agent; /* 0: none, or the service row */
+  guint wanted_agent; /* the one chosen, shown again if it comes back */
   bool service_shown;
   bool rebuilding;
   guint agents_before; /* at the last rebuild */
@@ -127,8 +128,10 @@ static void on_row_selected(GtkListBox *box, GtkListBoxRow *row, gpointer data) 
     return; /* the same agent, reselected after a rebuild: keep its selection */
   if (a) {
     show_agent(self, a);
+    self->wanted_agent = self->shown_agent;
     return;
   }
+  self->wanted_agent = 0;
   self->service_shown = true;
   self->shown_agent = 0;
   kv_heatmap_view_set_model(self->heatmap, NULL);
@@ -161,7 +164,8 @@ static void rebuild_sidebar(KvWindow *self) {
     g_signal_connect_object(kv_agent_heat(a), "changed", G_CALLBACK(on_agent_changed), row, 0);
     update_agent_row(row, a);
     gtk_list_box_append(self->sidebar, row);
-    if (kv_agent_info(a)->id == self->shown_agent)
+    guint id = kv_agent_info(a)->id;
+    if (id == self->wanted_agent || (id == self->shown_agent && !keep))
       keep = row;
     if (!first)
       first = a;
@@ -176,6 +180,8 @@ static void rebuild_sidebar(KvWindow *self) {
   /* The agent shown left (or none was): show the first, so a window that
    * was just opened shows a heat map without a click. */
   show_agent(self, first);
+  if (!self->wanted_agent && first)
+    self->wanted_agent = self->shown_agent;
   self->rebuilding = true; /* shown already */
   gtk_list_box_select_row(self->sidebar,
                           gtk_list_box_get_row_at_index(self->sidebar, first ? 1 : 0));

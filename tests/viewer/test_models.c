@@ -338,6 +338,18 @@ START_TEST(test_agents_come_and_go) {
   ck_assert_str_eq(kv_event_get_text(ev), "agent 2 (pid 20) left");
   g_object_unref(ev);
 
+  /* kilnd guessed wrong and says it is back: the same agent, history kept */
+  heat_map(m, 3, &(HM){FIRST, 4, 2000, 100, NULL, 0, NULL, 0, false});
+  seen(m, 3, 30, true, false);
+  ck_assert_ptr_null(kv_agent_list_lookup(l, 3));
+  seen(m, 3, 30, false, false);
+  KvAgent *back = kv_agent_list_lookup(l, 3);
+  ck_assert_ptr_nonnull(back);
+  ck_assert(kv_heat_model_has_data(kv_agent_heat(back)));
+  ev = g_list_model_get_item(G_LIST_MODEL(kv_feed_model_timeline(m)), 0);
+  ck_assert_str_eq(kv_event_get_text(ev), "agent 3 (pid 30) is back");
+  g_object_unref(ev);
+
   /* stats list who is there: agent 1 left without a word */
   uint32_t there[] = {3};
   stats(m, there, 1);
