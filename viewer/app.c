@@ -174,22 +174,27 @@ static gboolean on_control_timer(gpointer data) {
   return G_SOURCE_REMOVE;
 }
 
-/* Selects --select's function once the agent shown has it, as a click
- * on its cell would. */
+/* Selects --select's function once an agent has it, as clicks on the
+ * agent's row and on the function's cell would. */
 static gboolean on_select_timer(gpointer data) {
   Viewer *v = data;
-  guint agent = kv_window_selected_agent(v->window);
-  KvAgent *a = agent ? kv_agent_list_lookup(kv_feed_model_agents(v->model), agent) : NULL;
-  if (!a)
-    return G_SOURCE_CONTINUE;
-  size_t n;
-  const KvFunction *const *f = kv_heat_model_functions(kv_agent_heat(a), &n);
-  for (size_t i = 0; i < n; i++)
-    if (f[i]->name && strcmp(f[i]->name, v->o.select) == 0) {
-      kv_heatmap_view_select(kv_window_heatmap(v->window), f[i]->index);
+  GListModel *agents = G_LIST_MODEL(kv_feed_model_agents(v->model));
+  for (guint k = 0, na = g_list_model_get_n_items(agents); k < na; k++) {
+    KvAgent *a = g_list_model_get_item(agents, k);
+    size_t n;
+    const KvFunction *const *f = kv_heat_model_functions(kv_agent_heat(a), &n);
+    guint found = KV_NO_FUNCTION;
+    for (size_t i = 0; i < n && found == KV_NO_FUNCTION; i++)
+      if (f[i]->name && strcmp(f[i]->name, v->o.select) == 0)
+        found = f[i]->index;
+    guint id = kv_agent_info(a)->id;
+    g_object_unref(a);
+    if (found != KV_NO_FUNCTION && kv_window_select_agent(v->window, id)) {
+      kv_heatmap_view_select(kv_window_heatmap(v->window), found);
       v->select_timer = 0;
       return G_SOURCE_REMOVE;
     }
+  }
   return G_SOURCE_CONTINUE;
 }
 

@@ -345,6 +345,19 @@ KvHeatmapView *kv_window_heatmap(KvWindow *self) {
   return self->heatmap;
 }
 
+gboolean kv_window_select_agent(KvWindow *self, guint agent) {
+  for (int i = 1;; i++) {
+    GtkListBoxRow *row = gtk_list_box_get_row_at_index(self->sidebar, i);
+    if (!row)
+      return FALSE;
+    KvAgent *a = g_object_get_data(G_OBJECT(row), "agent");
+    if (a && kv_agent_info(a)->id == agent) {
+      gtk_list_box_select_row(self->sidebar, row); /* as a click does */
+      return TRUE;
+    }
+  }
+}
+
 guint kv_window_selected_agent(KvWindow *self) {
   return self->shown_agent;
 }

@@ -23,6 +23,8 @@ G_DECLARE_FINAL_TYPE(KvWindow, kv_window, KV, WINDOW, GtkApplicationWindow)
 KvWindow *kv_window_new(GtkApplication *app, KvFeedModel *model, ControlClient *control);
 KvControlPanel *kv_window_controls(KvWindow *self);
 KvHeatmapView *kv_window_heatmap(KvWindow *self);
+/* Shows that agent as choosing its row does; FALSE when it is not there. */
+gboolean kv_window_select_agent(KvWindow *self, guint agent);
 /* The agent shown (0: the service row or none). */
 guint kv_window_selected_agent(KvWindow *self);
 /* The banner's text: "" when connected. */
