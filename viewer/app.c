@@ -277,7 +277,7 @@ static void on_activate(GtkApplication *app, gpointer data) {
   gtk_window_set_default_icon_name("org.kiln.Viewer");
 
   if (v->o.bench_frames) {
-    v->model = kv_feed_model_new("(synthetic, --bench-frames)");
+    v->model = kv_feed_model_new("(synthetic, --bench-frames)", "(synthetic)");
     v->window = kv_window_new(app, v->model, NULL);
     bench_feed_start(v->model);
     v->intervals = g_array_new(FALSE, FALSE, sizeof(double));
@@ -300,7 +300,7 @@ static void on_activate(GtkApplication *app, gpointer data) {
     return;
   }
   v->zctx = zmq_ctx_new();
-  v->model = kv_feed_model_new(feed);
+  v->model = kv_feed_model_new(endpoint, feed);
   v->feed = feed_client_new(v->zctx, feed, v->model, err, sizeof err);
   if (!v->feed) {
     v->status = fail(EXIT_FAILED, "%s", err);

@@ -36,9 +36,9 @@ static void kv_feed_model_init(KvFeedModel *self) {
   self->last_time_s = -1;
 }
 
-KvFeedModel *kv_feed_model_new(const char *feed) {
+KvFeedModel *kv_feed_model_new(const char *endpoint, const char *feed) {
   KvFeedModel *self = g_object_new(KV_TYPE_FEED_MODEL, NULL);
-  self->service = kv_service_new(feed);
+  self->service = kv_service_new(endpoint, feed);
   return self;
 }
 
@@ -191,7 +191,8 @@ void kv_feed_model_lost(KvFeedModel *self) {
   if (!kv_service_set_state(self->service, KV_SERVICE_LOST))
     return;
   kv_timeline_add(self->timeline, KV_EVENT_SERVICE, self->last_time_s, 0,
-                  "kilnd went silent at %s; waiting for it", kv_service_info(self->service)->feed);
+                  "kilnd went silent at %s; waiting for it",
+                  kv_service_info(self->service)->endpoint);
   kv_agent_list_clear(self->agents);
 }
 

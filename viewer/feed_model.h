@@ -19,7 +19,8 @@ G_BEGIN_DECLS
 #define KV_TYPE_FEED_MODEL (kv_feed_model_get_type())
 G_DECLARE_FINAL_TYPE(KvFeedModel, kv_feed_model, KV, FEED_MODEL, GObject)
 
-KvFeedModel *kv_feed_model_new(const char *feed);
+/* endpoint: kilnd's; feed: the feed beside it (what the viewer listens to). */
+KvFeedModel *kv_feed_model_new(const char *endpoint, const char *feed);
 
 KvAgentList *kv_feed_model_agents(KvFeedModel *self);
 KvService *kv_feed_model_service(KvFeedModel *self);

@@ -74,6 +74,7 @@ int model_dump_write(KvFeedModel *model, const ModelDumpView *view, const char *
   const KvServiceInfo *s = kv_service_info(kv_feed_model_service(model));
   static const char *const states[] = {"waiting", "connected", "lost"};
   json_object_object_add(svc, "state", json_object_new_string(states[s->state]));
+  json_object_object_add(svc, "endpoint", json_object_new_string(s->endpoint));
   json_object_object_add(svc, "feed", json_object_new_string(s->feed));
   if (s->has_stats) {
     json_object_object_add(svc, "pid", json_object_new_int64(s->pid));

@@ -15,6 +15,7 @@ static guint signals[N_SIGNALS];
 
 static void kv_service_finalize(GObject *o) {
   KvServiceInfo *i = &KV_SERVICE(o)->info;
+  g_free(i->endpoint);
   g_free(i->feed);
   g_free(i->version);
   g_free(i->policy);
@@ -32,8 +33,9 @@ static void kv_service_init(KvService *self) {
   self->info.policy = g_strdup("");
 }
 
-KvService *kv_service_new(const char *feed) {
+KvService *kv_service_new(const char *endpoint, const char *feed) {
   KvService *self = g_object_new(KV_TYPE_SERVICE, NULL);
+  self->info.endpoint = g_strdup(endpoint ? endpoint : "");
   self->info.feed = g_strdup(feed ? feed : "");
   return self;
 }

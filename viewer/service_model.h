@@ -20,7 +20,8 @@ typedef enum {
 
 typedef struct {
   KvServiceState state;
-  char *feed; /* the endpoint listened to */
+  char *endpoint; /* kilnd's, where controls go */
+  char *feed; /* the feed beside it, listened to */
   bool has_stats;
   guint pid;
   char *version;
@@ -37,7 +38,7 @@ typedef struct {
 #define KV_TYPE_SERVICE (kv_service_get_type())
 G_DECLARE_FINAL_TYPE(KvService, kv_service, KV, SERVICE, GObject)
 
-KvService *kv_service_new(const char *feed);
+KvService *kv_service_new(const char *endpoint, const char *feed);
 void kv_service_take_stats(KvService *self, const Kiln__ServiceStats *st);
 /* Sets the state; returns whether it changed. */
 bool kv_service_set_state(KvService *self, KvServiceState state);

@@ -25,7 +25,7 @@ static void refresh(KvServiceView *self) {
     set(self->title,
         g_strdup_printf(s->state == KV_SERVICE_LOST ? "kilnd went silent; waiting for kilnd at %s"
                                                     : "waiting for kilnd at %s",
-                        s->feed));
+                        s->endpoint));
     return;
   }
   set(self->title,

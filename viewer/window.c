@@ -206,9 +206,10 @@ static void on_service_changed(KvService *svc, gpointer data) {
     gtk_label_set_text(self->banner, "");
     gtk_widget_set_visible(GTK_WIDGET(self->banner), FALSE);
   } else {
-    t = g_strdup_printf(s->state == KV_SERVICE_LOST ? "kilnd went silent: waiting for kilnd at %s"
-                                                    : "waiting for kilnd at %s",
-                        s->feed);
+    t = g_strdup_printf(s->state == KV_SERVICE_LOST
+                            ? "kilnd went silent: waiting for kilnd at %s (its feed %s)"
+                            : "waiting for kilnd at %s (its feed %s)",
+                        s->endpoint, s->feed);
     gtk_label_set_text(self->banner, t);
     gtk_widget_set_visible(GTK_WIDGET(self->banner), TRUE);
     g_free(t);

@@ -13,7 +13,8 @@ Cases:
             --json`), the viewer's model shows the new partition for the
             agents (--dump-model) and the control on its timeline, and its
             screenshot shows heat-map cells in the viridis scale.
-  waiting   no kilnd: the window says "waiting for kilnd at FEED", and its
+  waiting   no kilnd: the window says "waiting for kilnd at ENDPOINT (its feed
+            FEED)", and its
             screenshot is a drawn window.
   restart   the viewer starts before kilnd, connects when it appears, sees it
             go silent when it stops, and connects to the next kilnd.
@@ -263,7 +264,8 @@ def case_waiting(e):
           (v.returncode, v.stderr[-800:]))
     m = load(dump)
     check("its banner says what it waits for",
-          m.get("window", {}).get("banner") == f"waiting for kilnd at {feed_of(e)}", m)
+          m.get("window", {}).get("banner")
+          == f"waiting for kilnd at {e.endpoint} (its feed {feed_of(e)})", m)
     check("its model says waiting", m.get("service", {}).get("state") == "waiting", m)
     try:
         s = screenshot_stats(shot)

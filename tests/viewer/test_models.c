@@ -172,7 +172,7 @@ static const R SECOND[] = {
 /* --- tests ------------------------------------------------------------------ */
 
 START_TEST(test_heat_map_cells_and_tiers) {
-  KvFeedModel *m = kv_feed_model_new("ipc://x/kilnd.feed");
+  KvFeedModel *m = kv_feed_model_new("ipc://x/kilnd.sock", "ipc://x/kilnd.feed");
   seen(m, 1, 4242, false, false);
   KvAgent *a = kv_agent_list_lookup(kv_feed_model_agents(m), 1);
   ck_assert_ptr_nonnull(a);
@@ -276,7 +276,7 @@ START_TEST(test_heat_map_cells_and_tiers) {
 END_TEST
 
 START_TEST(test_partition_reasons) {
-  KvFeedModel *m = kv_feed_model_new("f");
+  KvFeedModel *m = kv_feed_model_new("e", "f");
   seen(m, 2, 1, false, false);
   heat_map(m, 2, &(HM){FIRST, 4, 2000, 100, NULL, 0, NULL, 0, false});
   Kiln__Placement pl[2] = {KILN__PLACEMENT__INIT, KILN__PLACEMENT__INIT};
@@ -319,7 +319,7 @@ START_TEST(test_partition_reasons) {
 END_TEST
 
 START_TEST(test_agents_come_and_go) {
-  KvFeedModel *m = kv_feed_model_new("f");
+  KvFeedModel *m = kv_feed_model_new("e", "f");
   KvAgentList *l = kv_feed_model_agents(m);
   seen(m, 3, 30, false, false);
   seen(m, 1, 10, false, true);
@@ -373,7 +373,7 @@ START_TEST(test_agents_come_and_go) {
 END_TEST
 
 START_TEST(test_compiles_controls_errors) {
-  KvFeedModel *m = kv_feed_model_new("f");
+  KvFeedModel *m = kv_feed_model_new("e", "f");
   seen(m, 1, 10, false, false);
   KvTimeline *t = kv_feed_model_timeline(m);
   Kiln__CompileEvent c = KILN__COMPILE_EVENT__INIT;
