@@ -14,8 +14,7 @@ Cases:
             agents (--dump-model) and the control on its timeline, and its
             screenshot shows heat-map cells in the viridis scale.
   waiting   no kilnd: the window says "waiting for kilnd at ENDPOINT (its feed
-            FEED)", and its
-            screenshot is a drawn window.
+            FEED)", and its screenshot is a drawn window.
   restart   the viewer starts before kilnd, connects when it appears, sees it
             go silent when it stops, and connects to the next kilnd.
   bench     --bench-frames: 500 functions changing every frame, p95 of the
