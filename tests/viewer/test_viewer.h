@@ -6,5 +6,6 @@
 
 Suite *treemap_suite(void);
 Suite *models_suite(void);
+Suite *colormap_suite(void);
 
 #endif
