@@ -8,6 +8,7 @@
 #include "detail_view.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "colormap.h"
 #include "frame.h"
@@ -19,7 +20,7 @@
 struct _KvDetailView {
   GtkBox parent;
   GtkLabel *title, *hint, *tier, *placement, *calls, *self, *compiled, *loops, *branches, *callers,
-      *callees, *history, *heat_caption;
+      *callees, *history, *package, *heat_caption;
   GtkWidget *grid, *sparkline;
   KvHeatModel *model;
   gulong changed_id;
@@ -140,6 +141,23 @@ static void refresh(KvDetailView *self) {
   gtk_label_set_text(self->history,
                      s->len ? s->str : "no change seen (this agent may not report tier changes)");
   g_string_free(s, TRUE);
+  const KvPackage *pkg = kv_heat_model_package(self->model, f->tier);
+  /* Segment names end in a 64-digit key: its start tells them apart. */
+  char seg[32];
+  if (pkg && strlen(pkg->segment) > 24)
+    g_snprintf(seg, sizeof seg, "%.18s\xe2\x80\xa6.so", pkg->segment);
+  else if (pkg)
+    g_snprintf(seg, sizeof seg, "%s", pkg->segment);
+  if (pkg)
+    t = g_strdup_printf("%s, %llu bytes, %u function%s, %s (the module's latest %s package)", seg,
+                        (unsigned long long)pkg->size, pkg->functions,
+                        pkg->functions == 1 ? "" : "s",
+                        pkg->cache_hit ? "from the cache" : "compiled", kiln_tier_name(f->tier));
+  else
+    t = g_strdup(kv_tier_rank(f->tier) ? "not seen on the feed since the viewer started"
+                                       : "none: interpreted");
+  gtk_label_set_text(self->package, t);
+  g_free(t);
   gtk_widget_queue_draw(self->sparkline);
 }
 
@@ -227,6 +245,7 @@ static void kv_detail_view_class_init(KvDetailViewClass *c) {
   BIND(callers);
   BIND(callees);
   BIND(history);
+  BIND(package);
   BIND(heat_caption);
   BIND(grid);
   BIND(sparkline);

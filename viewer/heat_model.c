@@ -21,6 +21,7 @@ struct _KvHeatModel {
   size_t n_edges;
   KvHeatSummary summary;
   char *policy;
+  KvPackage packages[4]; /* by Kiln__Tier */
   bool has_data;
   guint64 generation;
 };
@@ -47,6 +48,8 @@ static void kv_heat_model_finalize(GObject *o) {
   g_hash_table_unref(self->functions);
   g_free(self->edges);
   g_free(self->policy);
+  for (size_t i = 0; i < G_N_ELEMENTS(self->packages); i++)
+    g_free(self->packages[i].segment);
   G_OBJECT_CLASS(kv_heat_model_parent_class)->finalize(o);
 }
 
@@ -245,6 +248,20 @@ void kv_heat_model_take_partition(KvHeatModel *self, const Kiln__Partition *p, b
   s->after_control = control;
   self->generation++;
   g_signal_emit(self, signals[SIGNAL_CHANGED], 0);
+}
+
+void kv_heat_model_take_package(KvHeatModel *self, const Kiln__CompileEvent *c) {
+  if (c->state != KILN__COMPILE_STATE__COMPILE_DONE || (unsigned)c->tier >= 4)
+    return;
+  KvPackage *p = &self->packages[c->tier];
+  g_free(p->segment);
+  *p = (KvPackage){g_strdup(c->segment ? c->segment : ""), c->size, c->duration_s, c->cache_hit,
+                   c->functions};
+  g_signal_emit(self, signals[SIGNAL_CHANGED], 0);
+}
+
+const KvPackage *kv_heat_model_package(KvHeatModel *self, Kiln__Tier tier) {
+  return (unsigned)tier < 4 && self->packages[tier].segment ? &self->packages[tier] : NULL;
 }
 
 bool kv_heat_model_has_data(KvHeatModel *self) {

@@ -57,6 +57,16 @@ typedef struct {
   char *reason; /* the partition's phrase for it, or NULL */
 } KvFunction;
 
+/* The latest package kilnd made of this module at one tier (from the
+ * feed's compile events, which name the module, not the functions). */
+typedef struct {
+  char *segment; /* NULL: none yet */
+  uint64_t size;
+  double duration_s;
+  bool cache_hit;
+  uint32_t functions;
+} KvPackage;
+
 typedef struct {
   uint32_t caller, callee;
   uint64_t count;
@@ -76,6 +86,11 @@ bool kv_heat_model_take_heat_map(KvHeatModel *self, const Kiln__FeedHeatMap *fh,
 
 /* Takes a partition: each function's placed tier and reason. */
 void kv_heat_model_take_partition(KvHeatModel *self, const Kiln__Partition *p, bool control);
+
+/* A package of this module finished compiling (or came from the cache). */
+void kv_heat_model_take_package(KvHeatModel *self, const Kiln__CompileEvent *c);
+/* The latest at that tier, or NULL. */
+const KvPackage *kv_heat_model_package(KvHeatModel *self, Kiln__Tier tier);
 
 /* Whether any heat map has come. */
 bool kv_heat_model_has_data(KvHeatModel *self);

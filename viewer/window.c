@@ -24,6 +24,7 @@ struct _KvWindow {
   KvFeedModel *model;
   guint shown_agent; /* 0: none, or the service row */
   guint wanted_agent; /* the one chosen, shown again if it comes back */
+  guint chosen_agent, chosen_function; /* the last function selected, and whose */
   bool service_shown;
   bool rebuilding;
   guint agents_before; /* at the last rebuild */
@@ -116,6 +117,9 @@ static void show_agent(KvWindow *self, KvAgent *a) {
     kv_control_panel_set_agent(self->controls, 0, NULL, 0, 0);
   }
   gtk_stack_set_visible_child_name(self->stack, a ? "heatmap" : "empty");
+  /* Back to an agent: back to its function too. */
+  if (a && self->chosen_agent == self->shown_agent)
+    kv_heatmap_view_select(self->heatmap, self->chosen_function);
 }
 
 static void on_row_selected(GtkListBox *box, GtkListBoxRow *row, gpointer data) {
@@ -240,6 +244,7 @@ static GtkWidget *timeline_row(gpointer item, gpointer data) {
   char *t = g_strdup_printf("%s  %-9s %-8s %s", when, kv_event_kind_name(kv_event_get_kind(e)), who,
                             kv_event_get_text(e));
   GtkWidget *l = gtk_label_new(t);
+  gtk_widget_set_tooltip_text(l, kv_event_get_text(e)); /* the whole line, when cut */
   g_free(t);
   gtk_label_set_xalign(GTK_LABEL(l), 0);
   gtk_label_set_ellipsize(GTK_LABEL(l), PANGO_ELLIPSIZE_END);
@@ -266,6 +271,10 @@ static void on_function_selected(KvHeatmapView *view, guint index, gpointer data
   GListModel *agents = G_LIST_MODEL(kv_feed_model_agents(self->model));
   KvAgent *a = kv_agent_list_lookup(KV_AGENT_LIST(agents), self->shown_agent);
   (void)view;
+  if (a && index != KV_NO_FUNCTION) {
+    self->chosen_agent = self->shown_agent;
+    self->chosen_function = index;
+  }
   kv_detail_view_show(self->detail, a ? kv_agent_heat(a) : NULL, index);
 }
 

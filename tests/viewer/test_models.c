@@ -396,6 +396,11 @@ START_TEST(test_compiles_controls_errors) {
                    "hot package of 3 functions compiled in 250 ms, cache miss (4096 bytes)");
   ck_assert_uint_eq(kv_event_get_agent(e), 1); /* by its module */
   g_object_unref(e);
+  const KvPackage *pkg = kv_heat_model_package(
+      kv_agent_heat(kv_agent_list_lookup(kv_feed_model_agents(m), 1)), KILN__TIER__TIER_HOT);
+  ck_assert_ptr_nonnull(pkg);
+  ck_assert_uint_eq(pkg->size, 4096);
+  ck_assert_uint_eq(pkg->functions, 3);
   c.cache_hit = true;
   feed(m, &ev);
   e = g_list_model_get_item(G_LIST_MODEL(t), 0);
@@ -405,6 +410,22 @@ START_TEST(test_compiles_controls_errors) {
   c.error = "job timed out";
   feed(m, &ev);
   ck_assert_uint_eq(kv_timeline_count(t, KV_EVENT_ERROR), 1);
+
+  /* an agent whose module is learnt after its package was made */
+  Kiln__AgentSeen late = KILN__AGENT_SEEN__INIT;
+  late.agent = 5;
+  late.pid = 50;
+  late.policy = "coverage";
+  Kiln__FeedEvent lev = KILN__FEED_EVENT__INIT;
+  lev.event_case = KILN__FEED_EVENT__EVENT_AGENT;
+  lev.agent = &late;
+  feed(m, &lev);
+  KvHeatModel *late_heat = kv_agent_heat(kv_agent_list_lookup(kv_feed_model_agents(m), 5));
+  ck_assert_ptr_null(kv_heat_model_package(late_heat, KILN__TIER__TIER_HOT));
+  late.module_hash.data = HASH;
+  late.module_hash.len = 32;
+  feed(m, &lev);
+  ck_assert_ptr_nonnull(kv_heat_model_package(late_heat, KILN__TIER__TIER_HOT));
 
   Kiln__Control ctl = KILN__CONTROL__INIT;
   ctl.hot_percent = 50;
