@@ -2,8 +2,9 @@
  * detail_view.c: KvDetailView (detail_view.h); its layout is
  * data/viewer/detail.ui.
  *
- * It refreshes on the model's "changed", which comes with each heat map
- * (about once a second), not per frame: labels need nothing faster.
+ * It refreshes after the model's "changed" a few times a second at most
+ * (REFRESH_MS): labels need nothing faster, and each change of their size
+ * lays the whole window out again.
  */
 #include "detail_view.h"
 
@@ -25,7 +26,10 @@ struct _KvDetailView {
   KvHeatModel *model;
   gulong changed_id;
   guint index;
+  guint refresh_timer; /* pending refresh after the model changed */
 };
+
+#define REFRESH_MS 250
 
 G_DEFINE_FINAL_TYPE(KvDetailView, kv_detail_view, GTK_TYPE_BOX)
 
@@ -199,9 +203,18 @@ static void draw_sparkline(GtkDrawingArea *area, cairo_t *cr, int w, int h, gpoi
   }
 }
 
+static gboolean refresh_later(gpointer data) {
+  KvDetailView *self = data;
+  self->refresh_timer = 0;
+  refresh(self);
+  return G_SOURCE_REMOVE;
+}
+
 static void on_model_changed(KvHeatModel *m, gpointer data) {
   (void)m;
-  refresh(data);
+  KvDetailView *self = data;
+  if (!self->refresh_timer)
+    self->refresh_timer = g_timeout_add(REFRESH_MS, refresh_later, self);
 }
 
 void kv_detail_view_show(KvDetailView *self, KvHeatModel *model, guint index) {
@@ -220,6 +233,9 @@ void kv_detail_view_show(KvDetailView *self, KvHeatModel *model, guint index) {
 
 static void kv_detail_view_dispose(GObject *o) {
   KvDetailView *self = KV_DETAIL_VIEW(o);
+  if (self->refresh_timer)
+    g_source_remove(self->refresh_timer);
+  self->refresh_timer = 0;
   if (self->model) {
     g_signal_handler_disconnect(self->model, self->changed_id);
     g_clear_object(&self->model);

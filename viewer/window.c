@@ -28,6 +28,7 @@ struct _KvWindow {
   bool service_shown;
   bool rebuilding;
   guint agents_before; /* at the last rebuild */
+  guint rows_timer; /* pending refresh of the agent rows' labels */
 };
 
 G_DEFINE_FINAL_TYPE(KvWindow, kv_window, GTK_TYPE_APPLICATION_WINDOW)
@@ -64,11 +65,33 @@ static void update_agent_row(GtkWidget *row, KvAgent *a) {
   g_free(t);
 }
 
+/* Labels change size, and a size change lays the whole window out again:
+ * rows are refreshed a few times a second at most, however often their
+ * agents change, so the heat map keeps the frame to itself. */
+#define ROWS_REFRESH_MS 250
+
+static gboolean refresh_rows(gpointer data) {
+  KvWindow *self = data;
+  self->rows_timer = 0;
+  for (int i = 1;; i++) {
+    GtkListBoxRow *row = gtk_list_box_get_row_at_index(self->sidebar, i);
+    if (!row)
+      break;
+    if (g_object_get_data(G_OBJECT(row), "stale")) {
+      g_object_set_data(G_OBJECT(row), "stale", NULL);
+      update_agent_row(GTK_WIDGET(row), g_object_get_data(G_OBJECT(row), "agent"));
+    }
+  }
+  return G_SOURCE_REMOVE;
+}
+
 static void on_agent_changed(gpointer instance, gpointer row) {
   (void)instance;
   KvAgent *a = g_object_get_data(G_OBJECT(row), "agent");
-  update_agent_row(row, a);
   KvWindow *self = g_object_get_data(G_OBJECT(row), "window");
+  g_object_set_data(G_OBJECT(row), "stale", GINT_TO_POINTER(1));
+  if (self && !self->rows_timer)
+    self->rows_timer = g_timeout_add(ROWS_REFRESH_MS, refresh_rows, self);
   const KvAgentInfo *i = kv_agent_info(a);
   if (self && i->id == self->shown_agent && !self->service_shown)
     kv_control_panel_set_agent(self->controls, i->id, i->policy, i->hot, i->warm);
@@ -280,6 +303,9 @@ static void on_function_selected(KvHeatmapView *view, guint index, gpointer data
 
 static void kv_window_dispose(GObject *o) {
   KvWindow *self = KV_WINDOW(o);
+  if (self->rows_timer)
+    g_source_remove(self->rows_timer);
+  self->rows_timer = 0;
   if (self->model) {
     g_signal_handlers_disconnect_by_data(kv_feed_model_agents(self->model), self);
     g_signal_handlers_disconnect_by_data(kv_feed_model_service(self->model), self);
