@@ -135,7 +135,7 @@ static void refresh(KvDetailView *self) {
                            kiln_tier_name(st->from), kiln_tier_name(st->to));
     if (st->compile_ms > 0)
       g_string_append_printf(s, ", compiled in %.1f ms", st->compile_ms);
-    else if (kv_tier_rank(st->to) > kv_tier_rank(st->from))
+    else if (kv_heat_model_tier_rank(st->to) > kv_heat_model_tier_rank(st->from))
       g_string_append(s, ", from the cache");
     if (st->latency_ms > 0)
       g_string_append_printf(s, ", switched %.1f ms after its heat map", st->latency_ms);
@@ -158,8 +158,8 @@ static void refresh(KvDetailView *self) {
                         pkg->functions == 1 ? "" : "s",
                         pkg->cache_hit ? "from the cache" : "compiled", kiln_tier_name(f->tier));
   else
-    t = g_strdup(kv_tier_rank(f->tier) ? "not seen on the feed since the viewer started"
-                                       : "none: interpreted");
+    t = g_strdup(kv_heat_model_tier_rank(f->tier) ? "not seen on the feed since the viewer started"
+                                                  : "none: interpreted");
   gtk_label_set_text(self->package, t);
   g_free(t);
   gtk_widget_queue_draw(self->sparkline);

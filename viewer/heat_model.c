@@ -68,7 +68,7 @@ KvHeatModel *kv_heat_model_new(void) {
   return g_object_new(KV_TYPE_HEAT_MODEL, NULL);
 }
 
-int kv_tier_rank(Kiln__Tier tier) {
+int kv_heat_model_tier_rank(Kiln__Tier tier) {
   return tier == KILN__TIER__TIER_HOT ? 2 : tier == KILN__TIER__TIER_WARM ? 1 : 0;
 }
 
@@ -103,7 +103,7 @@ static void take_tier_changes(KvHeatModel *self, const Kiln__HeatMap *hm, KvTime
       continue;
     char buf[32];
     const char *name = kv_heat_model_name(self, tc->function_index, buf, sizeof buf);
-    bool down = kv_tier_rank(tc->to) < kv_tier_rank(tc->from);
+    bool down = kv_heat_model_tier_rank(tc->to) < kv_heat_model_tier_rank(tc->from);
     char cost[64] = "";
     if (!down && tc->compile_ms > 0)
       snprintf(cost, sizeof cost, ", compiled in %.1f ms", tc->compile_ms);

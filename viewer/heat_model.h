@@ -130,7 +130,7 @@ guint64 kv_heat_model_generation(KvHeatModel *self);
 
 /* 0 cold (TIER_UNSPECIFIED too: not compiled), 1 warm, 2 hot: for telling promotions from
  * demotions. */
-int kv_tier_rank(Kiln__Tier tier);
+int kv_heat_model_tier_rank(Kiln__Tier tier);
 
 G_END_DECLS
 
