@@ -133,6 +133,7 @@ enum { KILN_ABI_IMPORTS(KILN_IMP_INDEX, ABI_T_CODE) KILN_IMP_COUNT };
 #define KILN_ABI_FUNCINST_ENTRY 0 /* FuncEntry */
 #define KILN_ABI_FUNCINST_SIG 8 /* const Sig *, compared by address */
 #define KILN_ABI_FUNCINST_INST 16 /* Instance * */
+#define KILN_ABI_FUNCINST_INDEX 24 /* uint32_t: in inst's function space (a host's: 0) */
 
 #define KILN_ABI_INSTANCE_MODULE 8 /* Module * */
 #define KILN_ABI_INSTANCE_FUNCS 24 /* FuncInst ** */

@@ -23,6 +23,7 @@
 ABI_AT(FuncInst, entry, KILN_ABI_FUNCINST_ENTRY, FuncEntry);
 ABI_AT(FuncInst, sig, KILN_ABI_FUNCINST_SIG, void *);
 ABI_AT(FuncInst, inst, KILN_ABI_FUNCINST_INST, void *);
+ABI_AT(FuncInst, index, KILN_ABI_FUNCINST_INDEX, uint32_t);
 
 ABI_AT(Instance, module, KILN_ABI_INSTANCE_MODULE, void *);
 ABI_AT(Instance, funcs, KILN_ABI_INSTANCE_FUNCS, void *);

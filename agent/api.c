@@ -383,8 +383,11 @@ static void module_free(Module *m) {
   }
   if (m->prof) {
     monitor_unmap_profiles(m->prof, m->wasm->nfuncs - m->wasm->nfunc_imports);
-    for (uint32_t i = 0; i < m->wasm->nfuncs - m->wasm->nfunc_imports; i++)
+    for (uint32_t i = 0; i < m->wasm->nfuncs - m->wasm->nfunc_imports; i++) {
       free(m->prof[i].loops);
+      free(m->prof[i].sites);
+      free(m->prof[i].branches);
+    }
     free(m->prof);
   }
   free(m->sigs);
@@ -470,6 +473,10 @@ const Thread *runtime_thread(const kiln_runtime *rt) {
   return &rt->thread;
 }
 
+Thread *runtime_thread_of(kiln_runtime *rt) {
+  return &rt->thread;
+}
+
 /* --- modules -------------------------------------------------------------- */
 
 /* Interns the module's types and translates every defined function. */
@@ -495,7 +502,11 @@ static bool module_prepare(kiln_runtime *rt, Module *m) {
       return false;
     m->prof[i].nloops = c->nloops;
     m->prof[i].loops = calloc(c->nloops + 1, sizeof *m->prof[i].loops);
-    if (!m->prof[i].loops)
+    m->prof[i].nsites = c->nsites;
+    m->prof[i].sites = calloc(c->nsites + 1, sizeof *m->prof[i].sites);
+    m->prof[i].nbranches = c->nbranches;
+    m->prof[i].branches = calloc(c->nbranches + 1, sizeof *m->prof[i].branches);
+    if (!m->prof[i].loops || !m->prof[i].sites || !m->prof[i].branches)
       return false;
   }
   return true;
@@ -696,6 +707,7 @@ kiln_status runtime_protect(kiln_runtime *rt, void (*fn)(Thread *t, void *arg), 
   jmp_buf *saved_boundary = t->boundary;
   uintptr_t saved_limit = t->native_limit;
   uint64_t *saved_host_sp = t->host_sp;
+  uint32_t saved_depth = t->compiled_depth; /* a trap skips the decrements (release.c) */
   Thread *saved_guard = guard_enter(t); /* a fault in hot code unwinds t */
   jmp_buf here;
   if (!saved_boundary) /* the outermost entry sets the native budget */
@@ -712,7 +724,9 @@ kiln_status runtime_protect(kiln_runtime *rt, void (*fn)(Thread *t, void *arg), 
   t->boundary = saved_boundary;
   t->native_limit = saved_limit;
   t->host_sp = saved_host_sp;
+  t->compiled_depth = saved_depth;
   guard_leave(saved_guard);
+  release_point(t); /* back at the host: nothing of the script runs */
   if (status == KILN_TRAP)
     snprintf(rt->error, sizeof rt->error, "%s", t->message);
   else if (status == KILN_EXIT)
@@ -736,7 +750,11 @@ typedef struct {
 
 static void run_call(Thread *t, void *arg) {
   CallArgs *c = arg;
-  c->f->entry(t, c->f, c->sp);
+  FuncEntry e = __atomic_load_n(&c->f->entry, __ATOMIC_ACQUIRE);
+  if (e == interp_entry)
+    interp_entry(t, c->f, c->sp);
+  else
+    release_call(t, e, c->f, c->sp);
 }
 
 static bool check_args(kiln_runtime *rt, const Sig *s, const kiln_value *args, uint32_t nargs,

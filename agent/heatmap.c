@@ -18,6 +18,11 @@
 
 /* Longest function name kept, terminator included. */
 #define NAME_MAX_BYTES 96
+/* Edges kept, the busiest: enough for the inlining decisions of a large
+ * program, small enough to send four times a second. */
+#define MAX_EDGES 2048
+/* Branches kept, the busiest: about a big program's hot set's. */
+#define MAX_BRANCHES 4096
 
 /* A function that ran, as one snapshot of its counters: the script may
  * be running (the tiering thread reads the map), and what decides the
@@ -41,38 +46,139 @@ static uint64_t load(const uint64_t *counter) {
   return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
+static int by_ends(const void *a, const void *b) {
+  const kiln_edge *x = a, *y = b;
+  if (x->caller != y->caller)
+    return x->caller < y->caller ? -1 : 1;
+  if (x->callee != y->callee)
+    return x->callee < y->callee ? -1 : 1;
+  if (x->indirect != y->indirect)
+    return x->indirect - y->indirect;
+  return x->site < y->site ? -1 : x->site > y->site;
+}
+
+static int busiest_first(const void *a, const void *b) {
+  const kiln_edge *x = a, *y = b;
+  if (x->count != y->count)
+    return x->count > y->count ? -1 : 1;
+  return by_ends(a, b);
+}
+
+/* The calls of function x's sites to functions that ran (ran[] by defined
+ * index), appended at e; returns how many. An indirect site counts only
+ * for the target its vote kept, and stays an edge of its own. */
+static size_t site_edges(const Module *m, uint32_t x, const bool *ran, kiln_edge *e) {
+  const WasmModule *w = m->wasm;
+  const FuncProfile *p = &m->prof[x - w->nfunc_imports];
+  const InterpCode *code = m->code[x - w->nfunc_imports];
+  size_t n = 0;
+  for (uint32_t s = 0; s < p->nsites; s++) {
+    uint64_t calls = load(&p->sites[s].calls);
+    bool indirect = code->sites[s].callee == INTERP_INDIRECT;
+    uint32_t callee =
+        indirect ? __atomic_load_n(&p->sites[s].target, __ATOMIC_RELAXED) : code->sites[s].callee;
+    if (!calls || callee < w->nfunc_imports || callee >= w->nfuncs ||
+        !ran[callee - w->nfunc_imports])
+      continue;
+    e[n++] =
+        (kiln_edge){.caller = x,
+                    .callee = callee,
+                    .count = calls,
+                    .indirect = indirect,
+                    .site = indirect ? code->sites[s].offset : 0,
+                    .votes = indirect ? __atomic_load_n(&p->sites[s].votes, __ATOMIC_RELAXED) : 0};
+  }
+  return n;
+}
+
+/* Function x's branches that ran, appended at out; returns how many. */
+static size_t branch_bias(const Module *m, uint32_t x, kiln_branch *out) {
+  const WasmModule *w = m->wasm;
+  const FuncProfile *p = &m->prof[x - w->nfunc_imports];
+  const InterpCode *code = m->code[x - w->nfunc_imports];
+  size_t n = 0;
+  for (uint32_t b = 0; b < p->nbranches; b++) {
+    uint64_t jumped = load(&p->branches[b].n[1]), fell = load(&p->branches[b].n[0]);
+    if (!jumped && !fell)
+      continue;
+    bool when = code->branches[b].jumps_when;
+    out[n++] = (kiln_branch){.func = x,
+                             .offset = code->branches[b].offset,
+                             .true_count = when ? jumped : fell,
+                             .false_count = when ? fell : jumped};
+  }
+  return n;
+}
+
+static int busier_branch(const void *a, const void *b) {
+  const kiln_branch *x = a, *y = b;
+  uint64_t nx = x->true_count + x->false_count, ny = y->true_count + y->false_count;
+  if (nx != ny)
+    return nx > ny ? -1 : 1;
+  if (x->func != y->func)
+    return x->func < y->func ? -1 : 1;
+  return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+/* Sums the direct edges of equal ends (one function calling another from
+ * several sites) and keeps the busiest MAX_EDGES. */
+static size_t merge_edges(kiln_edge *e, size_t n) {
+  qsort(e, n, sizeof *e, by_ends);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (k && by_ends(&e[k - 1], &e[i]) == 0)
+      e[k - 1].count += e[i].count;
+    else
+      e[k++] = e[i];
+  }
+  qsort(e, k, sizeof *e, busiest_first);
+  return k < MAX_EDGES ? k : MAX_EDGES;
+}
+
 kiln_heatmap *kiln_instance_heatmap(kiln_instance *in) {
   const Module *m = in->module;
   const WasmModule *w = m->wasm;
   uint32_t ndef = w->nfuncs - w->nfunc_imports;
   Ranked *rank = calloc(ndef + 1, sizeof *rank);
-  if (!rank) {
+  bool *ran = calloc(ndef + 1, sizeof *ran);
+  if (!rank || !ran) {
+    free(rank);
+    free(ran);
     runtime_error(in->rt, "%s: out of memory for the heat map", in->name);
     return NULL;
   }
   size_t nfuncs = 0, most = 0; /* regions: every function that ran and all its loops */
+  size_t nsites = 0, nbranch_sites = 0;
   uint64_t total = 0;
   for (uint32_t i = 0; i < ndef; i++) {
     Ranked f = {&m->prof[i], w->nfunc_imports + i, load(&m->prof[i].calls), load(&m->prof[i].self)};
     if (!f.calls && !f.self)
       continue;
     rank[nfuncs++] = f;
+    ran[i] = true;
     most += 1 + f.prof->nloops;
+    nsites += f.prof->nsites;
+    nbranch_sites += f.prof->nbranches;
     total += f.self;
   }
-  /* One block: the map, its regions, then the names they point to. */
-  kiln_heatmap *h = calloc(1, sizeof *h + most * sizeof(kiln_region) + nfuncs * NAME_MAX_BYTES);
+  /* One block: the map, its regions, its edges, its branches, then the
+   * names the regions point to. */
+  kiln_heatmap *h = calloc(1, sizeof *h + most * sizeof(kiln_region) + nsites * sizeof(kiln_edge) +
+                                  nbranch_sites * sizeof(kiln_branch) + nfuncs * NAME_MAX_BYTES);
   if (!h) {
     free(rank);
+    free(ran);
     runtime_error(in->rt, "%s: out of memory for the heat map", in->name);
     return NULL;
   }
   kiln_region *r = (kiln_region *)(h + 1);
-  char *names = (char *)(r + most);
+  kiln_edge *edges = (kiln_edge *)(r + most);
+  kiln_branch *branches = (kiln_branch *)(edges + nsites);
+  char *names = (char *)(branches + nbranch_sites);
   qsort(rank, nfuncs, sizeof *rank, hotter_first);
   double hottest = nfuncs && rank[0].self ? (double)rank[0].self : 0;
 
-  size_t n = 0;
+  size_t n = 0, nedges = 0, nbranches = 0;
   for (size_t i = 0; i < nfuncs; i++) {
     const FuncProfile *p = rank[i].prof;
     uint32_t x = rank[i].func;
@@ -91,6 +197,8 @@ kiln_heatmap *kiln_instance_heatmap(kiln_instance *in) {
         .heat = hottest ? (double)rank[i].self / hottest : 0,
         .tier = tier,
     };
+    nedges += site_edges(m, x, ran, edges + nedges);
+    nbranches += branch_bias(m, x, branches + nbranches);
     const InterpCode *code = m->code[x - w->nfunc_imports];
     for (uint32_t l = 0; l < p->nloops; l++) {
       uint64_t iterations = load(&p->loops[l].iterations), self = load(&p->loops[l].self);
@@ -105,10 +213,22 @@ kiln_heatmap *kiln_instance_heatmap(kiln_instance *in) {
           .self_share = total ? (double)self / (double)total : 0,
           .heat = hottest ? (double)self / hottest : 0,
           .tier = tier,
+          .osr_entries = load(&p->loops[l].osr_entries),
       };
     }
   }
   free(rank);
+  free(ran);
+  h->nedges = merge_edges(edges, nedges);
+  h->edges = edges;
+  qsort(branches, nbranches, sizeof *branches, busier_branch);
+  h->nbranches = nbranches < MAX_BRANCHES ? nbranches : MAX_BRANCHES;
+  h->branches = branches;
+  const MemoryInst *mem = in->mem0;
+  if (mem) {
+    h->memory_pages = __atomic_load_n(&mem->pages, __ATOMIC_RELAXED);
+    h->memory_grows = load(&mem->grows);
+  }
   const Thread *t = runtime_thread(in->rt);
   h->samples = __atomic_load_n(&t->samples, __ATOMIC_RELAXED);
   h->sample_us = t->sample_us ? t->sample_us : MONITOR_SAMPLE_US;

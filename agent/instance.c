@@ -355,7 +355,12 @@ static void run_start(Thread *t, void *arg) {
   FuncInst *f = in->funcs[in->module->wasm->start];
   /* The start function takes and returns nothing; its frame still needs a
    * place on the operand stack. */
-  f->entry(t, f, runtime_stack_top(in->rt));
+  FuncEntry e = __atomic_load_n(&f->entry, __ATOMIC_ACQUIRE);
+  uint64_t *sp = runtime_stack_top(in->rt);
+  if (e == interp_entry)
+    interp_entry(t, f, sp);
+  else
+    release_call(t, e, f, sp); /* counted (release.c) */
 }
 
 /* --- instantiation -------------------------------------------------------- */

@@ -240,9 +240,15 @@ void interp_entry(Thread *t, FuncInst *f, uint64_t *fp) {
       trap_raise(t, f, TRAP_STACK_EXHAUSTED);
     }
   }
+  /* A call boundary of the interpreter, where no entry pointer is held:
+   * packages nobody uses go here when no compiled frame is below
+   * (release.c), so that a script that went back to the interpreter for
+   * good still lets them go. */
+  release_point(t);
   const InterpCode *const code = f->code;
   FuncProfile *const prof = f->prof;
-  prof->calls++;
+  if (UNLIKELY(++prof->calls == INTERP_COUNTED_CALLS))
+    interp_stop_counting(f->code);
   t->running = f;
   t->running_loop = NO_LOOP;
   if (UNLIKELY((size_t)(t->stack_end - fp) < code->frame_slots))
@@ -280,26 +286,42 @@ dispatch:
 
     vmcase(BR) vmjump(F0); /* F0 offset */
 
-    vmcase(BR_NEZ32) { /* F0 cond, F1 offset */
+    vmcase(BR_NEZ32) { /* F0 cond, F1 offset (F2: the counting form's) */
       if (U32(F0) != 0)
         vmjump(F1);
-      vmnext(2);
+      vmnext(3);
     }
     vmcase(BR_EQZ32) {
       if (U32(F0) == 0)
         vmjump(F1);
-      vmnext(2);
+      vmnext(3);
     }
     vmcase(BR_NEZ64) {
       if (U64(F0) != 0)
         vmjump(F1);
-      vmnext(2);
+      vmnext(3);
     }
     vmcase(BR_EQZ64) {
       if (U64(F0) == 0)
         vmjump(F1);
-      vmnext(2);
+      vmnext(3);
     }
+
+    /* The counting forms (the monitor is on): the last field indexes
+     * prof->branches, whose n[1] counts jumps and n[0] falls-through. */
+#define BR_COUNTED(name, cond, offset, site)                                                       \
+  vmcase(name) {                                                                                   \
+    bool jump_ = (cond);                                                                           \
+    prof->branches[site].n[jump_]++;                                                               \
+    if (jump_)                                                                                     \
+      vmjump(offset);                                                                              \
+    vmnext(3);                                                                                     \
+  }
+    BR_COUNTED(BR_NEZ32_P, U32(F0) != 0, F1, F2)
+    BR_COUNTED(BR_EQZ32_P, U32(F0) == 0, F1, F2)
+    BR_COUNTED(BR_NEZ64_P, U64(F0) != 0, F1, F2)
+    BR_COUNTED(BR_EQZ64_P, U64(F0) == 0, F1, F2)
+#undef BR_COUNTED
 
     vmcase(BR_TABLE) { /* F0 index, F1 n, F2 .. F(2+n) offsets, the last is the default */
       uint32_t i = U32(F0), n = F1;
@@ -318,15 +340,16 @@ dispatch:
 /* Calls go through the callee's entry; when that is the interpreter, a
  * direct call is predicted better than the indirect one (same effect). The
  * entry may be switched by the tiering thread at any time (one atomic
- * store, tiering.c), so it is read once, atomically. Back from the call,
- * this function is the one running again. */
+ * store, tiering.c), so it is read once, atomically, right before the
+ * call; any other entry is counted in compiled_depth while it runs
+ * (release.c). Back from the call, this function is the one running again. */
 #define CALL_ENTRY(callee, sp)                                                                     \
   do {                                                                                             \
     FuncEntry entry_ = __atomic_load_n(&(callee)->entry, __ATOMIC_ACQUIRE);                        \
     if (LIKELY(entry_ == interp_entry))                                                            \
       interp_entry(t, (callee), (sp));                                                             \
     else                                                                                           \
-      entry_(t, (callee), (sp));                                                                   \
+      release_call(t, entry_, (callee), (sp));                                                     \
     t->running = f;                                                                                \
     t->running_loop = NO_LOOP;                                                                     \
   } while (0)
@@ -336,29 +359,45 @@ dispatch:
      * into it here, with its frame as it is (on-stack replacement), and
      * leaves the interpreter when the compiled code has run to the end. */
     vmcase(LOOP) {
-      prof->loops[F0].iterations++;
+      if (UNLIKELY(++prof->loops[F0].iterations == INTERP_COUNTED_ITERATIONS))
+        interp_stop_counting(f->code);
       t->running_loop = F0;
       OsrEntry osr = __atomic_load_n(&f->osr, __ATOMIC_ACQUIRE);
-      if (UNLIKELY(osr != NULL) && osr(t, f, fp, code->loops[F0].offset))
-        return;
+      if (UNLIKELY(osr != NULL)) {
+        /* Counted before the transfer, which may run for the rest of the
+         * script, so the heat map shows it now; taken back if declined.
+         * The transfer is a call into compiled code (release.c). */
+        prof->loops[F0].osr_entries++;
+        t->compiled_depth++;
+        int done = osr(t, f, fp, code->loops[F0].offset);
+        if (--t->compiled_depth == 0)
+          release_point(t);
+        if (done)
+          return;
+        prof->loops[F0].osr_entries--;
+      }
       vmnext(2);
     }
 
-    vmcase(CALL) { /* F0 function, F1 first argument (F2: room for CALL_R) */
+    /* F3 of every call: its counter (prof->sites), the monitor's edges. */
+    vmcase(CALL) { /* F0 function, F1 first argument (F2: room for CALL_R), F3 site */
       FuncInst *callee = inst->funcs[F0];
+      prof->sites[F3].calls++;
       CALL_ENTRY(callee, fp + F1);
       RELOAD_MEMSIZE();
       vmnext(3);
     }
     vmcase(CALL_R) { /* as CALL, then the first result goes to F2 too (call; local.set) */
       FuncInst *callee = inst->funcs[F0];
+      prof->sites[F3].calls++;
       CALL_ENTRY(callee, fp + F1);
       fp[F2] = fp[F1];
       RELOAD_MEMSIZE();
       vmnext(3);
     }
 
-    vmcase(CALL_INDIRECT) { /* F0 table, F1 first argument, F2 element index; word 3: Sig */
+    vmcase(
+        CALL_INDIRECT) { /* F0 table, F1 first argument, F2 element index, F3 site; word 3: Sig */
       TableInst *tab = inst->tables[F0];
       uint32_t i = U32(F2);
       if (UNLIKELY(i >= tab->size))
@@ -368,6 +407,16 @@ dispatch:
         TRAP(TRAP_UNINITIALIZED_ELEMENT);
       if (UNLIKELY(callee->sig != (const Sig *)pc[3].ptr))
         TRAP(TRAP_INDIRECT_MISMATCH);
+      if (callee->inst == inst) {
+        CallSiteProfile *s = &prof->sites[F3];
+        s->calls++;
+        if (s->target == callee->index)
+          s->votes++;
+        else if (s->votes == 0)
+          s->target = callee->index, s->votes = 1;
+        else
+          s->votes--;
+      }
       CALL_ENTRY(callee, fp + F1);
       RELOAD_MEMSIZE();
       vmnext(4);
@@ -382,6 +431,20 @@ dispatch:
   }                                                                                                \
   vmcase(BR_##T##_##R##_SI) {                                                                      \
     if ((CT)fp[F0] OP(CT) IMMCONV(F1))                                                             \
+      vmjump(F2);                                                                                  \
+    vmnext(3);                                                                                     \
+  }                                                                                                \
+  vmcase(BR_##T##_##R##_SS_P) {                                                                    \
+    bool jump_ = (CT)fp[F0] OP(CT) fp[F1];                                                         \
+    prof->branches[F3].n[jump_]++;                                                                 \
+    if (jump_)                                                                                     \
+      vmjump(F2);                                                                                  \
+    vmnext(3);                                                                                     \
+  }                                                                                                \
+  vmcase(BR_##T##_##R##_SI_P) {                                                                    \
+    bool jump_ = (CT)fp[F0] OP(CT) IMMCONV(F1);                                                    \
+    prof->branches[F3].n[jump_]++;                                                                 \
+    if (jump_)                                                                                     \
       vmjump(F2);                                                                                  \
     vmnext(3);                                                                                     \
   }

@@ -64,6 +64,35 @@ typedef struct {
   uint32_t offset, height;
 } InterpLoop;
 
+/* A call of the body: where it is (bytes from the body's start) and whom
+ * it calls; INTERP_INDIRECT for call_indirect. */
+#define INTERP_INDIRECT UINT32_MAX
+typedef struct {
+  uint32_t offset, callee;
+} InterpSite;
+
+/* A conditional branch that counts (the monitor's branch bias): the br_if
+ * or if it comes from (bytes from the body's start), and whether it jumps
+ * when the WebAssembly condition is true (br_if) or false (if, to its
+ * else; br_if over the values its target needs moved). */
+typedef struct {
+  uint32_t offset;
+  bool jumps_when;
+  uint16_t plain; /* its plain form (OP_*) */
+  uint32_t pos; /* where it is in code[] */
+} InterpBranch;
+
+/* Branches count until their function has run this many calls, or one of
+ * its loops this many iterations (a profile of its first runs): then its
+ * counting branches become plain ones (interp_stop_counting), and the
+ * interpreter runs at full speed again. */
+#define INTERP_COUNTED_CALLS 10000
+#define INTERP_COUNTED_ITERATIONS 1000000
+
+/* translate.c: turns code's counting branches into plain ones, in place.
+ * On the thread that runs code (or while none does). */
+void interp_stop_counting(InterpCode *code);
+
 struct InterpCode {
   uint32_t func_index;
   uint32_t nparams, nlocals, nresults; /* nlocals: declared, params excluded */
@@ -72,6 +101,10 @@ struct InterpCode {
   uint32_t ninstr; /* instructions in code[] (tests check fusion by it) */
   uint32_t nloops; /* OP_LOOP's F0 indexes loops[] */
   InterpLoop *loops;
+  uint32_t nsites; /* calls' last field indexes sites[] */
+  InterpSite *sites;
+  uint32_t nbranches; /* a counting branch's last field indexes branches[] */
+  InterpBranch *branches;
   InterpWord code[];
 };
 

@@ -199,13 +199,40 @@ typedef struct {
   double self_share; /* self_samples over all the samples charged to the module */
   double heat; /* in [0, 1]: self_share over the hottest function's */
   kiln_tier tier; /* the function's, now */
+  uint64_t osr_entries; /* loop: interpreted activations that moved into compiled code here */
 } kiln_region;
+
+/* Calls from one function to another, counted in interpreted code. A
+ * call_indirect site is an edge of its own: callee is the target a
+ * majority vote kept, count all the site's calls, votes the vote's margin
+ * (over half of count: callee takes most of them). */
+typedef struct {
+  uint32_t caller, callee;
+  uint64_t count;
+  int indirect; /* 1: a call_indirect site */
+  uint32_t site; /* indirect: the call_indirect's byte offset in the caller's body */
+  uint32_t votes; /* indirect */
+} kiln_edge;
+
+/* Which way a br_if or if went, counted in interpreted code over its
+ * function's first 10,000 calls (or million iterations of one loop). */
+typedef struct {
+  uint32_t func;
+  uint32_t offset; /* of the br_if or if, in bytes from the body's start */
+  uint64_t true_count, false_count; /* the condition's values */
+} kiln_branch;
 
 typedef struct {
   uint64_t samples; /* taken while a script of the runtime ran */
   unsigned sample_us;
   size_t nregions;
   kiln_region *regions; /* functions that ran, hottest first, each followed by its loops */
+  size_t nedges;
+  kiln_edge *edges; /* between functions that ran, most calls first */
+  uint32_t memory_pages; /* memory 0 of the instance now (64 KiB pages) */
+  uint64_t memory_grows; /* memory.grow executed on it */
+  size_t nbranches;
+  kiln_branch *branches; /* of functions that ran, busiest first */
 } kiln_heatmap;
 
 /* A function's move to another tier, and why; or (func KILN_NO_FUNC) what
@@ -220,6 +247,16 @@ typedef struct kiln_tier_change {
   char why[120]; /* the partition's reason, or what went wrong */
 } kiln_tier_change;
 
+/* A package the tiering mapped, unmapped again: none of its functions
+ * runs from it any more (each went to another package or tier), and no
+ * activation was running its code. Valid during the callback only. */
+typedef struct kiln_package_release {
+  const char *segment; /* the shared-memory segment's file name */
+  uint32_t functions; /* how many it was mapped for */
+  double at_s; /* seconds since the runtime was made */
+  const char *why;
+} kiln_package_release;
+
 /* --- adaptive tiering -------------------------------------------------------
  * A thread of the runtime's own watches the instance's heat map: after the
  * warm-up, and then every period, it sends it to the compile service, whose
@@ -232,11 +269,19 @@ typedef struct {
   unsigned warmup_ms; /* first heat map after this long (0: 100) ... */
   uint64_t warmup_events; /* ... or once this many calls and loop iterations ran (0: 20M) */
   unsigned period_ms; /* then one every period (0: 250) */
+  /* A compiled function the partition puts lower goes down only after this
+   * long without running (or since it was switched) (0: 10000): code that
+   * may run again soon is not taken away. */
+  unsigned demote_idle_ms;
   /* Called on the tiering thread, once, when no service answers at first:
    * it may start one (kiln run does); the thread then tries again. */
   void (*on_unavailable)(void *data);
   /* Called on the tiering thread for every change, as it happens. */
   void (*on_change)(const struct kiln_tier_change *change, void *data);
+  /* Called on the thread running the script, for every package unmapped
+   * (when its last function left it and no activation ran it any more);
+   * it must not call into the runtime. */
+  void (*on_release)(const struct kiln_package_release *release, void *data);
   void *data;
 } kiln_adapt_config;
 
@@ -253,6 +298,9 @@ KILN_API void kiln_instance_adapt_stop(kiln_instance *in);
 /* The tier changes so far, oldest first: copies up to max into out and
  * returns how many there are. */
 KILN_API size_t kiln_instance_tier_changes(kiln_instance *in, kiln_tier_change *out, size_t max);
+/* Packages the tiering has mapped so far, and how many of them it has
+ * unmapped again. */
+KILN_API void kiln_instance_packages(kiln_instance *in, size_t *mapped, size_t *released);
 
 /* The heat map of the instance's module as it stands. NULL: out of memory
  * (kiln_error). Free with kiln_heatmap_free. */

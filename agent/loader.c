@@ -12,8 +12,10 @@
  * The segment is hashed and then dlopen'ed through the same open file
  * (/proc/self/fd/N), so the bytes checked are the bytes mapped. The mapping
  * is shared and read-only: every process that runs the module at that tier
- * maps the same physical pages. A package stays mapped until its runtime
- * is freed, since any frame of any instance may still be running its code.
+ * maps the same physical pages. A package kiln_instance_compile maps
+ * stays mapped until its runtime is freed; one of the tiering thread's
+ * goes once no function points into it any more and no frame can run it
+ * (package_unused, package_release, release.c).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -38,13 +40,13 @@
 /* Where kilnd publishes segments; anything else in a reply is refused. */
 #define SEGMENT_DIR "/dev/shm/"
 
-static void package_release(void *handle) {
+static void kept_package_free(void *handle) {
   dlclose(handle);
 }
 
 /* A package whose code the fault handler knows (guard.c): it forgets it
  * first, since the addresses may hold other code next. */
-static void guarded_package_release(void *handle) {
+static void kept_guarded_package_free(void *handle) {
   guard_forget_package(handle);
   dlclose(handle);
 }
@@ -179,27 +181,83 @@ static int open_segment(const Kiln__PackageReady *p, const uint8_t **bytes_out, 
 typedef struct {
   const Instance *in;
   uintptr_t base; /* where the object is loaded */
+  LoadedPackage *pkg; /* its spans, as they are made */
+  size_t cap;
 } CodeMapping;
 
 static void map_function(const char *name, uint64_t value, uint64_t len, void *arg) {
-  const CodeMapping *cm = arg;
+  CodeMapping *cm = arg;
   const WasmModule *wm = cm->in->module->wasm;
   int64_t x = kiln_elf_function_index(name);
   if (x < wm->nfunc_imports || x >= wm->nfuncs || len == 0)
     return;
-  uintptr_t lo = cm->base + (uintptr_t)value;
-  monitor_map_code(lo, lo + (uintptr_t)len, cm->in->funcs[x]->prof);
+  LoadedPackage *pkg = cm->pkg;
+  if (pkg->nspans == cm->cap) {
+    /* Without room to remember it, a span could not be taken back when
+     * the package goes: then it is not made (its time goes to callers). */
+    size_t cap = cm->cap ? cm->cap * 2 : 16;
+    LoadedSpan *spans = realloc(pkg->spans, cap * sizeof *spans);
+    if (!spans)
+      return;
+    pkg->spans = spans;
+    cm->cap = cap;
+  }
+  uintptr_t lo = cm->base + (uintptr_t)value, hi = lo + (uintptr_t)len;
+  FuncProfile *prof = cm->in->funcs[x]->prof;
+  if (monitor_map_code(lo, hi, prof))
+    pkg->spans[pkg->nspans++] = (LoadedSpan){lo, hi, prof};
 }
 
 /* Tells the sampler whose code each function symbol of the package is, so
  * that self time in it is charged there (monitor.c). A package whose
  * symbols cannot be read still runs; its time goes to its callers. */
-static void map_code(const Instance *in, void *h, const uint8_t *bytes, size_t size) {
+static void map_code(const Instance *in, void *h, const uint8_t *bytes, size_t size,
+                     LoadedPackage *pkg) {
   struct link_map *lm = NULL;
   if (dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm)
     return;
-  CodeMapping cm = {in, (uintptr_t)lm->l_addr};
+  CodeMapping cm = {in, (uintptr_t)lm->l_addr, pkg, 0};
   kiln_elf_functions(bytes, size, SHT_SYMTAB, map_function, &cm);
+}
+
+static void unmap_code(LoadedPackage *pkg) {
+  for (size_t i = 0; i < pkg->nspans; i++)
+    monitor_unmap_code(pkg->spans[i].lo, pkg->spans[i].hi, pkg->spans[i].prof);
+  free(pkg->spans);
+  pkg->spans = NULL;
+  pkg->nspans = 0;
+}
+
+/* The lowest and highest address of the loaded object whose load bias
+ * (link_map l_addr) is extent[0]: every entry into it points there. */
+static int visit_extent(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  uintptr_t *extent = data;
+  if (info->dlpi_addr != extent[0])
+    return 0;
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD)
+      continue;
+    uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+    lo = a < lo ? a : lo;
+    hi = a + ph->p_memsz > hi ? a + ph->p_memsz : hi;
+  }
+  extent[1] = lo;
+  extent[2] = hi;
+  return 1;
+}
+
+static bool object_extent(void *h, uintptr_t *lo, uintptr_t *hi) {
+  struct link_map *lm = NULL;
+  if (dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm)
+    return false;
+  uintptr_t extent[3] = {(uintptr_t)lm->l_addr, 0, 0};
+  dl_iterate_phdr(visit_extent, extent);
+  *lo = extent[1];
+  *hi = extent[2];
+  return extent[1] < extent[2];
 }
 
 bool package_adopt(void *h, const WasmModule *wm, char *err, size_t n) {
@@ -234,19 +292,25 @@ bool package_load(Instance *in, const Kiln__PackageReady *p, LoadedPackage *out,
   char proc_path[64];
   int named = fresh_fd_name(fd, proc_path, sizeof proc_path);
   void *h = named < 0 ? NULL : dlopen(proc_path, RTLD_NOW | RTLD_LOCAL);
+  LoadedPackage pkg = {.handle = h};
   if (named < 0)
     snprintf(err, n, "%s: no descriptor to load it through", p->path);
   else if (!h)
     snprintf(err, n, "%s: %s", p->path, dlerror());
   else
-    map_code(in, h, bytes, p->size);
+    map_code(in, h, bytes, p->size, &pkg);
   munmap((void *)bytes, p->size);
   if (named >= 0)
     close(named); /* the mapping outlives the descriptor */
   if (!h)
     return false;
   FuncEntry *entries = calloc(p->n_entries + 1, sizeof *entries);
-  bool ok = entries && package_adopt(h, in->module->wasm, err, n);
+  pkg.funcs = calloc(p->n_entries + 1, sizeof *pkg.funcs);
+  bool ok = entries && pkg.funcs && package_adopt(h, in->module->wasm, err, n);
+  if (ok && !object_extent(h, &pkg.lo, &pkg.hi)) {
+    snprintf(err, n, "%s: cannot tell where it was loaded", p->path);
+    ok = false;
+  }
   /* Every symbol first, so that a package is used whole or not at all. */
   for (size_t i = 0; ok && i < p->n_entries; i++) {
     void *sym = dlsym(h, p->entries[i]->symbol);
@@ -259,9 +323,11 @@ bool package_load(Instance *in, const Kiln__PackageReady *p, LoadedPackage *out,
   /* Unregistered, a hot package runs its functions in the interpreter. */
   bool guarded = ok && guard_register_package(h);
   if (!ok) {
-    if (!entries)
+    if (!entries || !pkg.funcs)
       snprintf(err, n, "out of memory");
     free(entries);
+    free(pkg.funcs);
+    unmap_code(&pkg);
     if (guarded)
       guard_forget_package(h);
     dlclose(h);
@@ -278,14 +344,65 @@ bool package_load(Instance *in, const Kiln__PackageReady *p, LoadedPackage *out,
     __atomic_store_n(&f->osr, entry_at_loop, __ATOMIC_RELEASE);
     __atomic_store_n(&f->tier, tier, __ATOMIC_RELAXED);
     __atomic_store_n(&f->entry, entries[i], __ATOMIC_RELEASE);
+    pkg.funcs[pkg.nfuncs++] = f->index;
   }
   free(entries);
-  *out = (LoadedPackage){h, guarded};
+  pkg.guarded = guarded;
+  snprintf(pkg.segment, sizeof pkg.segment, "%s", p->path + strlen(SEGMENT_DIR));
+  *out = pkg;
   return true;
 }
 
 bool package_keep(kiln_runtime *rt, LoadedPackage pkg) {
-  return runtime_on_free(rt, pkg.guarded ? guarded_package_release : package_release, pkg.handle);
+  /* Mapped for good: the module's end takes its code map entries
+   * (monitor_unmap_profiles), and the handle is all that is left to free. */
+  free(pkg.spans);
+  free(pkg.funcs);
+  return runtime_on_free(rt, pkg.guarded ? kept_guarded_package_free : kept_package_free,
+                         pkg.handle);
+}
+
+static bool points_into(const void *entry, const LoadedPackage *pkg) {
+  uintptr_t a = (uintptr_t)entry;
+  return a >= pkg->lo && a < pkg->hi;
+}
+
+bool package_unused(const Instance *in, const LoadedPackage *pkg, char *why, size_t n) {
+  const WasmModule *wm = in->module->wasm;
+  for (uint32_t i = wm->nfunc_imports; i < wm->nfuncs; i++) {
+    FuncInst *f = in->funcs[i];
+    FuncEntry entry = __atomic_load_n(&f->entry, __ATOMIC_ACQUIRE);
+    OsrEntry osr = __atomic_load_n(&f->osr, __ATOMIC_ACQUIRE);
+    void *e, *o;
+    memcpy(&e, &entry, sizeof e); /* function to object pointer */
+    memcpy(&o, &osr, sizeof o);
+    if (points_into(e, pkg) || (osr && points_into(o, pkg)))
+      return false;
+  }
+  size_t cold = 0;
+  for (size_t i = 0; i < pkg->nfuncs; i++)
+    cold += __atomic_load_n(&in->funcs[pkg->funcs[i]]->entry, __ATOMIC_RELAXED) == interp_entry;
+  if (pkg->nfuncs == 1)
+    snprintf(why, n, "its one function %s",
+             cold ? "went back to the interpreter" : "moved to another package");
+  else if (cold == pkg->nfuncs)
+    snprintf(why, n, "its %zu functions went back to the interpreter", pkg->nfuncs);
+  else if (cold == 0)
+    snprintf(why, n, "its %zu functions moved to other packages", pkg->nfuncs);
+  else
+    snprintf(why, n, "of its %zu functions %zu went back to the interpreter, %zu to other packages",
+             pkg->nfuncs, cold, pkg->nfuncs - cold);
+  return true;
+}
+
+void package_release(LoadedPackage *pkg) {
+  unmap_code(pkg);
+  if (pkg->guarded)
+    guard_forget_package(pkg->handle);
+  dlclose(pkg->handle);
+  free(pkg->funcs);
+  pkg->funcs = NULL;
+  pkg->handle = NULL;
 }
 
 static void fill_info(kiln_compile_info *info, const Kiln__PackageReady *p) {

@@ -1,8 +1,8 @@
 /*
  * main.c: the `kiln` command.
  *
- *   kiln run [--tier auto|cold|warm|hot] [--warmup MS] [--period MS] [--service ENDPOINT] [--idle
- * SECONDS] [--verbose]
+ *   kiln run [--tier auto|cold|warm|hot] [--warmup MS] [--period MS] [--demote-after MS]
+ *            [--service ENDPOINT] [--idle SECONDS] [--verbose]
  *            [--stats] [--heatmap FILE.json]
  *            [--dir HOST[::GUEST]]... [--env NAME=VALUE]... FILE.wasm [ARGS...]
  *
@@ -66,13 +66,17 @@ static const char usage_text[] =
     "  --warmup MS            auto: the first heat map after MS milliseconds\n"
     "                         (default 100), sooner in a busy program\n"
     "  --period MS            auto: then one every MS milliseconds (default 250)\n"
+    "  --demote-after MS      auto: a compiled function the partition puts\n"
+    "                         lower goes down once it has not run for MS\n"
+    "                         milliseconds (default 10000); a package none of\n"
+    "                         whose functions runs from it any more is unmapped\n"
     "  --service ENDPOINT     kilnd's ZeroMQ endpoint (default\n"
     "                         ipc://$XDG_RUNTIME_DIR/kiln/kilnd.sock); when no\n"
     "                         kilnd answers at an ipc:// endpoint, kiln starts one\n"
     "  --idle SECONDS         a kilnd started by kiln exits after this long\n"
     "                         with no agent connected (default 600)\n"
     "  --verbose              say on stderr which package was mapped, and each\n"
-    "                         tier change (auto)\n"
+    "                         tier change and package unmapped (auto)\n"
     "  --no-monitor           no counting, no sampling and no tiering up: the\n"
     "                         interpreter (or --tier) alone, as a reference\n"
     "  --stats                at exit, print the heat map on stderr: calls, loop\n"
@@ -93,7 +97,7 @@ static const char usage_text[] =
 typedef struct {
   bool adaptive; /* --tier auto: the partition decides, as the script runs */
   kiln_tier tier; /* otherwise: every function at this tier, from the start */
-  unsigned warmup_ms, period_ms; /* 0: libkiln's defaults */
+  unsigned warmup_ms, period_ms, demote_ms; /* 0: libkiln's defaults */
   const char *service; /* NULL: the default endpoint */
   long idle;
   bool verbose;
@@ -232,6 +236,9 @@ static int parse_run(int argc, char **argv, Options *o) {
     } else if ((v = option_value(argc, argv, &i, "--period", &err))) {
       if ((err = parse_ms("--period", v, &o->period_ms)))
         return err;
+    } else if ((v = option_value(argc, argv, &i, "--demote-after", &err))) {
+      if ((err = parse_ms("--demote-after", v, &o->demote_ms)))
+        return err;
     } else if ((v = option_value(argc, argv, &i, "--service", &err))) {
       if (!*v)
         return fail("--service: empty endpoint");
@@ -349,6 +356,12 @@ static void tier_changed(const kiln_tier_change *c, void *data) {
                                       : ", cached");
 }
 
+static void package_released(const kiln_package_release *r, void *data) {
+  const Adapt *a = data;
+  if (a->o->verbose)
+    fprintf(stderr, "kiln: %.3f s: released package %s: %s\n", r->at_s, r->segment, r->why);
+}
+
 /* --stats and --heatmap, once the script is done. Non-zero: the heat map
  * could not be written (one line said so). */
 static int report(kiln_runtime *rt, kiln_module *m, kiln_instance *in, const Options *o) {
@@ -365,8 +378,13 @@ static int report(kiln_runtime *rt, kiln_module *m, kiln_instance *in, const Opt
   }
   nchanges = kiln_instance_tier_changes(in, changes, nchanges);
   int status = 0;
-  if (o->stats)
+  if (o->stats) {
     report_stats(stderr, h, changes, nchanges, 20);
+    size_t mapped, released;
+    kiln_instance_packages(in, &mapped, &released);
+    if (o->adaptive)
+      fprintf(stderr, "kiln: stats: %zu packages mapped, %zu of them released\n", mapped, released);
+  }
   char err[512];
   if (o->heatmap && !report_heatmap_json(o->heatmap, o->file, kiln_module_hash(m), h, changes,
                                          nchanges, err, sizeof err))
@@ -413,8 +431,10 @@ static int run_module(kiln_runtime *rt, const Options *o) {
   if (o->adaptive && sampling && !o->no_monitor) {
     kiln_adapt_config ac = {.warmup_ms = o->warmup_ms,
                             .period_ms = o->period_ms,
+                            .demote_idle_ms = o->demote_ms,
                             .on_unavailable = start_own_kilnd,
                             .on_change = tier_changed,
+                            .on_release = package_released,
                             .data = &a};
     if (kiln_instance_adapt(in, &ac) != KILN_OK)
       fprintf(stderr, "kiln: warning: %s; running interpreted\n", kiln_error(rt));

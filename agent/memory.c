@@ -75,6 +75,7 @@ void memory_release(MemoryInst *m) {
 }
 
 int64_t memory_grow(MemoryInst *m, uint32_t delta_pages) {
+  __atomic_store_n(&m->grows, m->grows + 1, __ATOMIC_RELAXED); /* the heat map reads it */
   uint32_t old = m->pages;
   if ((uint64_t)old + delta_pages > m->max_pages)
     return -1;

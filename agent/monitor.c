@@ -65,6 +65,21 @@ bool monitor_map_code(uintptr_t lo, uintptr_t hi, FuncProfile *prof) {
   return done;
 }
 
+void monitor_unmap_code(uintptr_t lo, uintptr_t hi, const FuncProfile *prof) {
+  /* One entry only: an object loaded twice (dlopen counts) made two equal
+   * ones, and the other load still holds its code. */
+  pthread_mutex_lock(&map_lock);
+  for (size_t i = 0; i < CODE_SPANS; i++) {
+    if (atomic_load_explicit(&spans[i].hi, memory_order_relaxed) == hi &&
+        atomic_load_explicit(&spans[i].lo, memory_order_relaxed) == lo &&
+        atomic_load_explicit(&spans[i].prof, memory_order_relaxed) == prof) {
+      atomic_store_explicit(&spans[i].hi, 0, memory_order_release);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&map_lock);
+}
+
 void monitor_unmap_profiles(const FuncProfile *first, size_t n) {
   pthread_mutex_lock(&map_lock);
   for (size_t i = 0; i < CODE_SPANS; i++) {

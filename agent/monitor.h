@@ -27,6 +27,8 @@ void monitor_stop(Monitor *mon);
 /* Machine code in [lo, hi) is prof's function: samples there count for it.
  * False when the map is full (the samples then go to its caller). */
 bool monitor_map_code(uintptr_t lo, uintptr_t hi, FuncProfile *prof);
+/* Forgets one range monitor_map_code made, before its code is unmapped. */
+void monitor_unmap_code(uintptr_t lo, uintptr_t hi, const FuncProfile *prof);
 /* Forgets every range of the n profiles from first (a module's), before
  * they are freed or the code is unmapped. */
 void monitor_unmap_profiles(const FuncProfile *first, size_t n);

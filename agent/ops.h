@@ -35,6 +35,8 @@
 /* Two forms (_SS, _SI) of one operation: dst, a, b; branches a, b, offset. */
 #define KILN_FORMS2(X, T, N) X(T##_##N##_SS, 3, 0) X(T##_##N##_SI, 3, 0)
 #define KILN_BRFORMS2(X, T, N) X(BR_##T##_##N##_SS, 3, 0) X(BR_##T##_##N##_SI, 3, 0)
+/* The same, counting for the monitor: F3 indexes the function's branch counters. */
+#define KILN_BRFORMS2_P(X, T, N) X(BR_##T##_##N##_SS_P, 4, 0) X(BR_##T##_##N##_SI_P, 4, 0)
 
 /* Integer binary operations that have both forms, per type. */
 #define KILN_IBINS(X, M, T)                                                                        \
@@ -67,10 +69,14 @@
 
 #define KILN_OPS(X)                                                                                \
   /* control */                                                                                    \
-  X(UNREACHABLE, 1, 0) X(BR, 1, 0) X(BR_NEZ32, 2, 0) X(BR_EQZ32, 2, 0) X(BR_NEZ64, 2, 0)           \
-  X(BR_EQZ64, 2, 0) X(BR_TABLE, 2, 0) X(RET, 1, 0) X(RET1, 1, 0) X(CALL, 3, 0) X(CALL_R, 3, 0)     \
+  X(UNREACHABLE, 1, 0) X(BR, 1, 0) X(BR_NEZ32, 3, 0) X(BR_EQZ32, 3, 0) X(BR_NEZ64, 3, 0)           \
+  X(BR_EQZ64, 3, 0) X(BR_TABLE, 2, 0) X(RET, 1, 0) X(RET1, 1, 0) X(CALL, 4, 0) X(CALL_R, 4, 0)     \
   X(CALL_INDIRECT, 4, 1) X(LOOP, 1, 0)                                                             \
   KILN_RELS(X, KILN_BRFORMS2, I32) KILN_RELS(X, KILN_BRFORMS2, I64)                                \
+  /* conditional branches that count (the monitor is on), laid out like the plain ones, whose  \
+   * last field they use for their counter; the plain BR_NEZ32 .. BR_EQZ64 ignore it */          \
+  X(BR_NEZ32_P, 3, 0) X(BR_EQZ32_P, 3, 0) X(BR_NEZ64_P, 3, 0) X(BR_EQZ64_P, 3, 0)                  \
+  KILN_RELS(X, KILN_BRFORMS2_P, I32) KILN_RELS(X, KILN_BRFORMS2_P, I64)                            \
   /* data movement */                                                                              \
   X(COPY, 2, 0) X(CONST32, 2, 0) X(CONST64, 1, 1) X(SELECT, 4, 0) X(GLOBAL_GET, 2, 0)              \
   X(GLOBAL_SET, 2, 0) X(GLOBAL_SET32, 2, 0)                                                        \

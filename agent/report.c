@@ -86,9 +86,39 @@ bool report_heatmap_json(const char *path, const char *module, const char *hash,
     json_object_object_add(o, "self_share", json_object_new_double(r->self_share));
     json_object_object_add(o, "heat", json_object_new_double(r->heat));
     json_object_object_add(o, "tier", json_object_new_string(tier_name(r->tier)));
+    if (r->loop != KILN_NO_LOOP)
+      json_object_object_add(o, "osr_entries", json_object_new_uint64(r->osr_entries));
     json_object_array_add(regions, o);
   }
   json_object_object_add(root, "regions", regions);
+  json_object *edges = json_object_new_array();
+  for (size_t i = 0; i < h->nedges; i++) {
+    const kiln_edge *e = &h->edges[i];
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "caller", json_object_new_int64(e->caller));
+    json_object_object_add(o, "callee", json_object_new_int64(e->callee));
+    json_object_object_add(o, "calls", json_object_new_uint64(e->count));
+    if (e->indirect) {
+      json_object_object_add(o, "indirect", json_object_new_boolean(1));
+      json_object_object_add(o, "site", json_object_new_int64(e->site));
+      json_object_object_add(o, "votes", json_object_new_int64(e->votes));
+    }
+    json_object_array_add(edges, o);
+  }
+  json_object_object_add(root, "edges", edges);
+  json_object *branches = json_object_new_array();
+  for (size_t i = 0; i < h->nbranches; i++) {
+    const kiln_branch *b = &h->branches[i];
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "func", json_object_new_int64(b->func));
+    json_object_object_add(o, "offset", json_object_new_int64(b->offset));
+    json_object_object_add(o, "true", json_object_new_uint64(b->true_count));
+    json_object_object_add(o, "false", json_object_new_uint64(b->false_count));
+    json_object_array_add(branches, o);
+  }
+  json_object_object_add(root, "branches", branches);
+  json_object_object_add(root, "memory_pages", json_object_new_int64(h->memory_pages));
+  json_object_object_add(root, "memory_grows", json_object_new_uint64(h->memory_grows));
   json_object *changes = json_object_new_array();
   for (size_t k = 0; k < nev; k++) {
     const kiln_tier_change *e = &ev[k];

@@ -56,7 +56,18 @@ typedef struct Sig {
 typedef struct {
   uint64_t iterations; /* times its header ran: entries plus back-edges */
   uint64_t self; /* CPU-time samples taken while it was the innermost loop */
+  uint64_t osr_entries; /* interpreted activations that moved into compiled code here */
 } LoopProfile;
+
+/* A call of the body (InterpCode.sites), counted in the interpreter. For
+ * call_indirect, target is the callee a majority vote keeps (Boyer-Moore:
+ * the callee of most of its calls, if one has more than half), votes its
+ * margin: a dominant target without a table of them. */
+typedef struct {
+  uint64_t calls;
+  uint32_t target; /* function index in the caller's module */
+  uint32_t votes;
+} CallSiteProfile;
 
 typedef struct {
   uint64_t calls; /* entries into the interpreter's code of it */
@@ -64,6 +75,12 @@ typedef struct {
   uint64_t self_compiled; /* those of them in its compiled code */
   uint32_t nloops; /* as InterpCode.loops */
   LoopProfile *loops;
+  uint32_t nsites; /* as InterpCode.sites */
+  CallSiteProfile *sites;
+  uint32_t nbranches; /* as InterpCode.branches */
+  struct {
+    uint64_t n[2]; /* [1]: the branch jumped, [0]: it fell through */
+  } * branches;
 } FuncProfile;
 
 struct kiln_func {
@@ -87,6 +104,7 @@ typedef struct {
   uint32_t pages, max_pages;
   size_t reserved; /* bytes of address space behind base */
   bool has_max; /* declared with a maximum (import matching needs it) */
+  uint64_t grows; /* memory.grow executed, failed ones too (the monitor's) */
 } MemoryInst;
 
 typedef struct {
@@ -158,6 +176,14 @@ struct Thread {
   volatile uint32_t running_loop;
   uint64_t samples; /* taken while a script ran, since the runtime was made */
   unsigned sample_us; /* the sampler's period; 0 until it first starts */
+  /* Releasing packages (release.c). compiled_depth counts the calls from
+   * the interpreter or the host into anything but the interpreter
+   * (compiled code, host functions) that have not returned: at 0 no frame
+   * of compiled code is on this thread's stack. releasable is the list of
+   * packages the tiering threads found unused, for this thread to unmap
+   * at such a point; they push, it takes (atomically). */
+  uint32_t compiled_depth;
+  struct PackageRelease *releasable;
 };
 #define NO_LOOP UINT32_MAX
 
@@ -231,10 +257,44 @@ void interp_free(InterpCode *code);
 /* The FuncEntry of interpreted functions. */
 void interp_entry(Thread *t, FuncInst *f, uint64_t *sp);
 
+/* release.c: packages unmapped by the thread that runs their code, at a
+ * point where it cannot be running it. A package's code is reached only
+ * through FuncInst entries and OSR entries, loaded right before the call
+ * (interp.c, api.c, instance.c, and compiled code, which has no call
+ * between the two either), so once a package is releasable (none of them
+ * points into it any more, tiering.c) a frame that has not entered it yet
+ * never will; what may still run it is a frame entered before, and while
+ * one is on the stack compiled_depth is above 0. Hence the points:
+ * leaving compiled code (compiled_depth back to 0) and entering the
+ * interpreter, each checking one pointer; a trap's unwinding resets
+ * compiled_depth at the boundary (runtime_protect). */
+/* Unmaps the releasable packages when compiled_depth is 0; the slow path
+ * of release_point. */
+void release_run(Thread *t);
+/* Where nothing is pending, one load and a branch never taken. The depth
+ * is tested here too, not only in release_run: a package may wait long
+ * (compiled code that never returns), and meanwhile every interpreted
+ * call it makes passes here. */
+static inline void release_point(Thread *t) {
+  if (__builtin_expect(__atomic_load_n(&t->releasable, __ATOMIC_RELAXED) != NULL, 0) &&
+      t->compiled_depth == 0)
+    release_run(t);
+}
+/* Calls entry e of f when it is not the interpreter's (compiled code or a
+ * host function), counting it in compiled_depth. */
+static inline void release_call(Thread *t, FuncEntry e, FuncInst *f, uint64_t *sp) {
+  t->compiled_depth++;
+  e(t, f, sp);
+  if (--t->compiled_depth == 0)
+    release_point(t);
+}
+
 /* api.c: seconds since rt was made. */
 double runtime_uptime_s(const kiln_runtime *rt);
 /* api.c: the Thread scripts of rt run on. */
 const Thread *runtime_thread(const kiln_runtime *rt);
+/* The same, to post packages to (release.h). */
+Thread *runtime_thread_of(kiln_runtime *rt);
 
 /* api.c: FuncEntry of host functions. */
 void host_entry(Thread *t, FuncInst *f, uint64_t *sp);

@@ -321,6 +321,12 @@ kiln_status service_compile_each(ServiceClient *c, const WasmModule *m, const Se
     cr.functions = (uint32_t *)jobs[k].funcs;
     cr.n_functions = jobs[k].nfuncs;
     cr.tier = jobs[k].tier;
+    cr.hints = jobs[k].hints;
+    cr.n_hints = jobs[k].nhints;
+    cr.without_osr = jobs[k].without_osr;
+    cr.n_without_osr = jobs[k].nwithout_osr;
+    cr.branch_hints = jobs[k].branch_hints;
+    cr.n_branch_hints = jobs[k].nbranch_hints;
     Kiln__Envelope req = KILN__ENVELOPE__INIT;
     req.body_case = KILN__ENVELOPE__BODY_COMPILE_REQUEST;
     req.compile_request = &cr;

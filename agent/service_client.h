@@ -52,6 +52,12 @@ typedef struct {
   const uint32_t *funcs;
   size_t nfuncs;
   Kiln__Tier tier;
+  Kiln__CallHint **hints; /* the partition job's profile, as it came */
+  size_t nhints;
+  uint32_t *without_osr;
+  size_t nwithout_osr;
+  Kiln__BranchHint **branch_hints;
+  size_t nbranch_hints;
 } ServiceJob;
 /* Called as each reply comes: pkg (owned by the caller of ready only for the
  * call), or NULL and kilnd's one line. Returns false to stop waiting. */

@@ -15,8 +15,11 @@
  * call on. The script never waits: everything here is off its thread, and
  * a switch is one atomic store per function (loader.c).
  *
- * Packages are only added while the thread runs; kiln_instance_adapt_stop
- * hands them to the runtime, which unmaps them when it is freed.
+ * After each round, a package none of whose functions runs from it any
+ * more (demoted, or moved to a newer package) is posted to the script's
+ * thread, which unmaps it once no compiled code runs (release.c); a later
+ * round may map it again. kiln_instance_adapt_stop hands the rest to the
+ * runtime, which unmaps them when it is freed.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -28,6 +31,7 @@
 
 #include "interp.h"
 #include "loader.h"
+#include "release.h"
 #include "runtime.h"
 #include "service_client.h"
 
@@ -45,7 +49,7 @@
 /* A function goes down a tier only after this long without running (or
  * since it was switched): one that a run's start compiled may not have
  * run yet, and nothing is won by taking code away from one that will. */
-#define DEMOTE_IDLE_S 10.0
+#define DEFAULT_DEMOTE_IDLE_MS 10000
 #define FINAL_TIMEOUT_MS 2000
 
 typedef struct Tiering Tiering;
@@ -59,8 +63,11 @@ struct Tiering {
   bool joined; /* stopped and waited for: the record stays readable */
   kiln_tier_change *changes;
   size_t nchanges;
-  LoadedPackage *packages;
+  size_t nchanges_sent; /* the tiering thread's: those already in a heat map */
+  LoadedPackage *packages; /* mapped and not posted for release */
   size_t npackages, cap_packages;
+  size_t mapped; /* packages mapped in all */
+  size_t released; /* of them unmapped again: written by the script's thread, atomically */
   /* The tiering thread's alone. */
   /* Per defined function, [2 * i] all its self samples, [2 * i + 1] those
    * in compiled code: as counted at the last round, and recent (decayed). */
@@ -192,10 +199,52 @@ static bool keep_package(Tiering *tg, LoadedPackage pkg) {
       ok = false;
     }
   }
-  if (ok)
+  if (ok) {
     tg->packages[tg->npackages++] = pkg;
+    tg->mapped++;
+  }
   pthread_mutex_unlock(&tg->lock);
   return ok;
+}
+
+/* On the script's thread, as a package goes (release.h). */
+static void released(const PackageRelease *r) {
+  Tiering *tg = r->data;
+  __atomic_fetch_add(&tg->released, 1, __ATOMIC_RELAXED);
+  if (tg->cfg.on_release) {
+    kiln_package_release rel = {.segment = r->pkg.segment,
+                                .functions = (uint32_t)r->pkg.nfuncs,
+                                .at_s = runtime_uptime_s(tg->in->rt),
+                                .why = r->why};
+    tg->cfg.on_release(&rel, tg->cfg.data);
+  }
+}
+
+/* Posts every package no function uses any more to the script's thread,
+ * which unmaps it when no compiled code runs (release.c). Entries move
+ * into a package only in package_load, after its dlopen: if this object
+ * is loaded again (here, or by kiln_instance_compile), that load holds a
+ * reference of its own, and this one's dlclose leaves it mapped. */
+static void offer_unused(Tiering *tg) {
+  Thread *t = runtime_thread_of(tg->in->rt);
+  pthread_mutex_lock(&tg->lock);
+  size_t kept = 0;
+  for (size_t i = 0; i < tg->npackages; i++) {
+    LoadedPackage *p = &tg->packages[i];
+    PackageRelease *r = malloc(sizeof *r);
+    if (r && package_unused(tg->in, p, r->why, sizeof r->why)) {
+      r->pkg = *p;
+      r->owner = tg;
+      r->done = released;
+      r->data = tg;
+      release_post(t, r);
+    } else {
+      free(r); /* still used (or no memory to post it now: next round) */
+      tg->packages[kept++] = *p;
+    }
+  }
+  tg->npackages = kept;
+  pthread_mutex_unlock(&tg->lock);
 }
 
 static const char *reason_of(const Kiln__Partition *p, uint32_t func) {
@@ -244,10 +293,10 @@ static bool take_package(void *arg, size_t k, const Kiln__PackageReady *pkg, con
   return !nap(tg, 0);
 }
 
-/* Whether func may go down a tier (DEMOTE_IDLE_S). */
+/* Whether func may go down a tier (kiln_adapt_config.demote_idle_ms). */
 static bool idle(const Tiering *tg, uint32_t func) {
   double since = tg->active_s[func - tg->in->module->wasm->nfunc_imports];
-  return runtime_uptime_s(tg->in->rt) - since >= DEMOTE_IDLE_S;
+  return (runtime_uptime_s(tg->in->rt) - since) * 1000 >= tg->cfg.demote_idle_ms;
 }
 
 /* Whether job j has a function not at its tier yet; its tier, maybe
@@ -268,6 +317,21 @@ static bool job_needed(Tiering *tg, const Kiln__PartitionJob *j, Kiln__Tier *tie
     needed |= now < t || (now > t && idle(tg, x));
   }
   return needed && t != KILN_TIER_COLD;
+}
+
+/* What to ask kilnd for a partition job, at tier (the job's, or warm for
+ * hot where hot code cannot run): the profile hints only for hot code. */
+static ServiceJob job_of(const Kiln__PartitionJob *j, Kiln__Tier tier) {
+  bool as_asked = tier == j->tier;
+  return (ServiceJob){.funcs = j->functions,
+                      .nfuncs = j->n_functions,
+                      .tier = tier,
+                      .hints = as_asked ? j->hints : NULL,
+                      .nhints = as_asked ? j->n_hints : 0,
+                      .without_osr = j->without_osr,
+                      .nwithout_osr = j->n_without_osr,
+                      .branch_hints = as_asked ? j->branch_hints : NULL,
+                      .nbranch_hints = as_asked ? j->n_branch_hints : 0};
 }
 
 static void apply(Tiering *tg, const Kiln__Partition *p) {
@@ -294,8 +358,7 @@ static void apply(Tiering *tg, const Kiln__Partition *p) {
   for (size_t k = 0; k < p->n_jobs; k++) {
     Kiln__Tier tier;
     if (job_needed(tg, p->jobs[k], &tier))
-      r.jobs[r.njobs++] = (ServiceJob){
-          .funcs = p->jobs[k]->functions, .nfuncs = p->jobs[k]->n_functions, .tier = tier};
+      r.jobs[r.njobs++] = job_of(p->jobs[k], tier);
   }
   char err[480];
   kiln_status st =
@@ -305,6 +368,79 @@ static void apply(Tiering *tg, const Kiln__Partition *p) {
   else if (st != KILN_OK)
     problem(tg, err);
   free(r.jobs);
+  offer_unused(tg);
+}
+
+/* What a heat map carries besides its regions: call edges, and the tier
+ * changes since the last one that went out (for kilnd's feed). */
+typedef struct {
+  Kiln__CallEdge *edges, **ep;
+  Kiln__BranchBias *branches, **bp;
+  Kiln__TierChange *changes, **cp;
+  kiln_tier_change *copies; /* the record's, taken under its lock */
+  size_t nchanges, upto; /* upto: the record's count once these are sent */
+} HeatMapExtras;
+
+static void extras_free(HeatMapExtras *x) {
+  free(x->edges);
+  free(x->ep);
+  free(x->branches);
+  free(x->bp);
+  free(x->changes);
+  free(x->cp);
+  free(x->copies);
+}
+
+static bool extras_new(Tiering *tg, const kiln_heatmap *h, HeatMapExtras *x) {
+  pthread_mutex_lock(&tg->lock);
+  x->upto = tg->nchanges;
+  x->nchanges = tg->nchanges - tg->nchanges_sent;
+  x->copies = malloc((x->nchanges + 1) * sizeof *x->copies);
+  if (x->copies)
+    memcpy(x->copies, tg->changes + tg->nchanges_sent, x->nchanges * sizeof *x->copies);
+  pthread_mutex_unlock(&tg->lock);
+  x->edges = calloc(h->nedges + 1, sizeof *x->edges);
+  x->ep = calloc(h->nedges + 1, sizeof *x->ep);
+  x->changes = calloc(x->nchanges + 1, sizeof *x->changes);
+  x->cp = calloc(x->nchanges + 1, sizeof *x->cp);
+  x->branches = calloc(h->nbranches + 1, sizeof *x->branches);
+  x->bp = calloc(h->nbranches + 1, sizeof *x->bp);
+  if (!x->copies || !x->edges || !x->ep || !x->changes || !x->cp || !x->branches || !x->bp)
+    return false;
+  for (size_t i = 0; i < h->nbranches; i++) {
+    Kiln__BranchBias *b = &x->branches[i];
+    kiln__branch_bias__init(b);
+    b->function_index = h->branches[i].func;
+    b->offset = h->branches[i].offset;
+    b->true_count = h->branches[i].true_count;
+    b->false_count = h->branches[i].false_count;
+    x->bp[i] = b;
+  }
+  for (size_t i = 0; i < h->nedges; i++) {
+    Kiln__CallEdge *e = &x->edges[i];
+    kiln__call_edge__init(e);
+    e->caller = h->edges[i].caller;
+    e->callee = h->edges[i].callee;
+    e->count = h->edges[i].count;
+    e->indirect = h->edges[i].indirect;
+    e->site = h->edges[i].site;
+    e->votes = h->edges[i].votes;
+    x->ep[i] = e;
+  }
+  for (size_t i = 0; i < x->nchanges; i++) {
+    const kiln_tier_change *c = &x->copies[i];
+    Kiln__TierChange *p = &x->changes[i];
+    kiln__tier_change__init(p);
+    p->function_index = c->func;
+    p->from = proto_tier(c->from);
+    p->to = proto_tier(c->tier);
+    p->at_s = c->at_s;
+    p->compile_ms = c->compile_ms;
+    p->latency_ms = c->latency_ms;
+    p->why = (char *)c->why;
+    x->cp[i] = p;
+  }
+  return true;
 }
 
 /* One heat map out, one partition in and applied. The final one, as the
@@ -343,9 +479,11 @@ static void round_trip(Tiering *tg, bool final) {
   bool worth = module_samples > 0 && (final ? tg->client != NULL : recent_total >= 1);
   Kiln__Region *regions = calloc(h->nregions + 1, sizeof *regions);
   Kiln__Region **rp = calloc(h->nregions + 1, sizeof *rp);
-  if (!worth || !regions || !rp || !connect_service(tg)) {
+  HeatMapExtras x = {0};
+  if (!worth || !regions || !rp || !extras_new(tg, h, &x) || !connect_service(tg)) {
     free(regions);
     free(rp);
+    extras_free(&x);
     kiln_heatmap_free(h);
     return;
   }
@@ -369,6 +507,7 @@ static void round_trip(Tiering *tg, bool final) {
     }
     regions[i].heat = r->heat;
     regions[i].tier = proto_tier(r->tier);
+    regions[i].osr_entries = r->osr_entries;
     rp[i] = &regions[i];
   }
   Kiln__HeatMap hm = KILN__HEAT_MAP__INIT;
@@ -380,12 +519,21 @@ static void round_trip(Tiering *tg, bool final) {
   hm.n_regions = h->nregions;
   hm.regions = rp;
   hm.final = final;
+  hm.n_edges = h->nedges;
+  hm.edges = x.ep;
+  hm.n_tier_changes = x.nchanges;
+  hm.tier_changes = x.cp;
+  hm.memory_pages = h->memory_pages;
+  hm.memory_grows = h->memory_grows;
+  hm.n_branches = h->nbranches;
+  hm.branches = x.bp;
   char err[480];
   Kiln__Partition *part = NULL;
   tg->asked_at_s = runtime_uptime_s(in->rt);
   kiln_status st = service_partition(tg->client, in->module->wasm, &hm, &part, err, sizeof err);
   free(regions);
   free(rp);
+  extras_free(&x);
   kiln_heatmap_free(h);
   if (st == KILN_UNAVAILABLE) {
     drop_service(tg, err);
@@ -395,6 +543,7 @@ static void round_trip(Tiering *tg, bool final) {
     problem(tg, err);
     return;
   }
+  tg->nchanges_sent = x.upto;
   if (!final)
     apply(tg, part);
   kiln__partition__free_unpacked(part, NULL);
@@ -486,6 +635,8 @@ kiln_status kiln_instance_adapt(kiln_instance *in, const kiln_adapt_config *cfg)
     tg->cfg.warmup_events = DEFAULT_WARMUP_EVENTS;
   if (!tg->cfg.period_ms)
     tg->cfg.period_ms = DEFAULT_PERIOD_MS;
+  if (!tg->cfg.demote_idle_ms)
+    tg->cfg.demote_idle_ms = DEFAULT_DEMOTE_IDLE_MS;
   pthread_mutex_init(&tg->lock, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -523,6 +674,9 @@ void kiln_instance_adapt_stop(kiln_instance *in) {
   pthread_mutex_unlock(&tg->lock);
   pthread_join(tg->thread, NULL);
   tg->joined = true;
+  /* What the script's thread has not released yet: this is that thread,
+   * and outside the script it may go now. */
+  release_withdraw(runtime_thread_of(in->rt), tg, in->rt);
   for (size_t i = 0; i < tg->npackages; i++)
     if (!package_keep(in->rt, tg->packages[i]))
       break; /* out of memory: the rest stays mapped for the process's life */
@@ -543,6 +697,21 @@ void tiering_free(Instance *in) {
   pthread_cond_destroy(&tg->wake);
   free(tg);
   in->tiering = NULL;
+}
+
+void kiln_instance_packages(kiln_instance *in, size_t *mapped, size_t *released) {
+  Tiering *tg = in->tiering;
+  size_t m = 0, r = 0;
+  if (tg) {
+    pthread_mutex_lock(&tg->lock);
+    m = tg->mapped;
+    pthread_mutex_unlock(&tg->lock);
+    r = __atomic_load_n(&tg->released, __ATOMIC_RELAXED);
+  }
+  if (mapped)
+    *mapped = m;
+  if (released)
+    *released = r;
 }
 
 size_t kiln_instance_tier_changes(kiln_instance *in, kiln_tier_change *out, size_t max) {

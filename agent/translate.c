@@ -102,6 +102,11 @@ typedef struct {
   bool loop_headers; /* the monitor is on: OP_LOOP at every loop's header */
   InterpLoop *loops; /* every reachable loop, in body order */
   uint32_t nloops, lcap;
+  InterpSite *sites; /* every reachable call, in body order */
+  uint32_t nsites, sitecap;
+  InterpBranch *branches; /* every counting branch, in body order */
+  uint32_t nbranches, branchcap;
+  uint32_t op_at; /* the instruction being translated: bytes from the body's start */
   uint32_t *nrefs; /* per local: V_LOCAL entries on the stack naming it */
   uint32_t nl, nparams, nresults;
   uint32_t zero_slot; /* a hidden local, zeroed on entry and never written */
@@ -449,17 +454,33 @@ static Cond take_cond(Tr *T) {
 static const uint8_t rel_negate[10] = {1, 0, 8, 9, 6, 7, 4, 5, 2, 3};
 static const uint8_t rel_mirror[10] = {0, 1, 4, 5, 2, 3, 8, 9, 6, 7};
 
+/* The counting forms are laid out like the plain ones (emit_cond_branch). */
+_Static_assert(OP_BR_EQZ64 - OP_BR_NEZ32 == 3 && OP_BR_EQZ64_P - OP_BR_NEZ32_P == 3,
+               "BR_NEZ32 .. BR_EQZ64 and their counting forms in one order");
+_Static_assert(OP_BR_I64_GE_U_SI - OP_BR_I32_EQ_SS == OP_BR_I64_GE_U_SI_P - OP_BR_I32_EQ_SS_P,
+               "compare-and-branch and their counting forms in one order");
+
+/* The plain form of a counting branch. */
+static unsigned plain_form(unsigned counting) {
+  return counting < OP_BR_I32_EQ_SS_P ? counting - OP_BR_NEZ32_P + OP_BR_NEZ32
+                                      : counting - OP_BR_I32_EQ_SS_P + OP_BR_I32_EQ_SS;
+}
+
 /* Emit a branch taken when the condition is `when` (true or false). Links
  * it to label ci, or, with ci < 0, returns its offset field for the caller
  * to patch. pos_out receives the instruction's position. */
 static uint32_t emit_cond_branch(Tr *T, const Cond *c, bool when, int64_t ci, uint32_t *pos_out) {
   uint32_t pos, fidx;
+  /* With the monitor on, the counting form, with its counter last. */
+  bool counted = T->loop_headers;
+  uint32_t site = counted ? T->nbranches : 0;
   switch (c->kind) {
   case K_REL32:
   case K_REL64: {
     unsigned rel = when ? c->rel : rel_negate[c->rel];
-    unsigned base = c->kind == K_REL32 ? OP_BR_I32_EQ_SS : OP_BR_I64_EQ_SS;
-    pos = EMIT(T, base + rel * 2 + c->form, c->a, c->b, 0);
+    unsigned base = c->kind == K_REL32 ? (counted ? OP_BR_I32_EQ_SS_P : OP_BR_I32_EQ_SS)
+                                       : (counted ? OP_BR_I64_EQ_SS_P : OP_BR_I64_EQ_SS);
+    pos = EMIT(T, base + rel * 2 + c->form, c->a, c->b, 0, site);
     fidx = field_index(pos, 2);
     break;
   }
@@ -468,10 +489,15 @@ static uint32_t emit_cond_branch(Tr *T, const Cond *c, bool when, int64_t ci, ui
     bool nonzero = (c->kind == K_NEZ32) == when;
     unsigned op = c->kind == K_EQZ64 ? (nonzero ? OP_BR_NEZ64 : OP_BR_EQZ64)
                                      : (nonzero ? OP_BR_NEZ32 : OP_BR_EQZ32);
-    pos = EMIT(T, op, c->a, 0);
+    pos = EMIT(T, counted ? op - OP_BR_NEZ32 + OP_BR_NEZ32_P : op, c->a, 0, site);
     fidx = field_index(pos, 1);
     break;
   }
+  }
+  if (counted) {
+    T->branches = grow(T, T->branches, &T->branchcap, T->nbranches + 1, sizeof *T->branches);
+    T->branches[T->nbranches++] = (InterpBranch){
+        .offset = T->op_at, .jumps_when = when, .pos = pos, .plain = plain_form(T->last_op)};
   }
   if (ci >= 0)
     link_label(T, (uint32_t)ci, pos, fidx);
@@ -758,12 +784,20 @@ static void t_call_args(Tr *T, uint32_t nparams) {
     pop(T);
 }
 
-/* CALL func, first: arguments are materialized into place. Its F2 is
+/* A call's counter for the monitor (caller-to-callee edges): the index
+ * the call instruction carries. */
+static uint32_t call_site(Tr *T, uint32_t body_offset, uint32_t callee) {
+  T->sites = grow(T, T->sites, &T->sitecap, T->nsites + 1, sizeof *T->sites);
+  T->sites[T->nsites] = (InterpSite){.offset = body_offset, .callee = callee};
+  return T->nsites++;
+}
+
+/* CALL func, first, -, site: arguments are materialized into place. Its F2 is
  * room for CALL_R's result copy, so a following local.set can turn it into
  * CALL_R in place (t_local_set). */
-static void t_call(Tr *T, uint32_t x, uint32_t np, uint32_t nr) {
+static void t_call(Tr *T, uint32_t x, uint32_t np, uint32_t nr, uint32_t site) {
   t_call_args(T, np);
-  uint32_t pos = EMIT(T, OP_CALL, x, home(T, T->sh), 0);
+  uint32_t pos = EMIT(T, OP_CALL, x, home(T, T->sh), 0, site);
   for (uint32_t i = 0; i < nr; i++)
     push_temp(T);
   if (nr == 1) {
@@ -1006,6 +1040,7 @@ static void translate_body(Tr *T) {
   for (;;) {
     if (T->rd.p >= T->rd.end)
       return; /* validated bodies end with `end`; stay safe anyway */
+    T->op_at = (uint32_t)(T->rd.p - T->body);
     uint8_t op = code_u8(&T->rd);
 
     if (T->unreachable) {
@@ -1080,18 +1115,21 @@ static void translate_body(Tr *T) {
       set_unreachable(T);
       break;
     case WASM_OP_CALL: {
+      uint32_t at = (uint32_t)(T->rd.p - 1 - T->body);
       uint32_t x = code_u32(&T->rd);
       const WasmFuncType *ft = wasm_func_type(T->w, x);
-      t_call(T, x, ft->nparams, ft->nresults);
+      t_call(T, x, ft->nparams, ft->nresults, call_site(T, at, x));
       break;
     }
     case WASM_OP_CALL_INDIRECT: {
+      uint32_t at = (uint32_t)(T->rd.p - 1 - T->body);
       uint32_t ti = code_u32(&T->rd), table = code_u32(&T->rd);
       const WasmFuncType *ft = &T->w->types[ti];
       uint32_t idx = pop_slot(T); /* read before the callee reuses its slot */
       t_call_args(T, ft->nparams);
-      uint32_t pos =
-          emit_ex(T, OP_CALL_INDIRECT, (const uint32_t[]){table, home(T, T->sh), idx, 0}, 4, 1);
+      uint32_t pos = emit_ex(
+          T, OP_CALL_INDIRECT,
+          (const uint32_t[]){table, home(T, T->sh), idx, call_site(T, at, INTERP_INDIRECT)}, 4, 1);
       T->code[pos + 3].ptr = T->m->sigs[ti];
       for (uint32_t i = 0; i < ft->nresults; i++)
         push_temp(T);
@@ -1351,10 +1389,18 @@ InterpCode *interp_translate(const Module *m, uint32_t func_index) {
       c->nloops = T->nloops;
       c->loops = T->loops;
       T->loops = NULL;
+      c->nsites = T->nsites;
+      c->sites = T->sites;
+      T->sites = NULL;
+      c->nbranches = T->nbranches;
+      c->branches = T->branches;
+      T->branches = NULL;
       memcpy(c->code, T->code, (size_t)T->ncode * sizeof(InterpWord));
     }
   }
   free(T->loops);
+  free(T->sites);
+  free(T->branches);
   free(T->code);
   free(T->stk);
   free(T->ctl);
@@ -1364,9 +1410,25 @@ InterpCode *interp_translate(const Module *m, uint32_t func_index) {
   return c;
 }
 
+void interp_stop_counting(InterpCode *code) {
+  const void *const *handlers = interp_handlers();
+  for (uint32_t i = 0; i < code->nbranches; i++) {
+    const InterpBranch *b = &code->branches[i];
+    /* One aligned word each: a reader sees the old form or the new, and
+     * both run the instruction the same way. */
+    if (handlers)
+      __atomic_store_n(&code->code[b->pos].h, handlers[b->plain], __ATOMIC_RELAXED);
+    else
+      __atomic_store_n(&code->code[b->pos].u64, b->plain, __ATOMIC_RELAXED);
+  }
+}
+
 void interp_free(InterpCode *code) {
-  if (code)
+  if (code) {
     free(code->loops);
+    free(code->sites);
+    free(code->branches);
+  }
   free(code);
 }
 

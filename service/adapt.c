@@ -287,16 +287,20 @@ static PartTier current_tier(const PartFunc *funcs, size_t n, uint32_t func) {
 
 /* Starts the job's compile unless its package is known: no one waits on it
  * yet (the agent's CompileRequest joins it). */
-static void prefetch(Broker *b, const WasmModule *m, const uint32_t *funcs, size_t n,
-                     Kiln__Tier tier) {
+static void prefetch(Broker *b, const WasmModule *m, const Kiln__PartitionJob *job) {
+  const uint32_t *funcs = job->functions;
+  size_t n = job->n_functions;
+  Kiln__Tier tier = job->tier;
+  PackageProfile profile = {job->hints,         job->n_hints,      job->without_osr,
+                            job->n_without_osr, job->branch_hints, job->n_branch_hints};
   uint8_t key[32];
-  store_package_key(m->hash, funcs, n, tier, NULL, 0, key);
+  store_package_key(m->hash, funcs, n, tier, &profile, key);
   Kiln__PackageReady *pkg = store_find_package(b->store, key);
   if (pkg) {
     kiln__package_ready__free_unpacked(pkg, NULL);
     return;
   }
-  pool_submit(b, m, key, funcs, n, tier, NULL, 0, 0);
+  pool_submit(b, m, key, funcs, n, tier, &profile, NULL, 0, 0);
 }
 
 /* Where the module's last heat map is kept: beside the packages. */
@@ -356,6 +360,108 @@ static Kiln__Partition *copy_partition(const Kiln__Partition *p) {
   return copy;
 }
 
+/* Calls a call_indirect site must have made for its dominant target to
+ * be worth a guarded direct call. */
+#define HINT_MIN_CALLS 64
+
+static bool member(const uint32_t *set, size_t n, uint32_t x) {
+  for (size_t i = 0; i < n; i++) /* sets are small; they are sorted, but few are searched */
+    if (set[i] == x)
+      return true;
+  return false;
+}
+
+/* The profile hints of a hot job: each call_indirect site of its functions
+ * whose calls go mostly (the agent's vote: a margin over half its calls)
+ * to a function of the same job. Written at out (room for every edge),
+ * sorted by caller and site; returns how many. */
+static size_t job_hints(const Kiln__HeatMap *hm, const Kiln__PartitionJob *job,
+                        Kiln__CallHint *store, Kiln__CallHint **out) {
+  size_t k = 0;
+  for (size_t i = 0; i < hm->n_edges; i++) {
+    const Kiln__CallEdge *e = hm->edges[i];
+    if (!e->indirect || e->count < HINT_MIN_CALLS || 2 * (uint64_t)e->votes <= e->count ||
+        !member(job->functions, job->n_functions, e->caller) ||
+        !member(job->functions, job->n_functions, e->callee))
+      continue;
+    kiln__call_hint__init(&store[k]);
+    store[k].caller = e->caller;
+    store[k].site = e->site;
+    store[k].callee = e->callee;
+    out[k] = &store[k];
+    k++;
+  }
+  qsort(out, k, sizeof *out, store_hint_order);
+  /* One hint per site: a heat map from an agent is not trusted to be unique. */
+  size_t u = 0;
+  for (size_t i = 0; i < k; i++)
+    if (u == 0 || store_hint_order(&out[u - 1], &out[i]) != 0)
+      out[u++] = out[i];
+  return u;
+}
+
+/* A branch is hinted when it went one way at least BRANCH_BIAS of the
+ * time over at least BRANCH_MIN_RUNS runs. */
+#define BRANCH_MIN_RUNS 1000
+#define BRANCH_BIAS 0.9
+
+static int by_branch(const void *a, const void *b) {
+  const Kiln__BranchHint *x = *(Kiln__BranchHint *const *)a, *y = *(Kiln__BranchHint *const *)b;
+  if (x->function_index != y->function_index)
+    return x->function_index < y->function_index ? -1 : 1;
+  return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+/* The branch hints of a hot job: its functions' br_if and if that nearly
+ * always go one way. Written at out (room for every branch of the heat
+ * map), sorted by function and offset, one per branch; returns how many. */
+static size_t job_branch_hints(const Kiln__HeatMap *hm, const Kiln__PartitionJob *job,
+                               Kiln__BranchHint *store, Kiln__BranchHint **out) {
+  size_t k = 0;
+  for (size_t i = 0; i < hm->n_branches; i++) {
+    const Kiln__BranchBias *b = hm->branches[i];
+    uint64_t runs = b->true_count + b->false_count;
+    uint64_t usual = b->true_count > b->false_count ? b->true_count : b->false_count;
+    if (runs < BRANCH_MIN_RUNS || (double)usual < BRANCH_BIAS * (double)runs ||
+        !member(job->functions, job->n_functions, b->function_index))
+      continue;
+    kiln__branch_hint__init(&store[k]);
+    store[k].function_index = b->function_index;
+    store[k].offset = b->offset;
+    store[k].likely = b->true_count > b->false_count;
+    out[k] = &store[k];
+    k++;
+  }
+  qsort(out, k, sizeof *out, by_branch);
+  size_t u = 0; /* a heat map from an agent is not trusted to name each branch once */
+  for (size_t i = 0; i < k; i++)
+    if (u == 0 || by_branch(&out[u - 1], &out[i]) != 0)
+      out[u++] = out[i];
+  return u;
+}
+
+/* A function whose activations are short needs no OSR entry: its next
+ * call switches to the new code. Short: called at least OSR_MIN_CALLS
+ * times, its loops iterating under OSR_LONG_ITERATIONS times a call. */
+#define OSR_MIN_CALLS 64
+#define OSR_LONG_ITERATIONS 100000
+
+/* Whether func has loops that ran and activations that are short. */
+static bool short_activations(const Kiln__HeatMap *hm, uint32_t func) {
+  uint64_t calls = 0, iterations = 0;
+  bool loops = false;
+  for (size_t i = 0; i < hm->n_regions; i++) {
+    const Kiln__Region *r = hm->regions[i];
+    if (r->function_index != func)
+      continue;
+    if (r->is_loop)
+      loops = true, iterations += r->count;
+    else
+      calls = r->count;
+  }
+  return loops && calls >= OSR_MIN_CALLS && iterations / calls < OSR_LONG_ITERATIONS;
+}
+
 /* Runs the engine on hm with cfg (prev: the partition the agent has, for
  * hysteresis). *part is the engine's result, *out the Partition message
  * (free with kiln__partition__free_unpacked). False with a line in err. */
@@ -374,8 +480,19 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
     free(funcs);
     return false;
   }
-  PartHeatMap in = {.funcs = funcs, .nfuncs = n};
-  if (!part_compute(&in, cfg, prev, cost, part)) {
+  /* Edges as they come: the engine ignores ends it does not know. */
+  PartEdge *edges = calloc(hm->n_edges + 1, sizeof *edges);
+  if (!edges) {
+    free(funcs);
+    snprintf(err, errlen, "out of memory");
+    return false;
+  }
+  for (size_t i = 0; i < hm->n_edges; i++)
+    edges[i] = (PartEdge){hm->edges[i]->caller, hm->edges[i]->callee, hm->edges[i]->count};
+  PartHeatMap in = {.funcs = funcs, .nfuncs = n, .edges = edges, .nedges = hm->n_edges};
+  bool computed = part_compute(&in, cfg, prev, cost, part);
+  free(edges);
+  if (!computed) {
     free(funcs);
     snprintf(err, errlen, "the partitioning engine refused the heat map");
     return false;
@@ -390,8 +507,18 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
   Kiln__PartitionJob **jobp = calloc(part->njobs + 1, sizeof *jobp);
   uint32_t *members = calloc(part->nfuncs + 1, sizeof *members);
   uint32_t *place = calloc(part->njobs + 1, sizeof *place); /* a job's index in the reply */
+  /* Every hint is an edge of one hot job's caller: room for all edges. */
+  Kiln__CallHint *hints = calloc(hm->n_edges + 1, sizeof *hints);
+  Kiln__CallHint **hintp = calloc(hm->n_edges + 1, sizeof *hintp);
+  size_t nhints = 0;
+  uint32_t *plain = calloc(part->nfuncs + 1, sizeof *plain); /* without_osr, job after job */
+  size_t nplain = 0;
+  Kiln__BranchHint *branches = calloc(hm->n_branches + 1, sizeof *branches);
+  Kiln__BranchHint **branchp = calloc(hm->n_branches + 1, sizeof *branchp);
+  size_t nbranches = 0;
   size_t njobs = 0;
-  if (pl && plp && why && jobs && jobp && members && place) {
+  if (pl && plp && why && jobs && jobp && members && place && hints && hintp && plain && branches &&
+      branchp) {
     size_t at = 0;
     for (uint32_t j = 0; j < part->njobs; j++) {
       kiln__partition_job__init(&jobs[j]);
@@ -406,6 +533,20 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
             current_tier(funcs, n, part->funcs[i].func) != part->jobs[j].tier)
           members[at++] = part->funcs[i].func;
       jobs[j].n_functions = (size_t)(members + at - jobs[j].functions);
+      jobs[j].without_osr = plain + nplain;
+      for (size_t i = 0; i < jobs[j].n_functions; i++)
+        if (short_activations(hm, jobs[j].functions[i]))
+          plain[nplain + jobs[j].n_without_osr++] = jobs[j].functions[i];
+      nplain += jobs[j].n_without_osr;
+      if (jobs[j].tier == KILN__TIER__TIER_HOT) {
+        jobs[j].hints = hintp + nhints;
+        jobs[j].n_hints = job_hints(hm, &jobs[j], hints + nhints, hintp + nhints);
+        nhints += jobs[j].n_hints;
+        jobs[j].branch_hints = branchp + nbranches;
+        jobs[j].n_branch_hints =
+            job_branch_hints(hm, &jobs[j], branches + nbranches, branchp + nbranches);
+        nbranches += jobs[j].n_branch_hints;
+      }
       place[j] = (uint32_t)njobs;
       if (jobs[j].n_functions)
         jobp[njobs++] = &jobs[j];
@@ -439,6 +580,11 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
   free(jobp);
   free(members);
   free(place);
+  free(hints);
+  free(hintp);
+  free(plain);
+  free(branches);
+  free(branchp);
   if (!*out) {
     part_free(part);
     snprintf(err, errlen, "out of memory");
@@ -495,7 +641,7 @@ static void partition_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t
   env.partition = reply;
   broker_send(b, id, idlen, &env);
   for (size_t k = 0; k < reply->n_jobs; k++)
-    prefetch(b, m, reply->jobs[k]->functions, reply->jobs[k]->n_functions, reply->jobs[k]->tier);
+    prefetch(b, m, reply->jobs[k]);
   log_partition(m, a->agent, hm, reply, "partition");
   feed_partition(b, a->agent, reply, false, false);
   if (a->sent)
@@ -644,7 +790,7 @@ static uint32_t repartition(Broker *b, uint32_t agent) {
      * runs, and it has not seen this one yet. */
     part_free(&part);
     for (size_t k = 0; k < p->n_jobs; k++)
-      prefetch(b, m, p->jobs[k]->functions, p->jobs[k]->n_functions, p->jobs[k]->tier);
+      prefetch(b, m, p->jobs[k]);
     log_partition(m, a->agent, a->hm, p, "new partition");
     feed_partition(b, a->agent, p, true, false);
     if (a->sent)

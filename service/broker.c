@@ -69,6 +69,44 @@ static int cmp_u32(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* Hints a request may carry: a large program's hot set has hundreds of
+ * call_indirect sites at most. */
+#define MAX_HINTS 4096
+
+static bool in_set(const uint32_t *funcs, size_t n, uint32_t x) {
+  return bsearch(&x, funcs, n, sizeof *funcs, cmp_u32) != NULL;
+}
+
+/* Puts cr's hints into sorted[] in their canonical order (by caller,
+ * site), so that equal profiles share a key; NULL, or why they are refused
+ * (written to why). */
+static const char *check_hints(const Kiln__CompileRequest *cr, const uint32_t *funcs, size_t n,
+                               Kiln__CallHint **sorted, char *why, size_t size) {
+  if (cr->n_hints == 0)
+    return NULL;
+  if (cr->tier != KILN__TIER__TIER_HOT)
+    return "profile hints are for the hot tier only";
+  if (cr->n_hints > MAX_HINTS) {
+    snprintf(why, size, "%zu profile hints (at most %d)", cr->n_hints, MAX_HINTS);
+    return why;
+  }
+  memcpy(sorted, cr->hints, cr->n_hints * sizeof *sorted);
+  qsort(sorted, cr->n_hints, sizeof *sorted, store_hint_order);
+  for (size_t i = 0; i < cr->n_hints; i++) {
+    const Kiln__CallHint *h = sorted[i];
+    if (!in_set(funcs, n, h->caller) || !in_set(funcs, n, h->callee)) {
+      snprintf(why, size, "hint at function %u site %u names a function outside the request",
+               h->caller, h->site);
+      return why;
+    }
+    if (i > 0 && store_hint_order(&sorted[i - 1], &sorted[i]) == 0) {
+      snprintf(why, size, "two hints for function %u site %u", h->caller, h->site);
+      return why;
+    }
+  }
+  return NULL;
+}
+
 static void on_hello(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Envelope *req) {
   char name[65];
   sanitize(req->hello->client_name, name, sizeof name);
@@ -197,8 +235,49 @@ static void on_compile(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
   for (size_t i = 0; i < cr->n_functions; i++)
     if (n == 0 || funcs[n - 1] != funcs[i])
       funcs[n++] = funcs[i];
+  char why[160];
+  Kiln__CallHint **hints = malloc((cr->n_hints + 1) * sizeof *hints);
+  const char *bad = hints ? check_hints(cr, funcs, n, hints, why, sizeof why) : "out of memory";
+  if (bad) {
+    free(funcs);
+    broker_send_error(
+        b, id, idlen, rid,
+        hints ? KILN__ERROR_CODE__ERROR_BAD_REQUEST : KILN__ERROR_CODE__ERROR_INTERNAL, "%s", bad);
+    free(hints);
+    return;
+  }
+  /* without_osr: functions of the set, sorted and unique (what the
+   * partition sends); anything else is refused rather than re-sorted. */
+  for (size_t i = 0; !bad && i < cr->n_without_osr; i++) {
+    uint32_t x = cr->without_osr[i];
+    if (!in_set(funcs, n, x))
+      bad = "without_osr names a function outside the request";
+    else if (i > 0 && cr->without_osr[i - 1] >= x)
+      bad = "without_osr must be sorted and unique";
+  }
+  /* Branch hints likewise: hot, in the set, by function and offset. */
+  if (cr->n_branch_hints && cr->tier != KILN__TIER__TIER_HOT)
+    bad = "profile hints are for the hot tier only";
+  if (cr->n_branch_hints > MAX_HINTS)
+    bad = "too many branch hints";
+  for (size_t i = 0; !bad && i < cr->n_branch_hints; i++) {
+    const Kiln__BranchHint *h = cr->branch_hints[i], *p = i ? cr->branch_hints[i - 1] : NULL;
+    if (!in_set(funcs, n, h->function_index))
+      bad = "a branch hint names a function outside the request";
+    else if (p && (p->function_index > h->function_index ||
+                   (p->function_index == h->function_index && p->offset >= h->offset)))
+      bad = "branch hints must be sorted by function and offset, one per branch";
+  }
+  if (bad) {
+    free(funcs);
+    free(hints);
+    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST, "%s", bad);
+    return;
+  }
+  PackageProfile profile = {
+      hints, cr->n_hints, cr->without_osr, cr->n_without_osr, cr->branch_hints, cr->n_branch_hints};
   uint8_t key[32];
-  store_package_key(m->hash, funcs, n, cr->tier, NULL, 0, key);
+  store_package_key(m->hash, funcs, n, cr->tier, &profile, key);
   Kiln__PackageReady *pkg = store_find_package(b->store, key);
   if (pkg) {
     char hex[65];
@@ -213,9 +292,10 @@ static void on_compile(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
     broker_send(b, id, idlen, &env);
     kiln__package_ready__free_unpacked(pkg, NULL);
   } else {
-    pool_submit(b, m, key, funcs, n, cr->tier, id, idlen, rid);
+    pool_submit(b, m, key, funcs, n, cr->tier, &profile, id, idlen, rid);
   }
   free(funcs);
+  free(hints);
 }
 
 /* Reads one request (routing id + frames) and answers it. Returns false when

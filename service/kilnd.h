@@ -43,10 +43,25 @@ const WasmModule *store_add_module(Store *s, const uint8_t *bytes, size_t len, c
 const WasmModule *store_find_module(Store *s, const uint8_t *hash, size_t hash_len);
 size_t store_module_count(const Store *s);
 
+/* What a package is compiled from besides its functions and tier, from
+ * the agent's profile (kiln.proto CompileRequest), canonical: hints sorted
+ * by caller and site, without_osr sorted and unique. */
+typedef struct {
+  Kiln__CallHint *const *hints;
+  size_t nhints;
+  const uint32_t *without_osr;
+  size_t nwithout_osr;
+  Kiln__BranchHint *const *branches; /* sorted by function and offset */
+  size_t nbranches;
+} PackageProfile;
+
+/* qsort order of Kiln__CallHint pointers: by caller, then site. */
+int store_hint_order(const void *a, const void *b);
+
 /* The content key of a package: module hash, sorted function set, tier,
- * options and compiler version, hashed with SHA-256. */
+ * profile (NULL: none) and compiler version, hashed with SHA-256. */
 void store_package_key(const uint8_t module_hash[32], const uint32_t *funcs, size_t nfuncs,
-                       Kiln__Tier tier, char **options, size_t noptions, uint8_t key[32]);
+                       Kiln__Tier tier, const PackageProfile *profile, uint8_t key[32]);
 /* The segment's file name and path for a key (per user: segments are the
  * user's own, and another user's file of the same name is never trusted). */
 void store_segment_name(const uint8_t key[32], char *name, size_t size);
@@ -88,6 +103,13 @@ typedef struct Job {
   uint32_t *funcs;
   size_t nfuncs;
   Kiln__Tier tier;
+  Kiln__CallHint *hints; /* the profile, copied: nhints of them */
+  Kiln__CallHint **hintp;
+  size_t nhints;
+  uint32_t *without_osr;
+  size_t nwithout_osr;
+  Kiln__BranchHint *branches, **branchp;
+  size_t nbranches;
   Waiter *waiters;
   int worker; /* slot running it, or -1 while queued */
   double started; /* kd_now() when its worker took it */
@@ -165,8 +187,8 @@ bool pool_busy(const Broker *b); /* jobs queued or running */
 /* Queues a compile (or joins the same one already under way). client NULL:
  * nobody waits yet (a prefetch); the package goes to the index. */
 void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const uint32_t *funcs,
-                 size_t nfuncs, Kiln__Tier tier, const uint8_t *client, size_t client_len,
-                 uint64_t request_id);
+                 size_t nfuncs, Kiln__Tier tier, const PackageProfile *profile,
+                 const uint8_t *client, size_t client_len, uint64_t request_id);
 void pool_stop(Broker *b);
 
 /* adapt.c */

@@ -33,6 +33,11 @@ static void job_free(Job *j) {
     free(w);
   }
   free(j->funcs);
+  free(j->hints);
+  free(j->hintp);
+  free(j->without_osr);
+  free(j->branches);
+  free(j->branchp);
   free(j);
 }
 
@@ -294,6 +299,12 @@ static bool send_job(Broker *b, int slot, Job *j) {
   req.n_functions = j->nfuncs;
   req.functions = j->funcs;
   req.tier = j->tier;
+  req.hints = j->hintp;
+  req.n_hints = j->nhints;
+  req.without_osr = j->without_osr;
+  req.n_without_osr = j->nwithout_osr;
+  req.branch_hints = j->branchp;
+  req.n_branch_hints = j->nbranches;
   char segment[128];
   store_segment_name(j->key, segment, sizeof segment);
   Kiln__CompileJob job = KILN__COMPILE_JOB__INIT;
@@ -370,8 +381,10 @@ bool pool_busy(const Broker *b) {
 }
 
 void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const uint32_t *funcs,
-                 size_t nfuncs, Kiln__Tier tier, const uint8_t *client, size_t client_len,
-                 uint64_t request_id) {
+                 size_t nfuncs, Kiln__Tier tier, const PackageProfile *profile,
+                 const uint8_t *client, size_t client_len, uint64_t request_id) {
+  size_t nhints = profile ? profile->nhints : 0, nplain = profile ? profile->nwithout_osr : 0;
+  size_t nbranches = profile ? profile->nbranches : 0;
   Waiter *w = client ? calloc(1, sizeof *w) : NULL;
   if (client && !w) {
     broker_send_error(b, client, client_len, request_id, KILN__ERROR_CODE__ERROR_INTERNAL,
@@ -403,9 +416,19 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
   }
   Job *j = calloc(1, sizeof *j);
   uint32_t *copy = malloc(nfuncs * sizeof *copy);
-  if (!j || !copy) {
+  Kiln__CallHint *hint_copy = calloc(nhints + 1, sizeof *hint_copy);
+  Kiln__CallHint **hintp = calloc(nhints + 1, sizeof *hintp);
+  uint32_t *plain = malloc((nplain + 1) * sizeof *plain);
+  Kiln__BranchHint *branch_copy = calloc(nbranches + 1, sizeof *branch_copy);
+  Kiln__BranchHint **branchp = calloc(nbranches + 1, sizeof *branchp);
+  if (!j || !copy || !hint_copy || !hintp || !plain || !branch_copy || !branchp) {
+    free(branch_copy);
+    free(branchp);
     free(j);
     free(copy);
+    free(hint_copy);
+    free(hintp);
+    free(plain);
     free(w);
     broker_send_error(b, client, client_len, request_id, KILN__ERROR_CODE__ERROR_INTERNAL,
                       "out of memory");
@@ -418,6 +441,30 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
   j->funcs = copy;
   j->nfuncs = nfuncs;
   j->tier = tier;
+  for (size_t i = 0; i < nhints; i++) {
+    kiln__call_hint__init(&hint_copy[i]);
+    hint_copy[i].caller = profile->hints[i]->caller;
+    hint_copy[i].site = profile->hints[i]->site;
+    hint_copy[i].callee = profile->hints[i]->callee;
+    hintp[i] = &hint_copy[i];
+  }
+  j->hints = hint_copy;
+  j->hintp = hintp;
+  j->nhints = nhints;
+  if (nplain)
+    memcpy(plain, profile->without_osr, nplain * sizeof *plain);
+  j->without_osr = plain;
+  j->nwithout_osr = nplain;
+  for (size_t i = 0; i < nbranches; i++) {
+    kiln__branch_hint__init(&branch_copy[i]);
+    branch_copy[i].function_index = profile->branches[i]->function_index;
+    branch_copy[i].offset = profile->branches[i]->offset;
+    branch_copy[i].likely = profile->branches[i]->likely;
+    branchp[i] = &branch_copy[i];
+  }
+  j->branches = branch_copy;
+  j->branchp = branchp;
+  j->nbranches = nbranches;
   j->waiters = w;
   j->worker = -1;
   Job **tail = &b->queue;
@@ -427,8 +474,18 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
   b->nqueued++;
   char hex[65];
   kiln_hex(m->hash, 32, hex);
-  kd_log("compile queued: job %llu, module %.16s, %zu functions %s", (unsigned long long)j->id, hex,
-         nfuncs, kiln_tier_name(tier));
+  char note[160] = "";
+  int at = 0;
+  if (nhints)
+    at += snprintf(note + at, sizeof note - (size_t)at, ", %zu call hint%s", nhints,
+                   nhints == 1 ? "" : "s");
+  if (nbranches)
+    at += snprintf(note + at, sizeof note - (size_t)at, ", %zu branch hint%s", nbranches,
+                   nbranches == 1 ? "" : "s");
+  if (nplain)
+    snprintf(note + at, sizeof note - (size_t)at, ", %zu without OSR entries", nplain);
+  kd_log("compile queued: job %llu, module %.16s, %zu functions %s%s", (unsigned long long)j->id,
+         hex, nfuncs, kiln_tier_name(tier), note);
 }
 
 void pool_stop(Broker *b) {

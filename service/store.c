@@ -117,8 +117,15 @@ const WasmModule *store_add_module(Store *s, const uint8_t *bytes, size_t len, c
   return m;
 }
 
+int store_hint_order(const void *a, const void *b) {
+  const Kiln__CallHint *x = *(Kiln__CallHint *const *)a, *y = *(Kiln__CallHint *const *)b;
+  if (x->caller != y->caller)
+    return x->caller < y->caller ? -1 : 1;
+  return (x->site > y->site) - (x->site < y->site);
+}
+
 void store_package_key(const uint8_t module_hash[32], const uint32_t *funcs, size_t nfuncs,
-                       Kiln__Tier tier, char **options, size_t noptions, uint8_t key[32]) {
+                       Kiln__Tier tier, const PackageProfile *profile, uint8_t key[32]) {
   /* Every field is length-prefixed or fixed-size, so no two requests hash
    * the same bytes. Integers little-endian, whatever the host. */
   EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -143,10 +150,28 @@ void store_package_key(const uint8_t module_hash[32], const uint32_t *funcs, siz
   PUT32(nfuncs);
   for (size_t i = 0; i < nfuncs; i++)
     PUT32(funcs[i]);
-  PUT32(noptions);
-  for (size_t i = 0; i < noptions; i++) {
-    PUT32(strlen(options[i]));
-    EVP_DigestUpdate(ctx, options[i], strlen(options[i]));
+  /* No profile hashes as the (never used) options did: those keys stay. */
+  size_t nhints = profile ? profile->nhints : 0;
+  size_t nplain = profile ? profile->nwithout_osr : 0;
+  PUT32(nhints);
+  for (size_t i = 0; i < nhints; i++) {
+    PUT32(profile->hints[i]->caller);
+    PUT32(profile->hints[i]->site);
+    PUT32(profile->hints[i]->callee);
+  }
+  size_t nbranches = profile ? profile->nbranches : 0;
+  if (nplain || nbranches) {
+    PUT32(nplain);
+    for (size_t i = 0; i < nplain; i++)
+      PUT32(profile->without_osr[i]);
+  }
+  if (nbranches) {
+    PUT32(nbranches);
+    for (size_t i = 0; i < nbranches; i++) {
+      PUT32(profile->branches[i]->function_index);
+      PUT32(profile->branches[i]->offset);
+      PUT32(profile->branches[i]->likely);
+    }
   }
   static const char compiler[] = KILN_COMPILER_VERSION;
   PUT32(sizeof compiler - 1);

@@ -238,8 +238,23 @@ static void compile_job(Reply *r, uint64_t id, const Kiln__CompileJob *job, cons
   DcmManifest man;
   memset(&man, 0, sizeof man);
   DcmTier tier = req->tier == KILN__TIER__TIER_HOT ? DCM_HOT : DCM_WARM;
-  if (!dcm_compile(m, req->functions, (uint32_t)req->n_functions, tier, tmp, &man, err,
-                   sizeof err)) {
+  DcmCallHint *hints = calloc(req->n_hints + 1, sizeof *hints);
+  for (size_t i = 0; hints && i < req->n_hints; i++)
+    hints[i] = (DcmCallHint){req->hints[i]->caller, req->hints[i]->site, req->hints[i]->callee};
+  DcmBranchHint *branches = calloc(req->n_branch_hints + 1, sizeof *branches);
+  for (size_t i = 0; branches && i < req->n_branch_hints; i++)
+    branches[i] = (DcmBranchHint){req->branch_hints[i]->function_index,
+                                  req->branch_hints[i]->offset, req->branch_hints[i]->likely};
+  DcmProfile profile = {hints,    req->n_hints,       req->without_osr, req->n_without_osr,
+                        branches, req->n_branch_hints};
+  bool compiled = hints && branches &&
+                  dcm_compile(m, req->functions, (uint32_t)req->n_functions, tier, &profile, tmp,
+                              &man, err, sizeof err);
+  if (!hints || !branches)
+    snprintf(err, sizeof err, "out of memory");
+  free(hints);
+  free(branches);
+  if (!compiled) {
     unlink(tmp);
     wasm_module_free(m);
     reply_error(r, id, KILN__ERROR_CODE__ERROR_COMPILE_FAILED, err);

@@ -525,13 +525,23 @@ static void fill_manifest(Dcm *d, const uint32_t *funcs, uint32_t n, DcmManifest
   }
 }
 
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return (x > y) - (x < y);
+}
+
 static bool translate_all(Dcm *d, const uint32_t *funcs, uint32_t n) {
   for (uint32_t i = 0; i < n && !d->failed; i++)
     jit_declare(d, funcs[i]);
+  if (d->tier == DCM_HOT && !d->failed)
+    jit_declare_itab(d, funcs, n);
   for (uint32_t i = 0; i < n && !d->failed; i++)
     jit_define(d, funcs[i]);
+  const DcmProfile *p = d->profile;
   for (uint32_t i = 0; i < n && !d->failed; i++)
-    jit_define_osr(d, funcs[i]);
+    if (!p->nwithout_osr ||
+        !bsearch(&funcs[i], p->without_osr, p->nwithout_osr, sizeof *p->without_osr, cmp_u32))
+      jit_define_osr(d, funcs[i]);
   return !d->failed;
 }
 
@@ -546,12 +556,15 @@ static bool compile_ctx(Dcm *d, const char *out_path) {
 }
 
 bool dcm_compile(const WasmModule *m, const uint32_t *funcs, uint32_t nfuncs, DcmTier tier,
-                 const char *out_path, DcmManifest *out, char *err, size_t errlen) {
+                 const DcmProfile *profile, const char *out_path, DcmManifest *out, char *err,
+                 size_t errlen) {
   memset(out, 0, sizeof *out);
   if (!check_request(m, funcs, nfuncs, err, errlen))
     return false;
   double t0 = now_ms();
   Dcm d = {.m = m, .tier = tier, .err = err, .errlen = errlen};
+  static const DcmProfile none;
+  d.profile = profile ? profile : &none;
   d.unchecked = tier == DCM_HOT && m->nmemories > 0;
   d.ctx = gcc_jit_context_acquire();
   d.internal = calloc(m->nfuncs, sizeof *d.internal);

@@ -19,8 +19,9 @@
 #include "wasm.h"
 
 /* The generation of the code this compiler writes. Raised with every change
- * to the generated code. 2: hot code without bounds checks (guard pages). */
-#define DCM_CODEGEN_VERSION 3
+ * to the generated code. 2: hot code without bounds checks (guard pages).
+ * 4: hot call_indirect calls a target of its package natively. */
+#define DCM_CODEGEN_VERSION 4
 
 typedef enum {
   DCM_WARM, /* -O1: each function calls others through the instance's table */
@@ -41,12 +42,43 @@ typedef struct {
   uint64_t package_size; /* bytes of the written .so */
 } DcmManifest;
 
+/* A profile hint: the call_indirect at byte offset `site` of caller's body
+ * calls `callee` most of the time. Hot code then calls callee directly
+ * (gcc may inline it) when the table element is callee, and checks and
+ * calls through the table otherwise. A hint that does not apply (no such
+ * site, a callee outside the request or of another type) is ignored. */
+typedef struct {
+  uint32_t caller, site, callee;
+} DcmCallHint;
+
+/* What the profile says of a request: its call hints (hot only, sorted by
+ * caller and site), the functions that get no OSR entry (sorted; each
+ * activation is short, so the next call switches: an OSR entry costs about
+ * as much compile time as its function), and its branch hints. */
+/* A br_if or if (at byte offset `site` of func's body) whose condition
+ * is nearly always `likely`: hot code says so to gcc (__builtin_expect). */
+typedef struct {
+  uint32_t func, site;
+  bool likely;
+} DcmBranchHint;
+
+typedef struct {
+  const DcmCallHint *hints;
+  size_t nhints;
+  const uint32_t *without_osr;
+  size_t nwithout_osr;
+  const DcmBranchHint *branches; /* hot only, sorted by func and site */
+  size_t nbranches;
+} DcmProfile;
+
 /* Compiles funcs[0..nfuncs) (defined functions of m, which must be valid) at
- * `tier` into the shared object out_path. On failure returns false with one
- * line in err (for example "opcode 0xfd not supported by the compiler yet")
- * and writes nothing usable. */
+ * `tier` into the shared object out_path, with profile (NULL: none; every
+ * function with loops gets its OSR entry). On failure returns false with
+ * one line in err (for example "opcode 0xfd not supported by the compiler
+ * yet") and writes nothing usable. */
 bool dcm_compile(const WasmModule *m, const uint32_t *funcs, uint32_t nfuncs, DcmTier tier,
-                 const char *out_path, DcmManifest *out, char *err, size_t errlen);
+                 const DcmProfile *profile, const char *out_path, DcmManifest *out, char *err,
+                 size_t errlen);
 
 void dcm_manifest_free(DcmManifest *man);
 

@@ -74,6 +74,12 @@ typedef struct Dcm {
   gcc_jit_function **internal;
   gcc_jit_function **entry; /* per function index: the exported FuncEntry */
   const char **symbol; /* per function index: its name, or NULL */
+  const DcmProfile *profile; /* never NULL */
+  /* hot: per function index, the address of its internal function when
+   * a call_indirect of the package may call it (NULL elsewhere), so that
+   * such a call takes the native convention, not the FuncEntry's slots;
+   * NULL when no function of the request has a call_indirect. */
+  gcc_jit_lvalue *itab;
   char *err;
   size_t errlen;
   bool failed;
@@ -102,6 +108,8 @@ void dcm_measure_code(const char *path, DcmManifest *man);
 /* jit_body.c: declares (pass 1, every function of the request first, so
  * they can call each other) and defines (pass 2) function `index`. */
 void jit_declare(Dcm *d, uint32_t index);
+/* After every jit_declare: d->itab, for the hot functions of funcs. */
+void jit_declare_itab(Dcm *d, const uint32_t *funcs, uint32_t n);
 void jit_define(Dcm *d, uint32_t index);
 /* The function's OSR entry (package ABI), when it has loops. */
 void jit_define_osr(Dcm *d, uint32_t index);

@@ -290,9 +290,36 @@ static bool branch_moves(Fn *fn, uint32_t l) {
   return n && fn->sh - n != c->height;
 }
 
+static int by_branch_site(const void *key, const void *elem) {
+  const DcmBranchHint *k = key, *h = elem;
+  if (k->func != h->func)
+    return k->func < h->func ? -1 : 1;
+  return (k->site > h->site) - (k->site < h->site);
+}
+
+/* The condition value != 0 of the br_if or if at `at`, with the profile's
+ * word on which way it goes (hot): __builtin_expect(value != 0, likely). */
+static gcc_jit_rvalue *branch_cond(Fn *fn, uint32_t at, gcc_jit_rvalue *value) {
+  Dcm *d = fn->d;
+  gcc_jit_rvalue *cond =
+      gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE, value, dcm_u32(d, 0));
+  const DcmProfile *p = d->profile;
+  DcmBranchHint key = {.func = fn->index, .site = at};
+  const DcmBranchHint *h = d->tier == DCM_HOT && p->nbranches
+                               ? bsearch(&key, p->branches, p->nbranches, sizeof *h, by_branch_site)
+                               : NULL;
+  if (!h)
+    return cond;
+  gcc_jit_rvalue *args[2] = {dcm_cast(d, cond, d->t_long),
+                             h->likely ? gcc_jit_context_one(fn->ctx, d->t_long)
+                                       : gcc_jit_context_zero(fn->ctx, d->t_long)};
+  return gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE,
+                                        gcc_jit_context_new_call(fn->ctx, NULL, d->expect, 2, args),
+                                        gcc_jit_context_zero(fn->ctx, d->t_long));
+}
+
 static void op_br_if(Fn *fn, uint32_t l) {
-  gcc_jit_rvalue *cond = gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE,
-                                                        fn_pop(fn), dcm_u32(fn->d, 0));
+  gcc_jit_rvalue *cond = branch_cond(fn, fn->at, fn_pop(fn));
   gcc_jit_block *go = fn_block(fn);
   gcc_jit_block *yes;
   if (branch_moves(fn, l)) {
@@ -362,8 +389,7 @@ static void op_block(Fn *fn, CodeReader *r, uint8_t kind) {
   }
   gcc_jit_rvalue *cond = NULL;
   if (kind == CTL_IF)
-    cond = gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE, fn_pop(fn),
-                                          dcm_u32(fn->d, 0));
+    cond = branch_cond(fn, at, fn_pop(fn));
   Ctl *c = ctl_push(fn, kind);
   c->nparams = tmp.nparams;
   c->params = tmp.params;
@@ -485,8 +511,9 @@ static void call_through_entry(Fn *fn, gcc_jit_rvalue *callee, const WasmFuncTyp
   guard_note(fn, true);
 }
 
-/* Hot: a direct call of the callee's internal function. */
-static void call_direct(Fn *fn, uint32_t x, const WasmFuncType *ft) {
+/* Hot: a call of an internal function, x's (ptr NULL), or the one ptr
+ * points to, of type ft. */
+static void call_internal(Fn *fn, uint32_t x, gcc_jit_rvalue *ptr, const WasmFuncType *ft) {
   Dcm *d = fn->d;
   uint32_t np = ft->nparams, nr = ft->nresults, fixed = internal_fixed(d);
   size_t nargs = fixed + np + (nr > 1 ? nr - 1 : 0);
@@ -505,7 +532,9 @@ static void call_direct(Fn *fn, uint32_t x, const WasmFuncType *ft) {
     args[fixed + np + i - 1] = gcc_jit_lvalue_get_address(outs[i], NULL);
   }
   fn->sh -= np;
-  gcc_jit_rvalue *call = gcc_jit_context_new_call(fn->ctx, NULL, d->internal[x], (int)nargs, args);
+  gcc_jit_rvalue *call =
+      ptr ? gcc_jit_context_new_call_through_ptr(fn->ctx, NULL, ptr, (int)nargs, args)
+          : gcc_jit_context_new_call(fn->ctx, NULL, d->internal[x], (int)nargs, args);
   if (nr)
     fn_assign(fn, fn_push(fn, ft->types[np]), call);
   else
@@ -520,14 +549,99 @@ static void call_direct(Fn *fn, uint32_t x, const WasmFuncType *ft) {
 static void op_call(Fn *fn, uint32_t x) {
   const WasmFuncType *ft = wasm_func_type(fn->d->m, x);
   if (fn->d->tier == DCM_HOT && fn->d->internal[x])
-    call_direct(fn, x, ft);
+    call_internal(fn, x, NULL, ft);
   else
     call_through_entry(fn, func_inst(fn, x), ft);
 }
 
-/* The interpreter's checks, in its order: undefined, uninitialized, type. */
+/* The internal functions' type for WebAssembly type ft, as a pointer. */
+static gcc_jit_type *internal_ptr_type(Dcm *d, const WasmFuncType *ft) {
+  uint32_t np = ft->nparams, nr = ft->nresults, fixed = internal_fixed(d);
+  size_t n = fixed + np + (nr > 1 ? nr - 1 : 0);
+  gcc_jit_type **ts = malloc(n * sizeof *ts);
+  ts[0] = d->t_vptr, ts[1] = d->t_vptr, ts[2] = d->t_u64ptr;
+  if (d->unchecked)
+    ts[3] = d->t_u8ptr;
+  for (uint32_t i = 0; i < np; i++)
+    ts[fixed + i] = d->vc_type[dcm_vc(ft->types[i])];
+  for (uint32_t i = 1; i < nr; i++)
+    ts[fixed + np + i - 1] = gcc_jit_type_get_pointer(d->vc_type[dcm_vc(ft->types[np + i])]);
+  gcc_jit_type *ret = nr ? d->vc_type[dcm_vc(ft->types[np])] : d->t_void;
+  gcc_jit_type *t = gcc_jit_context_new_function_ptr_type(d->ctx, NULL, ret, (int)n, ts, 0);
+  free(ts);
+  return t;
+}
+
+/* A checked call_indirect's callee (of the site's type by now): when it is
+ * a function of this instance that this package has (d->itab), its
+ * internal function is called natively, arguments in registers; any other
+ * goes through its FuncEntry. A host function's FuncInst names the
+ * importer and index 0, which is then an import: never in the table. */
+static void call_native_or_entry(Fn *fn, gcc_jit_lvalue *callee, uint32_t typeidx) {
+  Dcm *d = fn->d;
+  const WasmFuncType *ft = &d->m->types[typeidx];
+  gcc_jit_lvalue *native = gcc_jit_function_new_local(fn->fn, NULL, d->t_vptr, "native");
+  gcc_jit_block *lookup = fn_block(fn), *have = fn_block(fn), *entry = fn_block(fn);
+  gcc_jit_block *join = fn_block(fn);
+  gcc_jit_rvalue *ours = gcc_jit_context_new_comparison(
+      fn->ctx, NULL, GCC_JIT_COMPARISON_EQ, rv(ABI_FIELD(fn, rv(callee), FUNCINST_INST, d->t_vptr)),
+      rv(fn->inst));
+  gcc_jit_block_end_with_conditional(fn->cur, NULL, ours, lookup, entry);
+  fn->cur = lookup;
+  gcc_jit_rvalue *index = rv(ABI_FIELD(fn, rv(callee), FUNCINST_INDEX, d->t_u32));
+  fn_assign(fn, native, rv(gcc_jit_context_new_array_access(fn->ctx, NULL, rv(d->itab), index)));
+  gcc_jit_block_end_with_conditional(
+      fn->cur, NULL,
+      gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE, rv(native),
+                                     gcc_jit_context_null(fn->ctx, d->t_vptr)),
+      have, entry);
+  uint32_t sh = fn->sh; /* both ways leave the results in the same variables */
+  fn->cur = have;
+  call_internal(fn, 0,
+                gcc_jit_context_new_cast(fn->ctx, NULL, rv(native), internal_ptr_type(d, ft)), ft);
+  gcc_jit_block_end_with_jump(fn->cur, NULL, join);
+  fn->sh = sh;
+  fn->cur = entry;
+  call_through_entry(fn, rv(callee), ft);
+  gcc_jit_block_end_with_jump(fn->cur, NULL, join);
+  fn->cur = join;
+}
+
+static bool same_type(const WasmFuncType *a, const WasmFuncType *b) {
+  return a->nparams == b->nparams && a->nresults == b->nresults &&
+         memcmp(a->types, b->types, (a->nparams + a->nresults) * sizeof *a->types) == 0;
+}
+
+static int by_site(const void *key, const void *elem) {
+  const DcmCallHint *k = key, *h = elem;
+  if (k->caller != h->caller)
+    return k->caller < h->caller ? -1 : 1;
+  return (k->site > h->site) - (k->site < h->site);
+}
+
+/* The hinted target of the call_indirect being translated, when it is in
+ * this package with the site's type (then a direct call of it is exactly
+ * the indirect call, whenever the element is it); else UINT32_MAX. */
+static uint32_t hinted_target(Fn *fn, uint32_t typeidx) {
+  Dcm *d = fn->d;
+  DcmCallHint key = {.caller = fn->index, .site = fn->at};
+  const DcmProfile *p = d->profile;
+  const DcmCallHint *h = d->tier == DCM_HOT && p->nhints
+                             ? bsearch(&key, p->hints, p->nhints, sizeof *h, by_site)
+                             : NULL;
+  if (!h || h->callee >= d->m->nfuncs || !d->internal[h->callee] ||
+      !same_type(wasm_func_type(d->m, h->callee), &d->m->types[typeidx]))
+    return UINT32_MAX;
+  return h->callee;
+}
+
+/* The interpreter's checks, in its order: undefined, uninitialized, type.
+ * With a profile hint (hot), the element is first compared with the
+ * target the site calls most, which is then called directly: no type
+ * check (it has the site's type), and gcc may inline it. */
 static void op_call_indirect(Fn *fn, uint32_t typeidx, uint32_t table) {
   Dcm *d = fn->d;
+  uint32_t target = hinted_target(fn, typeidx);
   gcc_jit_rvalue *i = fn_pop(fn);
   gcc_jit_lvalue *tab = gcc_jit_function_new_local(fn->fn, NULL, d->t_vptr, "tab");
   fn_assign(fn, tab, fn_table_inst(fn, table));
@@ -537,6 +651,25 @@ static void op_call_indirect(Fn *fn, uint32_t typeidx, uint32_t table) {
   gcc_jit_rvalue *elems = rv(ABI_FIELD(fn, rv(tab), TABLEINST_ELEMS, d->t_vptr));
   gcc_jit_lvalue *callee = gcc_jit_function_new_local(fn->fn, NULL, d->t_vptr, "icallee");
   fn_assign(fn, callee, rv(dcm_index(d, elems, d->t_vptr, i)));
+  gcc_jit_block *join = NULL;
+  if (target != UINT32_MAX) {
+    gcc_jit_rvalue *is = gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_EQ,
+                                                        rv(callee), func_inst(fn, target));
+    gcc_jit_rvalue *args[2] = {dcm_cast(d, is, d->t_long), gcc_jit_context_one(fn->ctx, d->t_long)};
+    gcc_jit_rvalue *likely =
+        gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE,
+                                       gcc_jit_context_new_call(fn->ctx, NULL, d->expect, 2, args),
+                                       gcc_jit_context_zero(fn->ctx, d->t_long));
+    gcc_jit_block *direct = fn_block(fn), *checked = fn_block(fn);
+    join = fn_block(fn);
+    gcc_jit_block_end_with_conditional(fn->cur, NULL, likely, direct, checked);
+    uint32_t sh = fn->sh; /* both ways leave the results in the same variables */
+    fn->cur = direct;
+    call_internal(fn, target, NULL, &d->m->types[typeidx]);
+    gcc_jit_block_end_with_jump(fn->cur, NULL, join);
+    fn->sh = sh;
+    fn->cur = checked;
+  }
   fn_trap_if(fn,
              gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_EQ, rv(callee),
                                             gcc_jit_context_null(fn->ctx, d->t_vptr)),
@@ -548,7 +681,14 @@ static void op_call_indirect(Fn *fn, uint32_t typeidx, uint32_t table) {
   gcc_jit_rvalue *have = rv(ABI_FIELD(fn, rv(callee), FUNCINST_SIG, d->t_vptr));
   fn_trap_if(fn, gcc_jit_context_new_comparison(fn->ctx, NULL, GCC_JIT_COMPARISON_NE, have, want),
              TRAP_INDIRECT_MISMATCH);
-  call_through_entry(fn, rv(callee), &d->m->types[typeidx]);
+  if (d->itab)
+    call_native_or_entry(fn, callee, typeidx);
+  else
+    call_through_entry(fn, rv(callee), &d->m->types[typeidx]);
+  if (join) {
+    gcc_jit_block_end_with_jump(fn->cur, NULL, join);
+    fn->cur = join;
+  }
 }
 
 /* --- variables -------------------------------------------------------------------------- */
@@ -768,8 +908,10 @@ static bool translate_body(Fn *fn) {
       op_else(fn);
     } else if (dead) {
       skip_dead(fn, &r, op);
-    } else if (!step(fn, &r, op)) {
-      return false;
+    } else {
+      fn->at = (uint32_t)(r.p - 1 - wf->body);
+      if (!step(fn, &r, op))
+        return false;
     }
   }
   return true;
@@ -869,6 +1011,53 @@ static gcc_jit_function *new_internal(Dcm *d, uint32_t index) {
                                                       name, (int)n, ps, 0);
   free(ps);
   return fn;
+}
+
+/* The types of the call_indirect sites of function x, added to want[]
+ * (per type index). */
+static void indirect_types(const Dcm *d, uint32_t x, bool *want) {
+  const WasmFunc *wf = &d->m->funcs[x];
+  CodeReader r = code_reader(wf->body, wf->body + wf->body_len);
+  while (r.p < r.end) {
+    uint8_t op = code_u8(&r);
+    if (op == WASM_OP_CALL_INDIRECT) {
+      want[code_u32(&r)] = true;
+      (void)code_u32(&r); /* the table */
+    } else {
+      code_skip_immediates(&r, op);
+    }
+  }
+}
+
+void jit_declare_itab(Dcm *d, const uint32_t *funcs, uint32_t n) {
+  const WasmModule *m = d->m;
+  bool *want = calloc(m->ntypes + 1, sizeof *want);
+  gcc_jit_rvalue **addr = calloc(m->nfuncs + 1, sizeof *addr);
+  bool any = false;
+  for (uint32_t i = 0; want && i < n; i++)
+    indirect_types(d, funcs[i], want);
+  /* Only functions a site may call: taking the address of every one would
+   * keep gcc from dropping those it inlined everywhere. */
+  for (uint32_t i = 0; want && addr && i < n; i++) {
+    const WasmFuncType *ft = wasm_func_type(m, funcs[i]);
+    for (uint32_t t = 0; t < m->ntypes && !addr[funcs[i]]; t++)
+      if (want[t] && same_type(&m->types[t], ft)) {
+        addr[funcs[i]] = gcc_jit_context_new_cast(
+            d->ctx, NULL, gcc_jit_function_get_address(d->internal[funcs[i]], NULL), d->t_vptr);
+        any = true;
+      }
+  }
+  if (any) {
+    for (uint32_t i = 0; i < m->nfuncs; i++)
+      if (!addr[i])
+        addr[i] = gcc_jit_context_null(d->ctx, d->t_vptr);
+    gcc_jit_type *at = gcc_jit_context_new_array_type(d->ctx, NULL, d->t_vptr, (int)m->nfuncs);
+    d->itab = gcc_jit_context_new_global(d->ctx, NULL, GCC_JIT_GLOBAL_INTERNAL, at, "kiln_itab");
+    gcc_jit_global_set_initializer_rvalue(
+        d->itab, gcc_jit_context_new_array_constructor(d->ctx, NULL, at, m->nfuncs, addr));
+  }
+  free(want);
+  free(addr);
 }
 
 void jit_declare(Dcm *d, uint32_t index) {

@@ -44,6 +44,7 @@ typedef struct Fn {
   const WasmFuncType *type;
   gcc_jit_function *fn;
   gcc_jit_block *cur; /* NULL while the code is unreachable */
+  uint32_t at; /* the instruction being translated: byte offset in the body */
   gcc_jit_block *entry, *body;
   /* f is the FuncEntry's parameter (warm); hot internal functions get the
    * instance instead (every function of the set shares it), and the linear

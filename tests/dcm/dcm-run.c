@@ -106,7 +106,8 @@ static bool load_and_switch(Instance *in, const char *path, const DcmManifest *m
   return ok;
 }
 
-static bool compile_and_load(kiln_instance *in, DcmTier tier, bool osr_only, char *err, size_t n) {
+static bool compile_and_load(kiln_instance *in, DcmTier tier, const DcmProfile *profile,
+                             bool osr_only, char *err, size_t n) {
   const WasmModule *wm = in->module->wasm;
   uint32_t ndef = wm->nfuncs - wm->nfunc_imports;
   if (ndef == 0)
@@ -127,7 +128,7 @@ static bool compile_and_load(kiln_instance *in, DcmTier tier, bool osr_only, cha
   }
   close(fd);
   DcmManifest man;
-  bool ok = dcm_compile(wm, funcs, ndef, tier, path, &man, err, n);
+  bool ok = dcm_compile(wm, funcs, ndef, tier, profile, path, &man, err, n);
   free(funcs);
   if (ok) {
     last_ms = man.compile_ms;
@@ -139,9 +140,13 @@ static bool compile_and_load(kiln_instance *in, DcmTier tier, bool osr_only, cha
 }
 
 bool dcm_switch_instance(kiln_instance *in, DcmTier tier, char *err, size_t n) {
-  return compile_and_load(in, tier, false, err, n);
+  return compile_and_load(in, tier, NULL, false, err, n);
+}
+
+bool dcm_switch_hinted(kiln_instance *in, const DcmProfile *profile, char *err, size_t n) {
+  return compile_and_load(in, DCM_HOT, profile, false, err, n);
 }
 
 bool dcm_give_osr(kiln_instance *in, DcmTier tier, char *err, size_t n) {
-  return compile_and_load(in, tier, true, err, n);
+  return compile_and_load(in, tier, NULL, true, err, n);
 }

@@ -18,6 +18,9 @@
  * instance then keeps its entries (it still runs, interpreted). */
 bool dcm_switch_instance(kiln_instance *in, DcmTier tier, char *err, size_t n);
 
+/* The same at hot, with a profile (dcm.h). */
+bool dcm_switch_hinted(kiln_instance *in, const DcmProfile *profile, char *err, size_t n);
+
 /* The same, but only the functions' OSR entries are set: calls stay
  * interpreted, and interpreted activations move into compiled code at
  * their next loop header. */

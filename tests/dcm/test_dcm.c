@@ -6,14 +6,18 @@
  * with dcm_switch_instance). The lines "name(args): results" or
  * "name(args): trap line" must be identical in every tier, and a few are
  * also checked against known values so the reference itself is sane.
+ * Hot code with profile hints (guarded direct calls at call_indirect
+ * sites) must give the same lines too, whatever the table holds.
  */
 #include <check.h>
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "code_reader.h"
 #include "dcm-run.h"
 #include "runtime.h"
 
@@ -166,6 +170,10 @@ static void run_case(kiln_runtime *rt, kiln_instance *in, const Case *c, char *l
   }
 }
 
+/* Hot with this profile (run_tier's tier HINTED). */
+static DcmProfile tier_profile;
+#define HINTED 100
+
 /* All lines of one tier (cold: no compilation). */
 static char (*run_tier(const char *tier_name, int tier))[256] {
   char(*lines)[256] = calloc(NCASES, sizeof *lines);
@@ -175,11 +183,12 @@ static char (*run_tier(const char *tier_name, int tier))[256] {
   ck_assert_msg(m != NULL, "%s", kiln_error(rt));
   kiln_instance *in = kiln_instantiate(rt, m, NULL);
   ck_assert_msg(in != NULL, "%s", kiln_error(rt));
-  if (tier >= 0) {
-    char err[256];
+  char err[256];
+  if (tier == HINTED)
+    ck_assert_msg(dcm_switch_hinted(in, &tier_profile, err, sizeof err), "%s: %s", tier_name, err);
+  else if (tier >= 0)
     ck_assert_msg(dcm_switch_instance(in, (DcmTier)tier, err, sizeof err), "%s: %s", tier_name,
                   err);
-  }
   for (size_t i = 0; i < NCASES; i++)
     run_case(rt, in, &cases[i], lines[i], sizeof lines[i]);
   kiln_runtime_free(rt);
@@ -216,6 +225,71 @@ START_TEST(hot_matches_interpreter) {
 END_TEST
 
 /* The request is checked before anything is compiled. */
+/* A fresh file name for a package, under $TMPDIR. */
+static void temp_package(char *path, size_t size) {
+  const char *dir = getenv("TMPDIR");
+  snprintf(path, size, "%s/kiln-dcm-test-XXXXXX.so", dir && *dir ? dir : P_tmpdir);
+  int fd = mkstemps(path, 3);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+}
+
+static uint32_t export_index(const WasmModule *wm, const char *name) {
+  for (uint32_t i = 0; i < wm->nexports; i++)
+    if (wm->exports[i].name.len == strlen(name) &&
+        memcmp(wm->exports[i].name.str, name, wm->exports[i].name.len) == 0)
+      return wm->exports[i].index;
+  ck_abort_msg("no export %s", name);
+  return 0;
+}
+
+/* The byte offset of the first instruction `opcode` in function x's body. */
+static uint32_t first_site(const WasmModule *wm, uint32_t x, uint8_t opcode) {
+  const WasmFunc *f = &wm->funcs[x];
+  CodeReader r = code_reader(f->body, f->body + f->body_len);
+  while (r.p < r.end) {
+    const uint8_t *at = r.p;
+    uint8_t op = code_u8(&r);
+    if (op == opcode)
+      return (uint32_t)(at - f->body);
+    code_skip_immediates(&r, op);
+  }
+  ck_abort_msg("function %u has no instruction 0x%02x", x, opcode);
+  return 0;
+}
+
+/* dispatch's site hinted to $add: elements 0 (add, the direct call), 1
+ * (sub), 2 (another type), 3 (null), 4 (none) all behave as interpreted.
+ * dispatch_bad's site hinted to $add too, which has another type than the
+ * site: the hint must be ignored (a direct call would skip the trap). A
+ * hint at no call_indirect is ignored as well. Branch hints, right and
+ * wrong (fib's br_if, fac's if, fsum's br_if), change no result. */
+START_TEST(hinted_matches_interpreter) {
+  kiln_runtime *rt = kiln_runtime_new(NULL);
+  kiln_module *m = kiln_module_load(rt, DCM_WASM);
+  ck_assert_ptr_nonnull(m);
+  const WasmModule *wm = ((Module *)m)->wasm;
+  uint32_t add = export_index(wm, "add"), sub = export_index(wm, "sub");
+  uint32_t d = export_index(wm, "dispatch"), bad = export_index(wm, "dispatch_bad");
+  DcmCallHint hints[] = {{d, 0, sub},
+                         {d, first_site(wm, d, WASM_OP_CALL_INDIRECT), add},
+                         {bad, first_site(wm, bad, WASM_OP_CALL_INDIRECT), add}};
+  ck_assert(d < bad);
+  uint32_t fac = export_index(wm, "fac"), fib = export_index(wm, "fib");
+  uint32_t fsum = export_index(wm, "fsum");
+  ck_assert(fac < fib && fib < fsum);
+  DcmBranchHint branches[] = {{fac, first_site(wm, fac, WASM_OP_IF), false},
+                              {fib, first_site(wm, fib, WASM_OP_BR_IF), false},
+                              {fsum, first_site(wm, fsum, WASM_OP_BR_IF), false}};
+  tier_profile = (DcmProfile){.hints = hints,
+                              .nhints = sizeof hints / sizeof *hints,
+                              .branches = branches,
+                              .nbranches = sizeof branches / sizeof *branches};
+  same_as_cold(HINTED, "hot with hints");
+  kiln_runtime_free(rt);
+}
+END_TEST
+
 START_TEST(rejects_imported_or_unknown_functions) {
   kiln_runtime *rt = kiln_runtime_new(NULL);
   kiln_module *m = kiln_module_load(rt, DCM_WASM);
@@ -226,7 +300,7 @@ START_TEST(rejects_imported_or_unknown_functions) {
   uint32_t bad = wm->nfuncs;
   DcmManifest man;
   char err[128];
-  ck_assert(!dcm_compile(wm, &bad, 1, DCM_WARM, "/nonexistent/x.so", &man, err, sizeof err));
+  ck_assert(!dcm_compile(wm, &bad, 1, DCM_WARM, NULL, "/nonexistent/x.so", &man, err, sizeof err));
   ck_assert_ptr_nonnull(strstr(err, "not a defined function"));
   kiln_runtime_free(rt);
 }
@@ -239,21 +313,47 @@ START_TEST(manifest_names_and_sizes) {
   ck_assert_ptr_nonnull(m);
   const WasmModule *wm = ((Module *)m)->wasm;
   uint32_t funcs[2] = {0, 1};
-  const char *dir = getenv("TMPDIR");
   char path[4096];
-  snprintf(path, sizeof path, "%s/kiln-dcm-test-XXXXXX.so", dir && *dir ? dir : P_tmpdir);
-  int fd = mkstemps(path, 3);
-  ck_assert_int_ge(fd, 0);
-  close(fd);
+  temp_package(path, sizeof path);
   DcmManifest man;
   char err[256];
-  ck_assert_msg(dcm_compile(wm, funcs, 2, DCM_HOT, path, &man, err, sizeof err), "%s", err);
+  ck_assert_msg(dcm_compile(wm, funcs, 2, DCM_HOT, NULL, path, &man, err, sizeof err), "%s", err);
   unlink(path);
   ck_assert_uint_eq(man.nfuncs, 2);
   ck_assert_str_eq(man.funcs[0].symbol, "kiln_f0_add");
   ck_assert_str_eq(man.funcs[1].symbol, "kiln_f1_sub");
   ck_assert_uint_gt(man.funcs[0].code_size, 0);
   ck_assert_uint_gt(man.package_size, 0);
+  dcm_manifest_free(&man);
+  kiln_runtime_free(rt);
+}
+END_TEST
+
+/* Functions the profile names in without_osr get no OSR entry; the others
+ * with loops keep theirs. */
+START_TEST(without_osr_drops_the_entry) {
+  kiln_runtime *rt = kiln_runtime_new(NULL);
+  kiln_module *m = kiln_module_load(rt, DCM_WASM);
+  ck_assert_ptr_nonnull(m);
+  const WasmModule *wm = ((Module *)m)->wasm;
+  uint32_t fib = export_index(wm, "fib"), fsum = export_index(wm, "fsum");
+  uint32_t funcs[2] = {fib < fsum ? fib : fsum, fib < fsum ? fsum : fib};
+  char path[4096];
+  temp_package(path, sizeof path);
+  DcmProfile profile = {.without_osr = &fib, .nwithout_osr = 1};
+  DcmManifest man;
+  char err[256];
+  ck_assert_msg(dcm_compile(wm, funcs, 2, DCM_HOT, &profile, path, &man, err, sizeof err), "%s",
+                err);
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  unlink(path);
+  ck_assert_msg(h != NULL, "%s", dlerror());
+  char name[32];
+  snprintf(name, sizeof name, "kiln_o%u", fib);
+  ck_assert_ptr_null(dlsym(h, name));
+  snprintf(name, sizeof name, "kiln_o%u", fsum);
+  ck_assert_ptr_nonnull(dlsym(h, name));
+  dlclose(h);
   dcm_manifest_free(&man);
   kiln_runtime_free(rt);
 }
@@ -266,8 +366,10 @@ int main(void) {
   tcase_add_test(tc, reference_is_sane);
   tcase_add_test(tc, warm_matches_interpreter);
   tcase_add_test(tc, hot_matches_interpreter);
+  tcase_add_test(tc, hinted_matches_interpreter);
   tcase_add_test(tc, rejects_imported_or_unknown_functions);
   tcase_add_test(tc, manifest_names_and_sizes);
+  tcase_add_test(tc, without_osr_drops_the_entry);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

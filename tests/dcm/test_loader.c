@@ -32,6 +32,8 @@
 #include "dcm.h"
 #include "frame.h"
 #include "kiln.pb-c.h"
+#include "loader.h"
+#include "release.h"
 #include "runtime.h"
 
 /* The directory the loader accepts segments from (agent/loader.c). */
@@ -304,10 +306,15 @@ static Reply reply;
 static kiln_runtime *rt;
 static kiln_instance *inst;
 
+/* Called inside env.twice when set: from the script, below its frames. */
+static void (*inside_twice)(void);
+
 static kiln_status twice(kiln_caller *caller, void *data, const kiln_value *args,
                          kiln_value *results) {
   (void)caller;
   (void)data;
+  if (inside_twice)
+    inside_twice();
   results[0] = KILN_I32_VAL(args[0].of.i32 * 2);
   return KILN_OK;
 }
@@ -719,6 +726,137 @@ START_TEST(hot_package_outlives_one_runtime) {
 }
 END_TEST
 
+/* Whether this process maps the file named name (its last path part). */
+static bool maps_file(const char *name) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  ck_assert_ptr_nonnull(f);
+  char line[PATH_MAX + 128];
+  bool found = false;
+  while (!found && fgets(line, sizeof line, f)) {
+    const char *slash = strrchr(line, '/');
+    found = slash && strncmp(slash + 1, name, strlen(name)) == 0 && slash[1 + strlen(name)] == '\n';
+  }
+  fclose(f);
+  return found;
+}
+
+/* What the tiering thread does with a package, by hand: it is not unused
+ * while a function points into it; once they all went back to the
+ * interpreter it is, and package_release unmaps it (segment gone from the
+ * maps, its fault ranges forgotten); the same segment then maps again, and
+ * its hot code (faults included) works as the first time. */
+START_TEST(release_and_map_again) {
+  reply_for(&reply, &hot_pkg);
+  fake_start(&fake, &reply.p, ANSWER_PACKAGE);
+  open_instance(fake.endpoint, 0);
+  for (int round = 0; round < 2; round++) {
+    char err[480], why[120];
+    LoadedPackage lp;
+    ck_assert_msg(!maps_file(hot_pkg.name), "round %d: mapped before its load", round);
+    ck_assert_msg(package_load(inst, &reply.p, &lp, err, sizeof err), "round %d: %s", round, err);
+    ck_assert(maps_file(hot_pkg.name));
+    ck_assert_uint_eq(lp.nfuncs, manifest.nfuncs);
+    ck_assert_str_eq(lp.segment, hot_pkg.name);
+    assert_compiled();
+    assert_peek();
+    assert_calls_correct();
+    ck_assert_msg(!package_unused(inst, &lp, why, sizeof why), "unused while its code is in use");
+    ck_assert_int_eq(kiln_instance_compile(inst, KILN_TIER_COLD, NULL), KILN_OK);
+    ck_assert_msg(package_unused(inst, &lp, why, sizeof why), "still used after the switch");
+    ck_assert_msg(strstr(why, "went back to the interpreter"), "why: %s", why);
+    package_release(&lp);
+    ck_assert_msg(!maps_file(hot_pkg.name), "round %d: still mapped after its release", round);
+    assert_interpreted();
+    assert_calls_correct();
+  }
+  finish();
+}
+END_TEST
+
+/* A package whose functions all moved on to a newer package (warm, then
+ * hot) is unused, says so, and goes; the newer one runs on. */
+START_TEST(release_after_moving_on) {
+  reply_for(&reply, &pkg);
+  static Reply hot;
+  reply_for(&hot, &hot_pkg);
+  fake_start(&fake, &reply.p, ANSWER_PACKAGE);
+  open_instance(fake.endpoint, 0);
+  char err[480], why[120];
+  LoadedPackage warm_lp, hot_lp;
+  ck_assert_msg(package_load(inst, &reply.p, &warm_lp, err, sizeof err), "%s", err);
+  ck_assert_msg(!package_unused(inst, &warm_lp, why, sizeof why), "unused while in use");
+  ck_assert_msg(package_load(inst, &hot.p, &hot_lp, err, sizeof err), "%s", err);
+  ck_assert_msg(package_unused(inst, &warm_lp, why, sizeof why), "still used after the move");
+  ck_assert_msg(strstr(why, "moved to other packages"), "why: %s", why);
+  ck_assert_msg(!package_unused(inst, &hot_lp, why, sizeof why), "the newer one is in use");
+  package_release(&warm_lp);
+  ck_assert(!maps_file(pkg.name));
+  ck_assert(maps_file(hot_pkg.name));
+  assert_compiled();
+  assert_peek();
+  assert_calls_correct();
+  ck_assert(package_keep(rt, hot_lp));
+  finish();
+}
+END_TEST
+
+/* The script's thread releases a posted package only where no compiled
+ * frame can be on its stack: not from inside compiled code (a host
+ * function that compiled apply called, making a nested call into the
+ * interpreter), only once apply has returned; and a trap out of compiled
+ * code leaves the depth at 0. Released too early, apply would go on in
+ * unmapped code and crash. */
+static LoadedPackage waiting;
+static bool waiting_released;
+
+static void note_released(const PackageRelease *r) {
+  (void)r;
+  waiting_released = true;
+}
+
+static void post_from_inside(void) {
+  inside_twice = NULL;
+  Thread *t = runtime_thread_of(rt);
+  ck_assert_uint_gt(t->compiled_depth, 0);
+  ck_assert_int_eq(kiln_instance_compile(inst, KILN_TIER_COLD, NULL), KILN_OK);
+  PackageRelease *r = calloc(1, sizeof *r);
+  ck_assert_ptr_nonnull(r);
+  ck_assert(package_unused(inst, &waiting, r->why, sizeof r->why));
+  r->pkg = waiting;
+  r->done = note_released;
+  release_post(t, r);
+  /* Interpreted now, and entered from here: a release point, but with
+   * compiled apply below it. */
+  kiln_value add[2] = {KILN_I32_VAL(40), KILN_I32_VAL(2)};
+  ck_assert_int_eq(call_i32("add", add, 2), 42);
+  ck_assert_msg(!waiting_released, "released under a compiled frame");
+  ck_assert(maps_file(hot_pkg.name));
+}
+
+START_TEST(release_waits_for_compiled_frames) {
+  reply_for(&reply, &hot_pkg);
+  fake_start(&fake, &reply.p, ANSWER_PACKAGE);
+  open_instance(fake.endpoint, 0);
+  char err[480];
+  ck_assert_msg(package_load(inst, &reply.p, &waiting, err, sizeof err), "%s", err);
+  /* A trap out of compiled code skips its frames' bookkeeping. */
+  kiln_value apply_bad[3] = {KILN_I32_VAL(5), KILN_I32_VAL(6), KILN_I32_VAL(7)}, res[1];
+  ck_assert_int_eq(kiln_call(rt, kiln_instance_func(inst, "apply"), apply_bad, 3, res, 1),
+                   KILN_TRAP);
+  ck_assert_uint_eq(runtime_thread(rt)->compiled_depth, 0);
+  inside_twice = post_from_inside;
+  kiln_value apply_add[3] = {KILN_I32_VAL(0), KILN_I32_VAL(6), KILN_I32_VAL(7)};
+  ck_assert_int_eq(call_i32("apply", apply_add, 3), 26);
+  ck_assert_ptr_null(inside_twice); /* it ran */
+  ck_assert_msg(waiting_released, "not released once back at the host");
+  ck_assert(!maps_file(hot_pkg.name));
+  ck_assert_uint_eq(runtime_thread(rt)->compiled_depth, 0);
+  assert_interpreted();
+  assert_calls_correct();
+  finish();
+}
+END_TEST
+
 /* --- setup ----------------------------------------------------------------- */
 
 static bool read_all(const char *path, uint8_t **out, size_t *len) {
@@ -791,7 +929,7 @@ static bool compile_segment(const WasmModule *wm, DcmTier tier, Segment *s, DcmM
   char err[256];
   if (!new_file(s, SHM_DIR))
     return false;
-  if (!dcm_compile(wm, funcs, ndef, tier, s->path, man, err, sizeof err)) {
+  if (!dcm_compile(wm, funcs, ndef, tier, NULL, s->path, man, err, sizeof err)) {
     fprintf(stderr, "dcm_compile: %s\n", err);
     return false;
   }
@@ -915,6 +1053,9 @@ int main(void) {
   tcase_add_test(tc, no_endpoint);
   tcase_add_test(tc, cold_after_warm);
   tcase_add_test(tc, hot_package_outlives_one_runtime);
+  tcase_add_test(tc, release_and_map_again);
+  tcase_add_test(tc, release_after_moving_on);
+  tcase_add_test(tc, release_waits_for_compiled_frames);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

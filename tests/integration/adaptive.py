@@ -15,16 +15,32 @@ Cases:
   osr       mainloop, whose work is all in loops of main (called once),
             reaches compiled code mid-run: main goes hot, and the
             interpreter counts under half the iterations a cold run does.
+  hints     callbacks, whose event loop calls one handler through a table
+            nine times in ten: the heat map names that dominant target, kilnd
+            compiles hot code with the profile hint, the handler goes hot, and
+            the output is the native one.
   absent    no kilnd and none can be started: the output is the same, with
             exactly one warning line.
+  release   phases (tests/integration/phases.c), whose hot function changes
+            halfway while its interpreted main goes on: phase 1's function
+            goes hot, then back to the interpreter after --demote-after, and
+            its package's segment leaves /proc/PID/maps while the script
+            still runs (one --verbose line names it); phase 3 calls it again,
+            and it goes hot again, from a segment mapped after the release;
+            the output is native's.
+  control   a live threshold change with three agents on one kilnd (kiln
+            control, for every agent): confirmed, and kilnd re-partitions
+            each agent at once, with the new settings; every output native's.
 
 Each case uses a private XDG_RUNTIME_DIR and XDG_CACHE_HOME (service.py's Env).
 """
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from service import check, read, run_case, segments, wait_for  # noqa: E402
@@ -74,9 +90,29 @@ def case_tier_up(e):
           [r["self_samples"] for r in regions if "loop" not in r]
           == sorted((r["self_samples"] for r in regions if "loop" not in r), reverse=True))
     check("loops are regions of their own", any("loop" in r for r in regions), regions[:3])
+    funcs = {r["func"] for r in regions if "loop" not in r}
+    edges = hm.get("edges", [])
+    check("call edges between functions that ran",
+          edges and all(x["caller"] in funcs and x["callee"] in funcs and x["calls"] > 0
+                        for x in edges), edges[:5])
+    check("edges are busiest first",
+          [x["calls"] for x in edges] == sorted((x["calls"] for x in edges), reverse=True))
+    check("memory pages are reported", hm.get("memory_pages", 0) > 0, hm.get("memory_pages"))
+    # A small function that only hot callers call goes hot with them.
+    check("kilnd inlined a small callee into its hot caller",
+          any("inlined into hot caller" in c.get("why", "") for c in hot), hot)
     check("--stats prints the table", "kiln: stats:" in err and " hot " in err, err)
     check("no warning", "warning" not in err, err)
     check("kilnd partitioned the heat map", "partition of" in read(e.log), read(e.log))
+    # Its helpers with loops are called thousands of times: their next call
+    # switches, and compiling OSR entries for them would only cost time.
+    check("functions with short activations compile without OSR entries",
+          "without OSR entries" in read(e.log), read(e.log))
+    branches = hm.get("branches", [])
+    check("the heat map has branch bias",
+          branches and all(b["true"] + b["false"] > 0 and b["func"] in funcs for b in branches),
+          branches[:5])
+    check("hot code was compiled with branch hints", " branch hint" in read(e.log), read(e.log))
 
 
 def case_agents(e):
@@ -130,6 +166,9 @@ def case_osr(e):
                    if "loop" in r and r.get("name") == "main")
     check("main's loops ran mostly compiled (the interpreter counted under half)",
           0 < iterations(auto) < iterations(cold) / 2, (iterations(auto), iterations(cold)))
+    osr = [r for r in auto.get("regions", []) if "loop" in r and r.get("name") == "main"
+           and r.get("osr_entries", 0) > 0]
+    check("the heat map counts the OSR transfers into main's loops", osr, auto.get("regions"))
 
 
 def main_index(hm):
@@ -137,6 +176,27 @@ def main_index(hm):
         if r.get("name") == "main" and "loop" not in r:
             return r["func"]
     return None
+
+
+def case_hints(e):
+    """callbacks hands nine events in ten to one handler through a table:
+    the monitor finds that target, kilnd asks for hot code with the hint,
+    and the output stays the native one."""
+    e.start_kilnd()
+    hm_path = os.path.join(e.tmp, "heat.json")
+    p = run_auto(e, "callbacks", ["40"], "--heatmap", hm_path, "--service", e.endpoint)
+    same_as_native(e, "callbacks", ["40"], p, "callbacks, auto")
+    hm = heat_map(hm_path)
+    names = {r["func"]: r.get("name") for r in hm.get("regions", []) if "loop" not in r}
+    dominant = [x for x in hm.get("edges", []) if x.get("indirect")
+                and names.get(x["callee"]) == "on_add" and 2 * x["votes"] > x["calls"]]
+    check("the event loop's call_indirect has on_add as its dominant target", dominant,
+          [x for x in hm.get("edges", []) if x.get("indirect")])
+    log = read(e.log)
+    check("kilnd compiled hot code with a call hint", " call hint" in log, log)
+    check("on_add went hot with its caller",
+          any(names.get(c.get("func")) == "on_add" and c.get("tier") == "hot"
+              for c in hm.get("tier_changes", [])), hm.get("tier_changes"))
 
 
 def case_absent(e):
@@ -148,12 +208,117 @@ def case_absent(e):
     check("the warning names the endpoint", lines and "kilnd.sock" in lines[0], lines)
 
 
+def gone_index(polls, seg):
+    """The first poll that lacks seg after one that had it, or None."""
+    seen = False
+    for k, (_, maps) in enumerate(polls):
+        if seg in maps:
+            seen = True
+        elif seen:
+            return k
+    return None
+
+
+def case_release(e):
+    """A package goes once nothing uses it: phase 1's hot function is
+    demoted while phase 2 runs, and its segment leaves the process's maps
+    while the process runs on; phase 3 tiers the function up again."""
+    e.start_kilnd()
+    n, seconds = "3000", "6"
+    p = run_auto(e, "phases", [n, seconds], "--verbose", "--stats", "--demote-after", "300",
+                 "--period", "100", "--service", e.endpoint)
+    # Each poll: the segments mapped, read while the script still ran: its
+    # last line ("done") had not come by the time they were read. (When the
+    # script is over, the agent lets its packages go anyway.)
+    os.set_blocking(p.stdout.fileno(), False)
+    polls, out = [], b""
+    while p.poll() is None:
+        maps = segments(p.pid)
+        out += p.stdout.read() or b""
+        if b"done\n" in out:
+            break
+        polls.append((time.monotonic(), maps))
+        time.sleep(0.05)
+    os.set_blocking(p.stdout.fileno(), True)
+    rest, err = p.communicate(timeout=60)
+    out += rest
+    err = err.decode(errors="replace")
+    native = subprocess.run([e.samples["phases"][1], n, "0"], capture_output=True)
+    check("phases, auto: exit status as native", p.returncode == native.returncode,
+          (p.returncode, err[-500:]))
+    check("phases, auto: stdout identical to native", out == native.stdout, out)
+    # A segment that was mapped and then, in a later poll, was not.
+    left = {seg for _, maps in polls for seg in maps if gone_index(polls, seg) is not None}
+    check("a package was mapped", any(maps for _, maps in polls), polls[-3:])
+    check("a package's segment left /proc/PID/maps while the script ran", left,
+          [sorted(os.path.basename(path)[:16] for _, _, path in m) for _, m in polls[::20]])
+    released = re.findall(r"released package (kiln-\S+\.so): (.*)", err)
+    check("--verbose names each released package and why", released
+          and all(why for _, why in released), err[-1500:])
+    check("the segment that left is the one named",
+          {os.path.basename(path) for _, _, path in left} <= {name for name, _ in released},
+          (left, released))
+    demoted = re.search(r"func (\d+) hot -> cold", err)
+    check("phase 1's function went back to the interpreter first", demoted, err[-1500:])
+    if demoted:
+        again = re.search(rf"func {demoted.group(1)} cold -> (hot|warm)", err[demoted.end():])
+        check("phase 3: it tiered up again after the release", again, err[-1500:])
+    # Mapped after the release: a segment that no poll before the first
+    # release showed, or one that left and came back (kilnd may answer
+    # phase 3 with phase 1's very package, which then maps again).
+    first_gone = min((gone_index(polls, seg) for seg in left), default=None)
+    before = set().union(*(m for _, m in polls[:first_gone])) if first_gone else set()
+    back = [seg for seg in left if any(seg in m for _, m in polls[gone_index(polls, seg):])]
+    check("phase 3 runs from a package mapped after the release", first_gone is not None
+          and (back or any(m - before for _, m in polls[first_gone:])),
+          [sorted(os.path.basename(path)[:16] for _, _, path in m) for _, m in polls[::20]])
+    check("--stats counts it", re.search(r"packages mapped, [1-9]\d* of them released", err), err)
+    check("compiled code still ran at the end: a package stays mapped",
+          polls and polls[-1][1], polls[-3:])
+
+
+def case_control(e):
+    """A live threshold change with several agents connected: kilnd confirms
+    it and re-partitions each of them at once, from its last heat map."""
+    e.start_kilnd()
+    runs = [("twophase", ["1000"]), ("twophase", ["1000"]), ("phases", ["3000", "8"])]
+    procs = [run_auto(e, name, args, "--service", e.endpoint) for name, args in runs]
+    # A partition from a heat map (a start partition has none, and kilnd
+    # re-partitions from the last heat map).
+    heat = r"partition of \S+ for agent (\d+) from [1-9]\d* samples"
+    def agents():
+        return set(re.findall(heat, read(e.log)))
+    check("kilnd partitioned a heat map of each of the three agents",
+          wait_for(lambda: len(agents()) >= 3, 60), read(e.log))
+    connected, before = agents(), len(read(e.log))
+    c = subprocess.run([e.opts.kiln, "control", "--service", e.endpoint, "--hot", "50",
+                        "--policy", "share"], env=e.env, capture_output=True, text=True,
+                       timeout=30)
+    check("the control is confirmed for every agent", c.returncode == 0
+          and "every agent: policy share, hot 50%" in c.stdout, (c.stdout, c.stderr))
+    def repartitioned():
+        done = set(re.findall(r"new partition of \S+ for agent (\d+) .*\(share, hot 50%",
+                              read(e.log)[before:]))
+        return connected <= done
+    check("kilnd re-partitioned each agent with the new settings",
+          wait_for(repartitioned, 10), read(e.log)[before:])
+    for (name, args), p in zip(runs, procs):
+        if name == "phases":
+            out, err = p.communicate(timeout=300)
+            native = subprocess.run([e.samples[name][1], args[0], "0"], capture_output=True)
+            check("phases under the new settings: output as native",
+                  p.returncode == native.returncode and out == native.stdout, err[-500:])
+        else:
+            same_as_native(e, name, args, p, f"{name} under the new settings")
+
+
 def main():
     ap = argparse.ArgumentParser()
     for flag in ("--kiln", "--kilnd"):
         ap.add_argument(flag, required=True)
     ap.add_argument("--sample", action="append", default=[], help="NAME=WASM:NATIVE")
-    ap.add_argument("case", choices=["tier-up", "agents", "osr", "absent"])
+    ap.add_argument("case", choices=["tier-up", "agents", "osr", "hints", "absent", "release",
+                                     "control"])
     opts = ap.parse_args()
     return run_case(opts, globals(), opts.sample)
 

@@ -2,7 +2,9 @@
  * test_monitor.c: the Real-time Execution Monitor (agent/monitor.c,
  * agent/heatmap.c, the interpreter's counters): exact counts of calls and
  * loop iterations, self time charged to the loop that burns it, the heat
- * map's order and shares, and starting and stopping the sampler.
+ * map's order and shares, call edges (a call_indirect site's dominant
+ * target too), branch bias and its end after a function's first runs,
+ * memory growth, and starting and stopping the sampler.
  *
  * The module is tests/unit/monitor/busy.wat, built by wat2wasm into
  * MONITOR_WASM_DIR.
@@ -60,6 +62,23 @@ static const kiln_region *region(const kiln_heatmap *h, const char *name, int k)
         return &h->regions[j];
     return NULL;
   }
+  return NULL;
+}
+
+static int32_t call1(const char *name, int32_t n) {
+  kiln_value a[1] = {KILN_I32_VAL(n)}, r[1];
+  ck_assert_int_eq(kiln_call(rt, kiln_instance_func(inst, name), a, 1, r, 1), KILN_OK);
+  return r[0].of.i32;
+}
+
+/* The edge between functions named caller and callee, or NULL. */
+static const kiln_edge *edge(const kiln_heatmap *h, const char *caller, const char *callee) {
+  const kiln_region *from = region(h, caller, -1), *to = region(h, callee, -1);
+  if (!from || !to)
+    return NULL;
+  for (size_t i = 0; i < h->nedges; i++)
+    if (h->edges[i].caller == from->func && h->edges[i].callee == to->func)
+      return &h->edges[i];
   return NULL;
 }
 
@@ -151,6 +170,79 @@ START_TEST(test_self_time_goes_to_the_busy_loop) {
 }
 END_TEST
 
+START_TEST(test_call_edges) {
+  nested(10);
+  nested(3);
+  /* $leaf for i % 4 != 3, $twice for the rest: 0+3+6 + 6 + 12+15+18 + 14 */
+  ck_assert_int_eq(call1("dispatch", 8), 74);
+  kiln_heatmap *h = kiln_instance_heatmap(inst);
+  ck_assert_ptr_nonnull(h);
+  const kiln_edge *direct = edge(h, "nested", "leaf");
+  ck_assert_ptr_nonnull(direct);
+  ck_assert_uint_eq(direct->count, 13 * 5);
+  ck_assert_int_eq(direct->indirect, 0);
+  /* The site's eight calls go to its dominant target; $twice has none. */
+  const kiln_edge *indirect = edge(h, "dispatch", "leaf");
+  ck_assert_ptr_nonnull(indirect);
+  ck_assert_uint_eq(indirect->count, 8);
+  ck_assert_int_eq(indirect->indirect, 1);
+  ck_assert_ptr_null(edge(h, "dispatch", "twice"));
+  /* Busiest first. */
+  ck_assert_ptr_eq(&h->edges[0], direct);
+  ck_assert_uint_eq(h->nedges, 2);
+  ck_assert_uint_eq(h->memory_pages, 1);
+  ck_assert_uint_eq(h->memory_grows, 0);
+  kiln_heatmap_free(h);
+
+  ck_assert_int_eq(call1("grow", 2), 1);
+  ck_assert_int_eq(call1("grow", 70000), -1); /* past the reservation: fails, still counted */
+  h = kiln_instance_heatmap(inst);
+  ck_assert_uint_eq(h->memory_pages, 3);
+  ck_assert_uint_eq(h->memory_grows, 2);
+  kiln_heatmap_free(h);
+}
+END_TEST
+
+/* The branches of function `name`, busiest first, into out[0..max). */
+static size_t branches_of(const kiln_heatmap *h, const char *name, kiln_branch *out, size_t max) {
+  const kiln_region *f = region(h, name, -1);
+  size_t n = 0;
+  for (size_t i = 0; f && i < h->nbranches && n < max; i++)
+    if (h->branches[i].func == f->func)
+      out[n++] = h->branches[i];
+  return n;
+}
+
+START_TEST(test_branch_bias) {
+  nested(10);
+  nested(3);
+  kiln_heatmap *h = kiln_instance_heatmap(inst);
+  kiln_branch b[4];
+  ck_assert_uint_eq(branches_of(h, "nested", b, 4), 2);
+  /* br_if $inner (j < 5): true 4 times in 5, 13 outer iterations; then
+   * br_if $done (i >= n): false 13 times, true once a call. */
+  ck_assert_uint_eq(b[0].true_count, 13 * 4);
+  ck_assert_uint_eq(b[0].false_count, 13);
+  ck_assert_uint_eq(b[1].true_count, 2);
+  ck_assert_uint_eq(b[1].false_count, 13);
+  ck_assert_uint_gt(b[0].offset, b[1].offset); /* the inner loop's comes later in the body */
+  kiln_heatmap_free(h);
+
+  /* spin's loop runs two million times, but its branch counts only until
+   * the millionth iteration (INTERP_COUNTED_ITERATIONS): 999,999 times. The
+   * result is still right. */
+  uint64_t want = 7;
+  for (uint64_t n = 1; n <= 2000000; n++)
+    want += n * n;
+  ck_assert_uint_eq((uint64_t)spin(2000000), want);
+  h = kiln_instance_heatmap(inst);
+  ck_assert_uint_eq(branches_of(h, "spin", b, 4), 1);
+  ck_assert_uint_eq(b[0].true_count + b[0].false_count, 999999);
+  ck_assert_uint_eq(b[0].false_count, 0);
+  kiln_heatmap_free(h);
+}
+END_TEST
+
 START_TEST(test_free_while_sampling) {
   /* kiln_runtime_free stops the sampler itself (teardown). */
   ck_assert_int_eq(kiln_monitor_start(rt, 0), KILN_OK);
@@ -165,6 +257,8 @@ static Suite *monitor_suite(void) {
   tcase_set_timeout(tc, 30);
   tcase_add_test(tc, test_exact_counts);
   tcase_add_test(tc, test_self_time_goes_to_the_busy_loop);
+  tcase_add_test(tc, test_call_edges);
+  tcase_add_test(tc, test_branch_bias);
   tcase_add_test(tc, test_free_while_sampling);
   suite_add_tcase(s, tc);
   return s;

@@ -1,7 +1,26 @@
 ;; The monitor's test module: known counts of calls and loop iterations,
-;; and one function that burns CPU in one loop.
+;; one function that burns CPU in one loop, a call_indirect site with a
+;; dominant target, and a memory that grows.
 (module
+  (type $unary (func (param i32) (result i32)))
+  (memory 1)
+  (table funcref (elem $leaf $twice))
   (func $leaf (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3)))
+  (func $twice (param i32) (result i32) (i32.shl (local.get 0) (i32.const 1)))
+
+  ;; for i < n: acc += table[i % 4 == 3](i)   -- $leaf for 3 calls in 4
+  (func $dispatch (export "dispatch") (param $n i32) (result i32) (local $i i32) (local $acc i32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $acc (i32.add (local.get $acc)
+          (call_indirect (type $unary) (local.get $i)
+            (i32.eq (i32.and (local.get $i) (i32.const 3)) (i32.const 3)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $l)))
+    (local.get $acc))
+
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
 
   ;; for i < n: for j < 5: acc += leaf(j)   -- outer loop n times, inner 5n
   (func $nested (export "nested") (param $n i32) (result i32) (local $i i32) (local $j i32) (local $acc i32)
