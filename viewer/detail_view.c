@@ -15,8 +15,9 @@
 #include "frame.h"
 #include "heatmap_view.h"
 
-/* Callers and callees listed, heaviest first. */
+/* Callers and callees listed, heaviest first; branches, busiest first. */
 #define EDGES_SHOWN 5
+#define BRANCHES_SHOWN 3
 
 struct _KvDetailView {
   GtkBox parent;
@@ -29,7 +30,7 @@ struct _KvDetailView {
   guint refresh_timer; /* pending refresh after the model changed */
 };
 
-#define REFRESH_MS 250
+#define REFRESH_MS 100
 
 G_DEFINE_FINAL_TYPE(KvDetailView, kv_detail_view, GTK_TYPE_BOX)
 
@@ -122,7 +123,18 @@ static void refresh(KvDetailView *self) {
   }
   gtk_label_set_text(self->loops, s->len ? s->str : "none ran");
   g_string_truncate(s, 0);
-  gtk_label_set_text(self->branches, "not measured (branch bias is not in the feed yet)");
+  for (size_t i = 0; i < f->n_branches && i < BRANCHES_SHOWN; i++) {
+    const KvBranch *b = &f->branches[i];
+    uint64_t all = b->true_count + b->false_count;
+    g_string_append_printf(s, "%sat +%u: %.0f%% true of %llu", i ? "\n" : "", b->offset,
+                           all ? 100.0 * (double)b->true_count / (double)all : 0.0,
+                           (unsigned long long)all);
+  }
+  if (f->n_branches > BRANCHES_SHOWN)
+    g_string_append_printf(s, "\nand %zu more", f->n_branches - BRANCHES_SHOWN);
+  gtk_label_set_text(self->branches,
+                     s->len ? s->str : "none counted (counted over a function's first runs)");
+  g_string_truncate(s, 0);
   t = edges_text(self->model, f->index, true);
   gtk_label_set_text(self->callers, t);
   g_free(t);

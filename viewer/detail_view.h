@@ -2,8 +2,8 @@
  * detail_view.h: KvDetailView, the detail pane of one function: calls,
  * self time, loops, callers and callees (from the heat map's call edges),
  * heat over time as a small line, tier history with compile times, and why
- * the partition put it where it is. What the protocol does not carry yet
- * (branch bias) says so instead of showing a blank.
+ * the partition put it where it is. What a heat map does not carry says
+ * so instead of showing a blank.
  */
 #ifndef KILN_VIEWER_DETAIL_VIEW_H
 #define KILN_VIEWER_DETAIL_VIEW_H

@@ -38,6 +38,7 @@ static void function_free(gpointer p) {
   for (size_t i = 0; i < f->n_steps; i++)
     g_free(f->steps[i].why);
   g_free(f->steps);
+  g_free(f->branches);
   g_free(f->reason);
   g_free(f);
 }
@@ -94,6 +95,12 @@ static void take_tier_changes(KvHeatModel *self, const Kiln__HeatMap *hm, KvTime
                               guint agent, double time_s) {
   for (size_t i = 0; i < hm->n_tier_changes; i++) {
     const Kiln__TierChange *tc = hm->tier_changes[i];
+    if (tc->function_index == UINT32_MAX) { /* no function: what stopped the tiering */
+      if (timeline)
+        kv_timeline_add(timeline, KV_EVENT_ERROR, time_s, agent, "tiering stopped at %.1f s: %s",
+                        tc->at_s, tc->why ? tc->why : "");
+      continue;
+    }
     KvFunction *f = function_of(self, tc->function_index);
     f->steps = g_renew(KvTierStep, f->steps, f->n_steps + 1);
     f->steps[f->n_steps++] =
@@ -192,6 +199,20 @@ bool kv_heat_model_take_heat_map(KvHeatModel *self, const Kiln__FeedHeatMap *fh,
   g_ptr_array_sort(self->order, most_self_first);
 
   take_tier_changes(self, hm, timeline, agent, time_s);
+
+  /* Branch bias comes in heat maps of the functions' first runs only, so
+   * a function keeps the last it had. Busiest first, as sent. */
+  for (size_t i = 0; i < hm->n_branches; i++) {
+    KvFunction *f = function_of(self, hm->branches[i]->function_index);
+    g_clear_pointer(&f->branches, g_free);
+    f->n_branches = 0;
+  }
+  for (size_t i = 0; i < hm->n_branches; i++) {
+    const Kiln__BranchBias *b = hm->branches[i];
+    KvFunction *f = function_of(self, b->function_index);
+    f->branches = g_renew(KvBranch, f->branches, f->n_branches + 1);
+    f->branches[f->n_branches++] = (KvBranch){b->offset, b->true_count, b->false_count};
+  }
 
   g_free(self->edges);
   self->edges = hm->n_edges ? g_new(KvEdge, hm->n_edges) : NULL;

@@ -32,6 +32,11 @@ typedef struct {
 } KvLoop;
 
 typedef struct {
+  uint32_t offset; /* of the br_if or if in the function's body */
+  uint64_t true_count, false_count;
+} KvBranch;
+
+typedef struct {
   double at_s; /* the agent's uptime */
   Kiln__Tier from, to;
   double compile_ms; /* 0: cached, or a demotion */
@@ -53,6 +58,8 @@ typedef struct {
   size_t n_history;
   KvTierStep *steps;
   size_t n_steps;
+  KvBranch *branches; /* from the latest heat map that had them, busiest first */
+  size_t n_branches;
   Kiln__Tier placed; /* in the latest partition; 0: not in one */
   char *reason; /* the partition's phrase for it, or NULL */
 } KvFunction;

@@ -58,6 +58,7 @@ static json_object *agent_json(KvAgent *a) {
     json_object_object_add(e, "loops", json_object_new_int64((int64_t)f[k]->n_loops));
     json_object_object_add(e, "history", json_object_new_int64((int64_t)f[k]->n_history));
     json_object_object_add(e, "tier_changes", json_object_new_int64((int64_t)f[k]->n_steps));
+    json_object_object_add(e, "branches", json_object_new_int64((int64_t)f[k]->n_branches));
     if (f[k]->reason) {
       json_object_object_add(e, "placed", json_object_new_string(kiln_tier_name(f[k]->placed)));
       json_object_object_add(e, "reason", json_object_new_string(f[k]->reason));

@@ -68,7 +68,7 @@ static void update_agent_row(GtkWidget *row, KvAgent *a) {
 /* Labels change size, and a size change lays the whole window out again:
  * rows are refreshed a few times a second at most, however often their
  * agents change, so the heat map keeps the frame to itself. */
-#define ROWS_REFRESH_MS 250
+#define ROWS_REFRESH_MS 100
 
 static gboolean refresh_rows(gpointer data) {
   KvWindow *self = data;

@@ -74,6 +74,8 @@ typedef struct {
   const Kiln__CallEdge *edges;
   size_t n_edges;
   bool snapshot;
+  const Kiln__BranchBias *branches;
+  size_t n_branches;
 } HM;
 
 static void heat_map(KvFeedModel *m, uint32_t agent, const HM *h) {
@@ -108,6 +110,11 @@ static void heat_map(KvFeedModel *m, uint32_t agent, const HM *h) {
   hm.tier_changes = cp;
   hm.n_edges = h->n_edges;
   hm.edges = ep;
+  Kiln__BranchBias *bp[8];
+  for (size_t i = 0; i < h->n_branches; i++)
+    bp[i] = (Kiln__BranchBias *)&h->branches[i];
+  hm.n_branches = h->n_branches;
+  hm.branches = bp;
   Kiln__FunctionName names[2] = {KILN__FUNCTION_NAME__INIT, KILN__FUNCTION_NAME__INIT};
   names[0].function_index = 7;
   names[0].name = "mat_mul";
@@ -188,7 +195,7 @@ START_TEST(test_heat_map_cells_and_tiers) {
 
   int changed = 0;
   g_signal_connect(h, "changed", G_CALLBACK(count_changed), &changed);
-  heat_map(m, 1, &(HM){FIRST, 4, 2000, 100, NULL, 0, NULL, 0, false});
+  heat_map(m, 1, &(HM){FIRST, 4, 2000, 100, NULL, 0, NULL, 0, false, NULL, 0});
   ck_assert_int_eq(changed, 1);
   ck_assert(kv_heat_model_has_data(h));
   const KvFunction *const *f = kv_heat_model_functions(h, &n);
@@ -218,7 +225,7 @@ START_TEST(test_heat_map_cells_and_tiers) {
   ck_assert_ptr_null(s.policy);
 
   /* kilnd's once-a-second repeat changes nothing */
-  heat_map(m, 1, &(HM){FIRST, 4, 2000, 100, NULL, 0, NULL, 0, true});
+  heat_map(m, 1, &(HM){FIRST, 4, 2000, 100, NULL, 0, NULL, 0, true, NULL, 0});
   ck_assert_int_eq(changed, 1);
   ck_assert_uint_eq(kv_heat_model_lookup(h, 7)->n_history, 1);
 
@@ -239,7 +246,8 @@ START_TEST(test_heat_map_cells_and_tiers) {
   ed[0].caller = 3;
   ed[0].callee = 7;
   ed[0].count = 200;
-  heat_map(m, 1, &(HM){SECOND, 4, 3000, 600, tc, 2, ed, 1, false});
+  heat_map(m, 1, &(HM){SECOND, 4, 3000, 600, tc, 2, ed, 1, false, NULL, 0});
+  ck_assert_uint_eq(kv_heat_model_lookup(h, 7)->n_branches, 0); /* none sent: none */
   ck_assert_int_eq(changed, 2);
   f = kv_heat_model_functions(h, &n);
   ck_assert_int_eq(f[0]->tier, KILN__TIER__TIER_HOT);
@@ -275,10 +283,44 @@ START_TEST(test_heat_map_cells_and_tiers) {
 }
 END_TEST
 
+START_TEST(test_branches_and_stops) {
+  KvFeedModel *m = kv_feed_model_new("e", "f");
+  seen(m, 1, 10, false, false);
+  Kiln__BranchBias b[2] = {KILN__BRANCH_BIAS__INIT, KILN__BRANCH_BIAS__INIT};
+  b[0].function_index = 7;
+  b[0].offset = 12;
+  b[0].true_count = 95;
+  b[0].false_count = 5;
+  b[1].function_index = 7;
+  b[1].offset = 40;
+  b[1].false_count = 10;
+  Kiln__TierChange stop = KILN__TIER_CHANGE__INIT;
+  stop.function_index = UINT32_MAX;
+  stop.at_s = 4;
+  stop.why = "kilnd went away";
+  heat_map(m, 1, &(HM){FIRST, 4, 2000, 100, &stop, 1, NULL, 0, false, b, 2});
+  KvHeatModel *h = kv_agent_heat(kv_agent_list_lookup(kv_feed_model_agents(m), 1));
+  const KvFunction *f = kv_heat_model_lookup(h, 7);
+  ck_assert_uint_eq(f->n_branches, 2);
+  ck_assert_uint_eq(f->branches[0].offset, 12);
+  ck_assert_uint_eq(f->branches[0].true_count, 95);
+  ck_assert_uint_eq(f->branches[1].false_count, 10);
+  /* a later heat map without branches keeps them (they are counted early) */
+  heat_map(m, 1, &(HM){SECOND, 4, 3000, 600, NULL, 0, NULL, 0, false, NULL, 0});
+  ck_assert_uint_eq(kv_heat_model_lookup(h, 7)->n_branches, 2);
+  /* the tier change of no function is not a function, but a line */
+  ck_assert_ptr_null(kv_heat_model_lookup(h, UINT32_MAX));
+  KvTimeline *t = kv_feed_model_timeline(m);
+  ck_assert_uint_eq(kv_timeline_count(t, KV_EVENT_ERROR), 1);
+  ck_assert_uint_eq(kv_timeline_count(t, KV_EVENT_TIER), 0);
+  g_object_unref(m);
+}
+END_TEST
+
 START_TEST(test_partition_reasons) {
   KvFeedModel *m = kv_feed_model_new("e", "f");
   seen(m, 2, 1, false, false);
-  heat_map(m, 2, &(HM){FIRST, 4, 2000, 100, NULL, 0, NULL, 0, false});
+  heat_map(m, 2, &(HM){FIRST, 4, 2000, 100, NULL, 0, NULL, 0, false, NULL, 0});
   Kiln__Placement pl[2] = {KILN__PLACEMENT__INIT, KILN__PLACEMENT__INIT};
   pl[0].function_index = 7;
   pl[0].tier = KILN__TIER__TIER_HOT;
@@ -339,7 +381,7 @@ START_TEST(test_agents_come_and_go) {
   g_object_unref(ev);
 
   /* kilnd guessed wrong and says it is back: the same agent, history kept */
-  heat_map(m, 3, &(HM){FIRST, 4, 2000, 100, NULL, 0, NULL, 0, false});
+  heat_map(m, 3, &(HM){FIRST, 4, 2000, 100, NULL, 0, NULL, 0, false, NULL, 0});
   seen(m, 3, 30, true, false);
   ck_assert_ptr_null(kv_agent_list_lookup(l, 3));
   seen(m, 3, 30, false, false);
@@ -472,6 +514,7 @@ Suite *models_suite(void) {
   Suite *s = suite_create("models");
   TCase *tc = tcase_create("feed");
   tcase_add_test(tc, test_heat_map_cells_and_tiers);
+  tcase_add_test(tc, test_branches_and_stops);
   tcase_add_test(tc, test_partition_reasons);
   tcase_add_test(tc, test_agents_come_and_go);
   tcase_add_test(tc, test_compiles_controls_errors);
