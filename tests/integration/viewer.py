@@ -1,0 +1,353 @@
+#!/usr/bin/env python3
+"""viewer.py: kiln-viewer from the outside, on a headless X server (xvfb-run).
+
+    viewer.py CASE --viewer KILN-VIEWER --xvfb-run XVFB-RUN --kiln KILN --kilnd KILND
+              --sample NAME=WASM:NATIVE...
+
+Cases:
+  control   kilnd and two agents running twophase (restarted as they end, so
+            two are always running), and the viewer, which moves the hot
+            slider to 50 and the policy to share through its own controls
+            (--set-hot, --set-policy: the handlers a click reaches) and presses
+            Apply: kilnd confirms, re-partitions (its log, `kiln status
+            --json`), the viewer's model shows the new partition for the
+            agents (--dump-model) and the control on its timeline, and its
+            screenshot shows heat-map cells in the viridis scale.
+  waiting   no kilnd: the window says "waiting for kilnd at ENDPOINT (its feed
+            FEED)", and its screenshot is a drawn window.
+  restart   the viewer starts before kilnd, connects when it appears, sees it
+            go silent when it stops, and connects to the next kilnd.
+  bench     --bench-frames: 500 functions changing every frame, p95 of the
+            frame interval and of heat map in to frame painted under 100 ms.
+  bad-usage bad options: one "kiln-viewer: " line each, exit 2.
+
+Skipped (77) when xvfb-run is absent. Each case uses service.py's Env: a
+private XDG_RUNTIME_DIR, XDG_CACHE_HOME and XDG_CONFIG_HOME.
+"""
+import argparse
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from service import check, read, run_case, wait_for  # noqa: E402
+
+# viewer/colormap.c's table: a cell's fill is on this curve.
+VIRIDIS = [
+    (0.267004, 0.004874, 0.329415), (0.282327, 0.094955, 0.417331), (0.278826, 0.175490, 0.483397),
+    (0.258965, 0.251537, 0.524736), (0.229739, 0.322361, 0.545706), (0.199430, 0.387607, 0.554642),
+    (0.172719, 0.448791, 0.557885), (0.149039, 0.508051, 0.557250), (0.127568, 0.566949, 0.550556),
+    (0.120638, 0.625828, 0.533488), (0.157851, 0.683765, 0.501686), (0.246070, 0.738910, 0.452024),
+    (0.369214, 0.788888, 0.382914), (0.515992, 0.831158, 0.294279), (0.678489, 0.863742, 0.189503),
+    (0.845561, 0.887322, 0.099702), (0.993248, 0.906157, 0.143936),
+]
+
+
+def viewer_env(e):
+    env = dict(e.env)
+    # Under AddressSanitizer, GTK, fontconfig and Mesa keep caches to exit
+    # that LeakSanitizer reports; the viewer's own models are leak-checked
+    # by the unit tests (viewer-models). Memory errors still abort.
+    env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "abort_on_error=1") + ":detect_leaks=0"
+    env.pop("DBUS_SESSION_BUS_ADDRESS", None)  # the desktop's style is not the test's
+    return env
+
+
+def run_viewer(e, *args, timeout=120):
+    return subprocess.run([e.opts.xvfb_run, "-a", "-s", "-screen 0 1400x900x24", e.opts.viewer,
+                           *args], env=viewer_env(e), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def start_viewer(e, *args):
+    return subprocess.Popen([e.opts.xvfb_run, "-a", "-s", "-screen 0 1400x900x24", e.opts.viewer,
+                             *args], env=viewer_env(e), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as ex:
+        return {"error": str(ex)}
+
+
+def png_pixels(path):
+    """(width, height, [(r, g, b), ...]) of an 8- or 16-bit RGB(A) PNG."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG")
+    pos, idat, hdr = 8, b"", None
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            hdr = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    w, h, depth, ctype, _, _, interlace = hdr
+    if ctype not in (2, 6) or depth not in (8, 16) or interlace:
+        raise ValueError(f"unexpected PNG format {hdr}")
+    channels = 4 if ctype == 6 else 3
+    bpp = channels * depth // 8
+    stride = w * bpp
+    raw = zlib.decompress(idat)
+    rows, prev = [], bytearray(stride)
+    for y in range(h):
+        ftype = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b = prev[i]
+            c = prev[i - bpp] if i >= bpp else 0
+            if ftype == 1:
+                line[i] = (line[i] + a) & 255
+            elif ftype == 2:
+                line[i] = (line[i] + b) & 255
+            elif ftype == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif ftype == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(bytes(line))
+        prev = line
+    step = depth // 8
+    pixels = []
+    for row in rows:
+        for x in range(w):
+            o = x * bpp
+            pixels.append((row[o], row[o + step], row[o + 2 * step]))
+    return w, h, pixels
+
+
+def viridis_set():
+    """Every 8-bit colour within a small distance of the viridis curve,
+    quantised to 4 levels per step, for membership tests."""
+    near = set()
+    for k in range(256):
+        t = k / 255 * (len(VIRIDIS) - 1)
+        i = min(int(t), len(VIRIDIS) - 2)
+        f = t - i
+        rgb = [VIRIDIS[i][c] + (VIRIDIS[i + 1][c] - VIRIDIS[i][c]) * f for c in range(3)]
+        q = [int(v * 255) >> 2 for v in rgb]
+        for dr in (-1, 0, 1):
+            for dg in (-1, 0, 1):
+                for db in (-1, 0, 1):
+                    near.add((q[0] + dr, q[1] + dg, q[2] + db))
+    return near
+
+
+def screenshot_stats(path):
+    w, h, px = png_pixels(path)
+    near = viridis_set()
+    cells = sum(1 for r, g, b in px if (r >> 2, g >> 2, b >> 2) in near
+                and not (abs(r - g) < 12 and abs(g - b) < 12))  # greys are the theme's
+    return {"width": w, "height": h, "colours": len(set(px)), "viridis_share": cells / len(px)}
+
+
+def feed_of(e):
+    return e.endpoint[:-len(".sock")] + ".feed"
+
+
+class Agents:
+    """Two `kiln run` agents at all times: each restarts its script as it ends."""
+
+    def __init__(self, e, name, args, lanes=2):
+        self.e, self.name, self.args = e, name, args
+        self.stop = threading.Event()
+        self.runs, self.failures = [], []
+        self.threads = [threading.Thread(target=self.lane, daemon=True) for _ in range(lanes)]
+        for t in self.threads:
+            t.start()
+
+    def lane(self):
+        wasm = self.e.samples[self.name][0]
+        while not self.stop.is_set():
+            p = subprocess.Popen([self.e.opts.kiln, "run", "--service", self.e.endpoint, wasm,
+                                  *self.args], env=self.e.env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            self.runs.append(p.pid)
+            out, err = p.communicate(timeout=300)
+            if p.returncode != 0:
+                self.failures.append((p.returncode, err[-300:]))
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=300)
+
+
+def case_control(e):
+    e.start_kilnd()
+    shot, dump = os.path.join(e.tmp, "viewer.png"), os.path.join(e.tmp, "model.json")
+    agents = Agents(e, "twophase", ["1000"])
+    try:
+        v = run_viewer(e, "--service", e.endpoint, "--set-hot", "50", "--set-policy", "share",
+                       "--after", "12", "--screenshot", shot, "--dump-model", dump)
+    finally:
+        agents.finish()
+    check("the viewer exits 0", v.returncode == 0, (v.returncode, v.stderr[-1000:]))
+    check("its controls got kilnd's confirmation",
+          "kiln-viewer: control: kilnd: every agent now share, hot 50%, warm 20%" in v.stdout,
+          (v.stdout, v.stderr[-500:]))
+    check("the agents ran to the end", not agents.failures, agents.failures)
+    log = read(e.log)
+    check("kilnd re-partitioned with the new settings",
+          re.search(r"new partition of \S+ .*\(share, hot 50%, warm 20%\)", log) is not None,
+          log[-2000:])
+    st = subprocess.run([e.opts.kiln, "status", "--service", e.endpoint, "--json"], env=e.env,
+                        capture_output=True, text=True, timeout=30)
+    doc = json.loads(st.stdout) if st.returncode == 0 else {}
+    check("kiln status shows kilnd's new settings",
+          doc.get("service", {}).get("policy") == "share"
+          and doc.get("service", {}).get("hot_percent") == 50, (st.returncode, st.stdout[:500]))
+
+    m = load(dump)
+    check("the model was dumped", "error" not in m, m)
+    svc = m.get("service", {})
+    check("the viewer's model: kilnd connected, with the new settings",
+          svc.get("state") == "connected" and svc.get("policy") == "share"
+          and svc.get("hot_percent") == 50, svc)
+    shown = [a for a in m.get("agents", []) if a.get("functions")]
+    check("the viewer's model has agents with their functions", shown, m.get("agents"))
+    news = [a for a in shown if a.get("partition", {}).get("policy") == "share"
+            and a["partition"].get("hot_percent") == 50]
+    check("the viewer's model shows the new partition", news and len(news) == len(
+        [a for a in shown if a.get("partition")]), [a.get("partition") for a in shown])
+    check("its functions have names and tiers",
+          any(f.get("name") == "main" for a in shown for f in a["functions"])
+          and all(f["tier"] in ("hot", "warm", "cold") for a in shown for f in a["functions"]),
+          shown[:1])
+    check("placements carry kilnd's reasons",
+          any(f.get("reason") for a in news for f in a["functions"]), news[:1])
+    timeline = m.get("timeline", [])
+    check("the timeline has the control",
+          any(t["kind"] == "control" and "share, hot 50%, warm 20%" in t["text"]
+              for t in timeline), timeline[:20])
+    check("the timeline has compiles", any(t["kind"] == "compile" for t in timeline),
+          timeline[:20])
+    seen = {t["agent"] for t in timeline if t["agent"]}
+    check("two agents were seen", len(seen) >= 2, seen)
+    win = m.get("window", {})
+    check("the window showed an agent's heat map",
+          win.get("selected_agent") and win.get("heatmap_cells", 0) > 0, win)
+    check("the window shows kilnd's answer", win.get("last_reply_ok") is True, win)
+
+    try:
+        s = screenshot_stats(shot)
+    except (OSError, ValueError) as ex:
+        s = {"error": str(ex)}
+    print("screenshot:", s)
+    # 1280x800 is the window's default size, its frame included.
+    check("the screenshot is the whole window at about 1280x800",
+          1260 <= s.get("width", 0) <= 1300 and 780 <= s.get("height", 0) <= 820, s)
+    check("the screenshot shows heat-map cells (viridis fills)",
+          s.get("viridis_share", 0) > 0.05 and s.get("colours", 0) > 50, s)
+
+
+def case_waiting(e):
+    shot, dump = os.path.join(e.tmp, "waiting.png"), os.path.join(e.tmp, "waiting.json")
+    v = run_viewer(e, "--service", e.endpoint, "--after", "2", "--screenshot", shot,
+                   "--dump-model", dump)
+    check("without kilnd the viewer runs and exits 0", v.returncode == 0,
+          (v.returncode, v.stderr[-800:]))
+    m = load(dump)
+    check("its banner says what it waits for",
+          m.get("window", {}).get("banner")
+          == f"waiting for kilnd at {e.endpoint} (its feed {feed_of(e)})", m)
+    check("its model says waiting", m.get("service", {}).get("state") == "waiting", m)
+    try:
+        s = screenshot_stats(shot)
+    except (OSError, ValueError) as ex:
+        s = {"error": str(ex)}
+    check("the screenshot is a drawn window", s.get("colours", 0) > 20
+          and s.get("viridis_share", 1) < 0.05, s)
+
+
+def case_restart(e):
+    dump = os.path.join(e.tmp, "restart.json")
+    v = start_viewer(e, "--service", e.endpoint, "--after", "16", "--dump-model", dump)
+    try:
+        time.sleep(2)
+        e.start_kilnd()
+        first = e.kilnd.pid
+        time.sleep(4)
+        e.stop_kilnd()
+        time.sleep(5)  # three seconds without stats: silent
+        e.log = os.path.join(e.tmp, "kilnd-2.log")
+        e.start_kilnd()
+        second = e.kilnd.pid
+        out, err = v.communicate(timeout=60)
+    finally:
+        if v.poll() is None:
+            v.kill()
+            v.wait()
+    check("the viewer ran through the restart, exit 0", v.returncode == 0,
+          (v.returncode, err[-800:]))
+    m = load(dump)
+    svc = m.get("service", {})
+    check("it is connected to the second kilnd", svc.get("state") == "connected"
+          and svc.get("pid") == second, (svc, first, second))
+    kinds = [t["text"] for t in m.get("timeline", []) if t["kind"] == "service"]
+    check("its timeline: there, silent, there again",
+          len(kinds) >= 3 and kinds[0].startswith("kilnd is there")
+          and any("went silent" in k for k in kinds), kinds)
+    check("and no banner once connected", m.get("window", {}).get("banner") == "", m)
+
+
+def case_bench(e):
+    v = run_viewer(e, "--bench-frames", "100", timeout=180)
+    check("the bench runs", v.returncode == 0, (v.returncode, v.stderr[-800:]))
+    print(v.stdout.strip())
+    got = re.search(r"frame interval p50 ([\d.]+) ms, p95 ([\d.]+) ms.*"
+                    r"heat map in to frame painted p50 ([\d.]+) ms, p95 ([\d.]+) ms", v.stdout)
+    check("it prints frame-time percentiles", got, v.stdout)
+    if got:
+        check("p95 frame interval under 100 ms (at least 10 frames a second)",
+              float(got.group(2)) < 100, got.group(0))
+        check("p95 heat map in to frame painted under 100 ms", float(got.group(4)) < 100,
+              got.group(0))
+
+
+def case_bad_usage(e):
+    bad = [(["--set-hot", "0"], "--set-hot 0: expected a percentage from 1 to 100"),
+           (["--set-policy", "fast"], "--set-policy fast: expected coverage or share"),
+           (["--screenshot", "x.jpg"], "--screenshot x.jpg: the file name must end in .png"),
+           (["--after", "soon", "--screenshot", "x.png"], "--after soon: expected seconds"),
+           (["--frobnicate"], "Unknown option --frobnicate"),
+           (["--style", "pink"], "--style pink: expected auto, light or dark"),
+           (["extra"], "unexpected argument 'extra'")]
+    for args, want in bad:
+        p = subprocess.run([e.opts.viewer, *args], env=viewer_env(e), capture_output=True,
+                           text=True, timeout=30)
+        check(f"{' '.join(args)}: exit 2 and one line",
+              p.returncode == 2 and p.stderr.count("\n") == 1
+              and p.stderr.startswith("kiln-viewer: ") and want in p.stderr,
+              (p.returncode, p.stderr))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    for flag in ("--viewer", "--xvfb-run", "--kiln", "--kilnd"):
+        ap.add_argument(flag, required=True)
+    ap.add_argument("--sample", action="append", default=[], help="NAME=WASM:NATIVE")
+    ap.add_argument("case", choices=["control", "waiting", "restart", "bench", "bad-usage"])
+    opts = ap.parse_args()
+    if opts.case != "bad-usage" and not os.access(opts.xvfb_run, os.X_OK):
+        print("SKIP: no xvfb-run (Debian's xvfb) to give the viewer a display")
+        return 77
+    return run_case(opts, globals(), opts.sample)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
