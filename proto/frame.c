@@ -286,15 +286,27 @@ const char *kiln_tier_name(Kiln__Tier tier) {
 }
 
 int kiln_monitor_event(void *monitor) {
+  int value;
+  return kiln_monitor_event_value(monitor, &value);
+}
+
+int kiln_monitor_event_value(void *monitor, int *value) {
   zmq_msg_t ev, addr;
   zmq_msg_init(&ev);
+  *value = -1;
   if (zmq_msg_recv(&ev, monitor, ZMQ_DONTWAIT) < 0) {
     zmq_msg_close(&ev);
     return 0;
   }
+  /* The first frame: the event (16 bits), then its value (32 bits). */
   uint16_t event = 0;
+  uint32_t v = 0;
   if (zmq_msg_size(&ev) >= 2)
     memcpy(&event, zmq_msg_data(&ev), 2);
+  if (zmq_msg_size(&ev) >= 6) {
+    memcpy(&v, (const uint8_t *)zmq_msg_data(&ev) + 2, 4);
+    *value = (int)v;
+  }
   zmq_msg_close(&ev);
   zmq_msg_init(&addr); /* the second frame: the endpoint */
   zmq_msg_recv(&addr, monitor, 0);

@@ -85,6 +85,9 @@ const char *kiln_ipc_path(const char *endpoint);
 /* The next event (ZMQ_EVENT_*) waiting on the PAIR socket connected to a
  * zmq_socket_monitor, or 0 when none is waiting. */
 int kiln_monitor_event(void *monitor);
+/* The same, with the event's value (for ACCEPTED and DISCONNECTED, the
+ * connection's file descriptor) in *value. */
+int kiln_monitor_event_value(void *monitor, int *value);
 
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
 void kiln_hex(const uint8_t *bytes, size_t n, char *out);

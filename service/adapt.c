@@ -11,10 +11,13 @@
  * package through its content key.
  *
  * Agents. A connection that says Hello is an agent, numbered for the feed.
- * ZeroMQ's monitor says that a connection closed but not which, so an agent
- * is taken for gone when there are fewer connections than agents (the one
- * silent longest goes) or after AGENT_SILENT_S without a request; one that
- * speaks again is back.
+ * ZeroMQ's monitor names a closed connection by its file descriptor, which
+ * kilnd notes from the agent's Hello (ZMQ_SRCFD): that agent is gone. When
+ * the descriptor is not known, an agent is taken for gone when there are
+ * fewer connections than agents: one whose run is over (it sent its final
+ * heat map), else one whose process is no more, else the one silent
+ * longest; and after AGENT_SILENT_S without a request. One that speaks
+ * again is back.
  *
  * Control. An operator changes the engine's settings for one agent or for
  * all. The agent only hears kilnd in replies to its own requests, so the
@@ -24,6 +27,7 @@
  * packages are there (or under way) when the agent asks.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +87,7 @@ const PartConfig *adapt_config(const Broker *b, const Agent *a) {
   return a && a->own_cfg ? &a->cfg : &b->part_cfg;
 }
 
-void adapt_on_hello(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Hello *h) {
+void adapt_on_hello(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Hello *h, int fd) {
   Agent *a = agent_of(b, id, idlen);
   if (!a && (a = calloc(1, sizeof *a))) {
     a->id = ++b->next_agent_id;
@@ -96,6 +100,7 @@ void adapt_on_hello(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Hell
   if (!a)
     return; /* out of memory: it is served, only not on the feed */
   a->pid = h->pid;
+  a->fd = fd;
   size_t j = 0;
   for (const char *c = h->client_name; c && *c && j + 1 < sizeof a->name; c++)
     a->name[j++] = (*c < 0x20 || *c == 0x7f) ? '?' : *c;
@@ -123,20 +128,45 @@ static void gone(Broker *b, Agent *a, const char *why) {
   feed_agent(b, a, false);
 }
 
+void adapt_closed(Broker *b, int fd) {
+  for (Agent *a = b->seen; fd >= 0 && a; a = a->next)
+    if (!a->gone && a->fd == fd) {
+      a->fd = -1; /* the number may be another connection's next */
+      gone(b, a, "its connection closed");
+      return;
+    }
+}
+
+/* Whether a's process has ended (kilnd and its agents share a machine). */
+static bool process_ended(const Agent *a) {
+  return a->pid && kill((pid_t)a->pid, 0) != 0 && errno == ESRCH;
+}
+
 void adapt_connections(Broker *b) {
   for (;;) {
     int live = 0;
-    Agent *silent = NULL;
+    Agent *silent = NULL, *over = NULL, *ended = NULL;
     for (Agent *a = b->seen; a; a = a->next)
       if (!a->gone) {
         live++;
         if (!silent || a->heard_at < silent->heard_at)
           silent = a;
+        if (a->leaving && !over)
+          over = a;
       }
     if (live <= b->agents || !silent)
       return;
-    gone(b, silent,
-         b->agents ? "a connection closed, and it was silent longest" : "no connection left");
+    for (Agent *a = b->seen; !over && !ended && a; a = a->next)
+      if (!a->gone && process_ended(a))
+        ended = a;
+    if (!b->agents)
+      gone(b, silent, "no connection left");
+    else if (over)
+      gone(b, over, "its run is over and a connection closed");
+    else if (ended)
+      gone(b, ended, "its process ended");
+    else
+      gone(b, silent, "a connection closed, and it was silent longest");
   }
 }
 
@@ -707,6 +737,8 @@ void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
     ag->has_hash = true;
   }
   feed_heat_map(b, a->agent, m, hm, false);
+  if (hm->final && ag)
+    ag->leaving = true;
   if (hm->final) {
     /* The run is over: its answer is the next run's start partition,
      * compiled now, while nothing waits for it. */

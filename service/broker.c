@@ -349,6 +349,8 @@ static bool handle_client(Broker *b) {
   char err[256];
   KilnFrameStatus st = kiln_frame_unpack(zmq_msg_data(&part), zmq_msg_size(&part),
                                          (size_t)b->cfg->max_message, &env, &rid, err, sizeof err);
+  /* The connection it came on, which the monitor names when it closes. */
+  int fd = zmq_msg_get(&part, ZMQ_SRCFD);
   zmq_msg_close(&part);
   if (st != KILN_FRAME_OK) {
     kd_log("refused a request: %s", err);
@@ -359,7 +361,7 @@ static bool handle_client(Broker *b) {
   switch (env->body_case) {
   case KILN__ENVELOPE__BODY_HELLO:
     on_hello(b, client, idlen, env);
-    adapt_on_hello(b, client, idlen, env->hello);
+    adapt_on_hello(b, client, idlen, env->hello, fd);
     break;
   case KILN__ENVELOPE__BODY_CONTROL:
     adapt_on_control(b, client, idlen, env);
@@ -406,11 +408,13 @@ static const char *signal_name(int sig) {
  * left. */
 static bool track_agents(Broker *b) {
   bool left = false;
-  for (int event; (event = kiln_monitor_event(b->client_events)) != 0;) {
+  int fd;
+  for (int event; (event = kiln_monitor_event_value(b->client_events, &fd)) != 0;) {
     if (event == ZMQ_EVENT_ACCEPTED)
       b->agents++;
     if (event == ZMQ_EVENT_DISCONNECTED && b->agents > 0) {
       b->agents--;
+      adapt_closed(b, fd);
       left = true;
     }
   }

@@ -139,6 +139,8 @@ typedef struct Agent {
   char name[65]; /* from Hello, printable */
   double hello_at, heard_at, gone_at;
   bool gone;
+  bool leaving; /* it sent a final heat map: its run is over */
+  int fd; /* kilnd's end of its connection, -1 unknown (the monitor names closed ones by it) */
   uint64_t uptime_ms; /* the agent's, from its last heat map */
   uint8_t hash[32]; /* the module of its last heat map */
   bool has_hash;
@@ -192,9 +194,14 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
 void pool_stop(Broker *b);
 
 /* adapt.c */
-void adapt_on_hello(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Hello *h);
+/* fd: the connection's (ZMQ_SRCFD), -1 unknown */
+void adapt_on_hello(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Hello *h, int fd);
 void adapt_heard(Broker *b, const uint8_t *id, size_t idlen); /* any request */
-void adapt_connections(Broker *b); /* a connection closed */
+/* Connection fd closed: the agent on it, if any, is gone. */
+void adapt_closed(Broker *b, int fd);
+/* After connections closed: as many agents as connections (the rest, whose
+ * connection was not known, are taken for gone). */
+void adapt_connections(Broker *b);
 void adapt_tick(Broker *b); /* once a second: silence, and the feed's snapshot */
 void adapt_on_control(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Envelope *req);
 const PartConfig *adapt_config(const Broker *b, const Agent *a); /* a may be NULL */
