@@ -515,6 +515,15 @@ static void round_trip(Tiering *tg, bool final) {
     regions[i].osr_entries = r->osr_entries;
     rp[i] = &regions[i];
   }
+  /* A function's heat goes with the self time it is sent with (the
+   * recent, but for the final map): relative to the hottest of those. */
+  uint64_t hottest = 0;
+  for (size_t i = 0; i < h->nregions; i++)
+    if (!regions[i].is_loop && regions[i].self_samples > hottest)
+      hottest = regions[i].self_samples;
+  for (size_t i = 0; i < h->nregions; i++)
+    if (!regions[i].is_loop)
+      regions[i].heat = hottest ? (double)regions[i].self_samples / (double)hottest : 0;
   Kiln__HeatMap hm = KILN__HEAT_MAP__INIT;
   hm.module_hash.data = (uint8_t *)in->module->wasm->hash;
   hm.module_hash.len = 32;
