@@ -608,8 +608,9 @@ static void call_native_or_entry(Fn *fn, gcc_jit_lvalue *callee, uint32_t typeid
 }
 
 static bool same_type(const WasmFuncType *a, const WasmFuncType *b) {
+  size_t n = a->nparams + a->nresults; /* types is NULL for [] -> [] */
   return a->nparams == b->nparams && a->nresults == b->nresults &&
-         memcmp(a->types, b->types, (a->nparams + a->nresults) * sizeof *a->types) == 0;
+         (n == 0 || memcmp(a->types, b->types, n * sizeof *a->types) == 0);
 }
 
 static int by_site(const void *key, const void *elem) {
