@@ -17,6 +17,9 @@ Cases:
             FEED)", and its screenshot is a drawn window.
   restart   the viewer starts before kilnd, connects when it appears, sees it
             go silent when it stops, and connects to the next kilnd.
+  keyboard  no mouse: xdotool types Tab to the hot slider, Right, Tab to Apply,
+            Return; kilnd confirms hot 81% and the model has it (skipped
+            without xdotool).
   bench     --bench-frames: 500 functions changing every frame, p95 of the
             frame interval and of heat map in to frame painted under 100 ms.
   bad-usage bad options: one "kiln-viewer: " line each, exit 2.
@@ -28,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -255,6 +259,32 @@ def case_control(e):
           s.get("viridis_share", 0) > 0.05 and s.get("colours", 0) > 50, s)
 
 
+def case_keyboard(e):
+    """The controls without a mouse: xdotool types into the viewer's window
+    on the same virtual display; Tab reaches the hot slider, Right moves it
+    one step, Tab reaches Apply and Return presses it. kilnd must confirm."""
+    xdotool = shutil.which("xdotool")
+    if not xdotool:
+        print("SKIP: no xdotool (Debian's xdotool) to type into the window")
+        sys.exit(77)
+    e.start_kilnd()
+    typing = (f'"$0" --service "$1" --after 7 --dump-model "$2" & sleep 3; '
+              f'w=$({xdotool} search --sync --name "Kiln viewer" | head -1); '
+              f'{xdotool} windowfocus --sync "$w"; '
+              f'for k in Tab Tab Tab Right Tab Tab Tab Tab Return; do '
+              f'{xdotool} key --window "$w" "$k"; sleep 0.3; done; wait')
+    dump = os.path.join(e.tmp, "model.json")
+    v = subprocess.run([e.opts.xvfb_run, "-a", "-s", "-screen 0 1400x900x24", "sh", "-c", typing,
+                        e.opts.viewer, e.endpoint, dump], env=viewer_env(e),
+                       capture_output=True, text=True, timeout=120)
+    check("the viewer exits 0", v.returncode == 0, (v.returncode, v.stderr[-1000:]))
+    check("the keys moved the hot threshold one step and applied it",
+          "kiln-viewer: control: kilnd: every agent now coverage, hot 81%" in v.stdout,
+          (v.stdout, v.stderr[-500:]))
+    check("the viewer's model has kilnd's new setting",
+          load(dump).get("service", {}).get("hot_percent") == 81, load(dump).get("service"))
+
+
 def case_waiting(e):
     shot, dump = os.path.join(e.tmp, "waiting.png"), os.path.join(e.tmp, "waiting.json")
     v = run_viewer(e, "--service", e.endpoint, "--after", "2", "--screenshot", shot,
@@ -341,7 +371,8 @@ def main():
     for flag in ("--viewer", "--xvfb-run", "--kiln", "--kilnd"):
         ap.add_argument(flag, required=True)
     ap.add_argument("--sample", action="append", default=[], help="NAME=WASM:NATIVE")
-    ap.add_argument("case", choices=["control", "waiting", "restart", "bench", "bad-usage"])
+    ap.add_argument("case", choices=["control", "keyboard", "waiting", "restart", "bench",
+                                     "bad-usage"])
     opts = ap.parse_args()
     if opts.case != "bad-usage" and not os.access(opts.xvfb_run, os.X_OK):
         print("SKIP: no xvfb-run (Debian's xvfb) to give the viewer a display")
