@@ -414,6 +414,20 @@ static bool member(const uint32_t *set, size_t n, uint32_t x) {
   return false;
 }
 
+/* Sorts the n pointers at ptrs by cmp and drops repeats (a heat map from
+ * an agent is not trusted to name each site once); returns how many stay. */
+static size_t sort_unique(void *ptrs, size_t n, int (*cmp)(const void *, const void *)) {
+  char *p = ptrs;
+  const size_t w = sizeof(void *);
+  if (n)
+    qsort(p, n, w, cmp);
+  size_t u = 0;
+  for (size_t i = 0; i < n; i++)
+    if (u == 0 || cmp(p + (u - 1) * w, p + i * w) != 0)
+      memmove(p + u++ * w, p + i * w, w);
+  return u;
+}
+
 /* The profile hints of a hot job: each call_indirect site of its functions
  * whose calls go mostly (the agent's vote: a margin over half its calls)
  * to a function of the same job. Written at out (room for every edge),
@@ -434,13 +448,7 @@ static size_t job_hints(const Kiln__HeatMap *hm, const Kiln__PartitionJob *job,
     out[k] = &store[k];
     k++;
   }
-  qsort(out, k, sizeof *out, store_hint_order);
-  /* One hint per site: a heat map from an agent is not trusted to be unique. */
-  size_t u = 0;
-  for (size_t i = 0; i < k; i++)
-    if (u == 0 || store_hint_order(&out[u - 1], &out[i]) != 0)
-      out[u++] = out[i];
-  return u;
+  return sort_unique(out, k, store_hint_order);
 }
 
 /* A branch is hinted when it went one way at least BRANCH_BIAS of the
@@ -475,12 +483,7 @@ static size_t job_branch_hints(const Kiln__HeatMap *hm, const Kiln__PartitionJob
     out[k] = &store[k];
     k++;
   }
-  qsort(out, k, sizeof *out, by_branch);
-  size_t u = 0; /* a heat map from an agent is not trusted to name each branch once */
-  for (size_t i = 0; i < k; i++)
-    if (u == 0 || by_branch(&out[u - 1], &out[i]) != 0)
-      out[u++] = out[i];
-  return u;
+  return sort_unique(out, k, by_branch);
 }
 
 /* A function whose activations are short needs no OSR entry: its next
@@ -664,25 +667,25 @@ static void start_settings(const PartConfig *cfg, PartConfig *start_cfg, PartCos
     start_cfg->warm = START_WARM_COVERAGE;
 }
 
-/* Runs the engine on hm for agent module a and answers with the partition. */
-static void partition_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid,
-                            const WasmModule *m, const Kiln__HeatMap *hm, AgentModule *a,
-                            bool start) {
+/* Runs the engine on hm for agent module a, with a start partition's
+ * settings or the agent's (and its previous partition). */
+static bool partition_of(Broker *b, const WasmModule *m, const Kiln__HeatMap *hm,
+                         const AgentModule *a, bool start, Partition *part, Kiln__Partition **reply,
+                         char *err, size_t errlen) {
   const PartConfig *cfg = adapt_config(b, agent_by_id(b, a->agent));
-  Partition part;
-  Kiln__Partition *reply;
-  char err[256];
   PartConfig start_cfg;
   PartCost start_cost;
   start_settings(cfg, &start_cfg, &start_cost);
   if (start)
-    cfg = &start_cfg;
-  if (!compute(m, hm, cfg, start ? NULL : &a->prev, start ? &start_cost : &b->part_cost, &part,
-               &reply, err, sizeof err)) {
-    kd_log("refused a heat map: %s", err);
-    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST, "%s", err);
-    return;
-  }
+    return compute(m, hm, &start_cfg, NULL, &start_cost, part, reply, err, errlen);
+  return compute(m, hm, cfg, &a->prev, &b->part_cost, part, reply, err, errlen);
+}
+
+/* Answers with part (reply its message, both taken over), starts its
+ * jobs, and keeps it and hm as the agent's. */
+static void send_partition(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid,
+                           const WasmModule *m, const Kiln__HeatMap *hm, AgentModule *a,
+                           Partition part, Kiln__Partition *reply) {
   Kiln__Envelope env = KILN__ENVELOPE__INIT;
   env.request_id = rid;
   env.body_case = KILN__ENVELOPE__BODY_PARTITION;
@@ -705,6 +708,21 @@ static void partition_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t
       kiln__heat_map__free_unpacked(a->hm, NULL);
     a->hm = copy;
   }
+}
+
+/* Runs the engine on hm for agent module a and answers with the partition. */
+static void partition_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid,
+                            const WasmModule *m, const Kiln__HeatMap *hm, AgentModule *a,
+                            bool start) {
+  Partition part;
+  Kiln__Partition *reply;
+  char err[256];
+  if (!partition_of(b, m, hm, a, start, &part, &reply, err, sizeof err)) {
+    kd_log("refused a heat map: %s", err);
+    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST, "%s", err);
+    return;
+  }
+  send_partition(b, id, idlen, rid, m, hm, a, part, reply);
 }
 
 /* An agent starts with everything interpreted, whatever the last run ended
@@ -759,23 +777,12 @@ void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
     persist(b, hm, false);
 }
 
-/* Whether every package of hm's start partition is compiled already. */
-static bool start_compiled(Broker *b, const WasmModule *m, const Kiln__HeatMap *hm,
-                           const PartConfig *cfg) {
-  PartConfig start_cfg;
-  PartCost start_cost;
-  start_settings(cfg, &start_cfg, &start_cost);
-  Partition part;
-  Kiln__Partition *p;
-  char err[256];
-  if (!compute(m, hm, &start_cfg, NULL, &start_cost, &part, &p, err, sizeof err))
-    return false;
+/* Whether every package of p is compiled already. */
+static bool all_compiled(Broker *b, const WasmModule *m, const Kiln__Partition *p) {
   bool all = true;
   uint8_t key[32];
   for (size_t k = 0; all && k < p->n_jobs; k++)
     all = job_compiled(b, m, p->jobs[k], key);
-  part_free(&part);
-  kiln__partition__free_unpacked(p, NULL);
   return all;
 }
 
@@ -795,26 +802,49 @@ void adapt_on_partition_request(Broker *b, const uint8_t *id, size_t idlen,
   none.module_hash = pr->module_hash;
   if (hm)
     start_from(hm);
+  if (!a) {
+    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_INTERNAL, "out of memory");
+    if (hm)
+      kiln__heat_map__free_unpacked(hm, NULL);
+    return;
+  }
+  Partition part;
+  Kiln__Partition *reply;
+  char err[256];
+  bool have = partition_of(b, m, hm ? hm : &none, a, true, &part, &reply, err, sizeof err);
   /* A run that starts while the last one's start partition still compiles
    * (runs back to back) would wait for it, interpreted: it starts from the
    * last start partition that was all compiled instead. */
-  if (hm && a) {
-    if (start_compiled(b, m, hm, adapt_config(b, agent_by_id(b, a->agent)))) {
-      persist(b, hm, true);
-    } else {
-      Kiln__HeatMap *ready = persisted(b, m->hash, true);
-      if (ready) {
-        start_from(ready);
+  if (have && hm && all_compiled(b, m, reply)) {
+    persist(b, hm, true);
+  } else if (hm) {
+    Kiln__HeatMap *ready = persisted(b, m->hash, true);
+    Partition rpart;
+    Kiln__Partition *rreply;
+    if (ready) {
+      start_from(ready);
+      if (partition_of(b, m, ready, a, true, &rpart, &rreply, err, sizeof err)) {
+        if (have) {
+          part_free(&part);
+          kiln__partition__free_unpacked(reply, NULL);
+        }
+        part = rpart, reply = rreply, have = true;
         kiln__heat_map__free_unpacked(hm, NULL);
-        hm = ready;
+        hm = ready, ready = NULL;
         kd_log("the last start partition still compiles: starting from the last one compiled");
       }
     }
+    if (ready)
+      kiln__heat_map__free_unpacked(ready, NULL);
   }
-  if (a)
-    partition_reply(b, id, idlen, rid, m, hm ? hm : &none, a, true);
-  else
-    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_INTERNAL, "out of memory");
+  if (!have) {
+    kd_log("refused a heat map: %s", err);
+    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST, "%s", err);
+    if (hm)
+      kiln__heat_map__free_unpacked(hm, NULL);
+    return;
+  }
+  send_partition(b, id, idlen, rid, m, hm ? hm : &none, a, part, reply);
   if (hm) {
     char hex[65];
     kiln_hex(m->hash, 32, hex);
