@@ -554,11 +554,18 @@ static void op_call(Fn *fn, uint32_t x) {
     call_through_entry(fn, func_inst(fn, x), ft);
 }
 
-/* The internal functions' type for WebAssembly type ft, as a pointer. */
-static gcc_jit_type *internal_ptr_type(Dcm *d, const WasmFuncType *ft) {
+/* The signature of the internal function of WebAssembly type ft: t, inst,
+ * sp (and, unchecked, the memory's base), the parameters, then pointers
+ * for results 1..; returns the result type and *n, the parameters' count,
+ * with their types in a malloc'ed array (NULL: out of memory). */
+static gcc_jit_type **internal_signature(Dcm *d, const WasmFuncType *ft, size_t *n,
+                                         gcc_jit_type **ret) {
   uint32_t np = ft->nparams, nr = ft->nresults, fixed = internal_fixed(d);
-  size_t n = fixed + np + (nr > 1 ? nr - 1 : 0);
-  gcc_jit_type **ts = malloc(n * sizeof *ts);
+  *n = fixed + np + (nr > 1 ? nr - 1 : 0);
+  *ret = nr ? d->vc_type[dcm_vc(ft->types[np])] : d->t_void;
+  gcc_jit_type **ts = malloc(*n * sizeof *ts);
+  if (!ts)
+    return NULL;
   ts[0] = d->t_vptr, ts[1] = d->t_vptr, ts[2] = d->t_u64ptr;
   if (d->unchecked)
     ts[3] = d->t_u8ptr;
@@ -566,7 +573,17 @@ static gcc_jit_type *internal_ptr_type(Dcm *d, const WasmFuncType *ft) {
     ts[fixed + i] = d->vc_type[dcm_vc(ft->types[i])];
   for (uint32_t i = 1; i < nr; i++)
     ts[fixed + np + i - 1] = gcc_jit_type_get_pointer(d->vc_type[dcm_vc(ft->types[np + i])]);
-  gcc_jit_type *ret = nr ? d->vc_type[dcm_vc(ft->types[np])] : d->t_void;
+  return ts;
+}
+
+/* The internal functions' type for WebAssembly type ft, as a pointer. */
+static gcc_jit_type *internal_ptr_type(Dcm *d, const WasmFuncType *ft) {
+  size_t n;
+  gcc_jit_type *ret, **ts = internal_signature(d, ft, &n, &ret);
+  if (!ts) {
+    dcm_fail(d, "out of memory");
+    return d->t_vptr;
+  }
   gcc_jit_type *t = gcc_jit_context_new_function_ptr_type(d->ctx, NULL, ret, (int)n, ts, 0);
   free(ts);
   return t;
@@ -988,28 +1005,29 @@ static gcc_jit_function *new_entry(Dcm *d, const char *name, enum gcc_jit_functi
  * returning result 0. */
 static gcc_jit_function *new_internal(Dcm *d, uint32_t index) {
   const WasmFuncType *ft = wasm_func_type(d->m, index);
-  uint32_t np = ft->nparams, nr = ft->nresults, fixed = internal_fixed(d);
-  size_t n = fixed + np + (nr > 1 ? nr - 1 : 0);
+  uint32_t np = ft->nparams, fixed = internal_fixed(d);
+  size_t n;
+  gcc_jit_type *ret, **ts = internal_signature(d, ft, &n, &ret);
   gcc_jit_param **ps = malloc(n * sizeof *ps);
-  ps[0] = gcc_jit_context_new_param(d->ctx, NULL, d->t_vptr, "t");
-  ps[1] = gcc_jit_context_new_param(d->ctx, NULL, d->t_vptr, "inst");
-  ps[2] = gcc_jit_context_new_param(d->ctx, NULL, d->t_u64ptr, "sp");
-  if (d->unchecked)
-    ps[3] = gcc_jit_context_new_param(d->ctx, NULL, d->t_u8ptr, "membase");
+  static const char *const fixed_names[] = {"t", "inst", "sp", "membase"};
   char name[32];
-  for (uint32_t i = 0; i < np; i++) {
-    snprintf(name, sizeof name, "p%u", i);
-    ps[fixed + i] = gcc_jit_context_new_param(d->ctx, NULL, d->vc_type[dcm_vc(ft->types[i])], name);
-  }
-  for (uint32_t i = 1; i < nr; i++) {
-    snprintf(name, sizeof name, "r%u", i);
-    gcc_jit_type *t = gcc_jit_type_get_pointer(d->vc_type[dcm_vc(ft->types[np + i])]);
-    ps[fixed + np + i - 1] = gcc_jit_context_new_param(d->ctx, NULL, t, name);
+  for (size_t i = 0; ts && ps && i < n; i++) {
+    if (i < fixed)
+      snprintf(name, sizeof name, "%s", fixed_names[i]);
+    else if (i < fixed + np)
+      snprintf(name, sizeof name, "p%u", (unsigned)(i - fixed));
+    else
+      snprintf(name, sizeof name, "r%u", (unsigned)(i - fixed - np + 1));
+    ps[i] = gcc_jit_context_new_param(d->ctx, NULL, ts[i], name);
   }
   snprintf(name, sizeof name, KILN_PACKAGE_INTERNAL_PREFIX "%u", index);
-  gcc_jit_type *ret = nr ? d->vc_type[dcm_vc(ft->types[np])] : d->t_void;
-  gcc_jit_function *fn = gcc_jit_context_new_function(d->ctx, NULL, GCC_JIT_FUNCTION_INTERNAL, ret,
-                                                      name, (int)n, ps, 0);
+  gcc_jit_function *fn = ts && ps
+                             ? gcc_jit_context_new_function(d->ctx, NULL, GCC_JIT_FUNCTION_INTERNAL,
+                                                            ret, name, (int)n, ps, 0)
+                             : NULL;
+  if (!ts || !ps)
+    dcm_fail(d, "out of memory");
+  free(ts);
   free(ps);
   return fn;
 }
@@ -1193,6 +1211,24 @@ static void setup_locals(Fn *fn) {
   }
 }
 
+/* What every body needs before its first instruction: the entry and body
+ * blocks, the instance and memory variables, the locals; then it is
+ * translated into the body block. */
+static void frame(Fn *fn) {
+  Dcm *d = fn->d;
+  fn->entry = fn_block(fn);
+  fn->body = fn_block(fn);
+  fn->inst = gcc_jit_function_new_local(fn->fn, NULL, d->t_vptr, "inst");
+  if (d->m->nmemories) {
+    fn->mem0 = gcc_jit_function_new_local(fn->fn, NULL, d->t_vptr, "mem0");
+    fn->membase = gcc_jit_function_new_local(fn->fn, NULL, d->t_u8ptr, "membase");
+    if (!d->unchecked)
+      fn->memsize = gcc_jit_function_new_local(fn->fn, NULL, d->t_u64, "memsize");
+  }
+  setup_locals(fn);
+  fn->cur = fn->body;
+}
+
 void jit_define(Dcm *d, uint32_t index) {
   bool hot = d->tier == DCM_HOT;
   Fn fn = {.d = d, .ctx = d->ctx, .index = index, .type = wasm_func_type(d->m, index)};
@@ -1214,17 +1250,7 @@ void jit_define(Dcm *d, uint32_t index) {
     if (d->unchecked)
       fn.membase_param = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(fn.fn, 3));
   }
-  fn.entry = fn_block(&fn);
-  fn.body = fn_block(&fn);
-  fn.inst = gcc_jit_function_new_local(fn.fn, NULL, d->t_vptr, "inst");
-  if (d->m->nmemories) {
-    fn.mem0 = gcc_jit_function_new_local(fn.fn, NULL, d->t_vptr, "mem0");
-    fn.membase = gcc_jit_function_new_local(fn.fn, NULL, d->t_u8ptr, "membase");
-    if (!d->unchecked)
-      fn.memsize = gcc_jit_function_new_local(fn.fn, NULL, d->t_u64, "memsize");
-  }
-  setup_locals(&fn);
-  fn.cur = fn.body;
+  frame(&fn);
   if (translate_body(&fn))
     emit_prologue(&fn, params);
   if (hot && !d->failed)
@@ -1305,17 +1331,7 @@ void jit_define_osr(Dcm *d, uint32_t index) {
   fn.f = gcc_jit_param_as_rvalue(ps[1]);
   fn.sp = gcc_jit_param_as_rvalue(ps[2]);
   fn.has_access = body_has_access(&d->m->funcs[index]);
-  fn.entry = fn_block(&fn);
-  fn.body = fn_block(&fn);
-  fn.inst = gcc_jit_function_new_local(fn.fn, NULL, d->t_vptr, "inst");
-  if (d->m->nmemories) {
-    fn.mem0 = gcc_jit_function_new_local(fn.fn, NULL, d->t_vptr, "mem0");
-    fn.membase = gcc_jit_function_new_local(fn.fn, NULL, d->t_u8ptr, "membase");
-    if (!d->unchecked)
-      fn.memsize = gcc_jit_function_new_local(fn.fn, NULL, d->t_u64, "memsize");
-  }
-  setup_locals(&fn);
-  fn.cur = fn.body;
+  frame(&fn);
   if (translate_body(&fn))
     emit_osr_prologue(&fn, gcc_jit_param_as_rvalue(ps[3]));
   fn_free(&fn);
