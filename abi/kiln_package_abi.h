@@ -43,7 +43,10 @@
  * It runs the function to its end, leaves the results at fp[0..], and
  * returns 1; or returns 0 having done nothing (a loop it does not know,
  * or hot code that may not run unchecked here), and the interpreter goes
- * on. The interpreter keeps one hidden slot after the locals. */
+ * on. The interpreter keeps one hidden slot after the locals. Entered at
+ * `loop` KILN_ABI_OSR_TOP it is a call: the parameters in fp[0..], the
+ * other locals zero (the package's own FuncEntry of a function compiled
+ * only as its OSR entry does that; the agent never asks for it). */
 #define KILN_PACKAGE_OSR_PREFIX "kiln_o"
 #define KILN_ABI_OSR_STACK_SLOT(nlocals) ((nlocals) + 1)
 #define KILN_ABI_OSR_TOP UINT32_MAX

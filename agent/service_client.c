@@ -335,6 +335,8 @@ kiln_status service_compile_each(ServiceClient *c, const WasmModule *m, const Se
     cr.n_hints = jobs[k].nhints;
     cr.without_osr = jobs[k].without_osr;
     cr.n_without_osr = jobs[k].nwithout_osr;
+    cr.osr_body = jobs[k].osr_body;
+    cr.n_osr_body = jobs[k].nosr_body;
     cr.branch_hints = jobs[k].branch_hints;
     cr.n_branch_hints = jobs[k].nbranch_hints;
     Kiln__Envelope req = KILN__ENVELOPE__INIT;

@@ -56,6 +56,8 @@ typedef struct {
   size_t nhints;
   uint32_t *without_osr;
   size_t nwithout_osr;
+  uint32_t *osr_body;
+  size_t nosr_body;
   Kiln__BranchHint **branch_hints;
   size_t nbranch_hints;
 } ServiceJob;

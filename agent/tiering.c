@@ -335,6 +335,8 @@ static ServiceJob job_of(const Kiln__PartitionJob *j, Kiln__Tier tier) {
                       .nhints = as_asked ? j->n_hints : 0,
                       .without_osr = j->without_osr,
                       .nwithout_osr = j->n_without_osr,
+                      .osr_body = j->osr_body,
+                      .nosr_body = j->n_osr_body,
                       .branch_hints = as_asked ? j->branch_hints : NULL,
                       .nbranch_hints = as_asked ? j->n_branch_hints : 0};
 }

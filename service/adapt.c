@@ -319,7 +319,8 @@ static PartTier current_tier(const PartFunc *funcs, size_t n, uint32_t func) {
  * yet (the agent's CompileRequest joins it). */
 static PackageProfile job_profile(const Kiln__PartitionJob *job) {
   return (PackageProfile){job->hints,         job->n_hints,      job->without_osr,
-                          job->n_without_osr, job->branch_hints, job->n_branch_hints};
+                          job->n_without_osr, job->branch_hints, job->n_branch_hints,
+                          job->osr_body,      job->n_osr_body};
 }
 
 /* Whether job's package is in the store, its key in key. */
@@ -486,14 +487,19 @@ static size_t job_branch_hints(const Kiln__HeatMap *hm, const Kiln__PartitionJob
   return sort_unique(out, k, by_branch);
 }
 
-/* A function whose activations are short needs no OSR entry: its next
- * call switches to the new code. Short: called at least OSR_MIN_CALLS
- * times, its loops iterating under OSR_LONG_ITERATIONS times a call. */
+/* What a function's activations are like decides its entries. Short ones
+ * (called at least OSR_MIN_CALLS times, its loops iterating under
+ * OSR_LONG_ITERATIONS times a call) need no OSR entry: the next call
+ * switches to the new code. Long ones of a function entered rarely (fewer
+ * calls, more iterations a call: a main) are taken over by the OSR entry
+ * while they run, and in a running program that entry is the one body
+ * the function needs. */
 #define OSR_MIN_CALLS 64
 #define OSR_LONG_ITERATIONS 100000
 
-/* Whether func has loops that ran and activations that are short. */
-static bool short_activations(const Kiln__HeatMap *hm, uint32_t func) {
+typedef enum { ACTIVATIONS_OTHER, ACTIVATIONS_SHORT, ACTIVATIONS_LONG_AND_RARE } Activations;
+
+static Activations activations(const Kiln__HeatMap *hm, uint32_t func) {
   uint64_t calls = 0, iterations = 0;
   bool loops = false;
   for (size_t i = 0; i < hm->n_regions; i++) {
@@ -505,14 +511,22 @@ static bool short_activations(const Kiln__HeatMap *hm, uint32_t func) {
     else
       calls = r->count;
   }
-  return loops && calls >= OSR_MIN_CALLS && iterations / calls < OSR_LONG_ITERATIONS;
+  if (!loops)
+    return ACTIVATIONS_OTHER;
+  uint64_t per_call = iterations / (calls ? calls : 1); /* its loops ran: it was entered */
+  if (calls >= OSR_MIN_CALLS && per_call < OSR_LONG_ITERATIONS)
+    return ACTIVATIONS_SHORT;
+  if (calls < OSR_MIN_CALLS && per_call >= OSR_LONG_ITERATIONS)
+    return ACTIVATIONS_LONG_AND_RARE;
+  return ACTIVATIONS_OTHER;
 }
 
 /* Runs the engine on hm with cfg (prev: the partition the agent has, for
- * hysteresis). *part is the engine's result, *out the Partition message
- * (free with kiln__partition__free_unpacked). False with a line in err. */
+ * hysteresis; live: hm is of a running program, not a start). *part is the
+ * engine's result, *out the Partition message (free with
+ * kiln__partition__free_unpacked). False with a line in err. */
 static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConfig *cfg,
-                    const Partition *prev, const PartCost *cost, Partition *part,
+                    const Partition *prev, const PartCost *cost, bool live, Partition *part,
                     Kiln__Partition **out, char *err, size_t errlen) {
   *out = NULL;
   memset(part, 0, sizeof *part);
@@ -557,7 +571,8 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
   Kiln__CallHint *hints = calloc(hm->n_edges + 1, sizeof *hints);
   Kiln__CallHint **hintp = calloc(hm->n_edges + 1, sizeof *hintp);
   size_t nhints = 0;
-  uint32_t *plain = calloc(part->nfuncs + 1, sizeof *plain); /* without_osr, job after job */
+  /* without_osr and osr_body, job after job */
+  uint32_t *plain = calloc(2 * part->nfuncs + 1, sizeof *plain);
   size_t nplain = 0;
   Kiln__BranchHint *branches = calloc(hm->n_branches + 1, sizeof *branches);
   Kiln__BranchHint **branchp = calloc(hm->n_branches + 1, sizeof *branchp);
@@ -581,9 +596,15 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
       jobs[j].n_functions = (size_t)(members + at - jobs[j].functions);
       jobs[j].without_osr = plain + nplain;
       for (size_t i = 0; i < jobs[j].n_functions; i++)
-        if (short_activations(hm, jobs[j].functions[i]))
+        if (activations(hm, jobs[j].functions[i]) == ACTIVATIONS_SHORT)
           plain[nplain + jobs[j].n_without_osr++] = jobs[j].functions[i];
       nplain += jobs[j].n_without_osr;
+      /* A start partition's functions are entered by calls: both bodies. */
+      jobs[j].osr_body = plain + nplain;
+      for (size_t i = 0; live && i < jobs[j].n_functions; i++)
+        if (activations(hm, jobs[j].functions[i]) == ACTIVATIONS_LONG_AND_RARE)
+          plain[nplain + jobs[j].n_osr_body++] = jobs[j].functions[i];
+      nplain += jobs[j].n_osr_body;
       if (jobs[j].tier == KILN__TIER__TIER_HOT) {
         jobs[j].hints = hintp + nhints;
         jobs[j].n_hints = job_hints(hm, &jobs[j], hints + nhints, hintp + nhints);
@@ -677,8 +698,8 @@ static bool partition_of(Broker *b, const WasmModule *m, const Kiln__HeatMap *hm
   PartCost start_cost;
   start_settings(cfg, &start_cfg, &start_cost);
   if (start)
-    return compute(m, hm, &start_cfg, NULL, &start_cost, part, reply, err, errlen);
-  return compute(m, hm, cfg, &a->prev, &b->part_cost, part, reply, err, errlen);
+    return compute(m, hm, &start_cfg, NULL, &start_cost, false, part, reply, err, errlen);
+  return compute(m, hm, cfg, &a->prev, &b->part_cost, true, part, reply, err, errlen);
 }
 
 /* Answers with part (reply its message, both taken over), starts its
@@ -904,7 +925,7 @@ static uint32_t repartition(Broker *b, uint32_t agent) {
     Partition part;
     Kiln__Partition *p;
     char err[256];
-    if (!m || !compute(m, a->hm, adapt_config(b, ag), &a->prev, &b->part_cost, &part, &p, err,
+    if (!m || !compute(m, a->hm, adapt_config(b, ag), &a->prev, &b->part_cost, true, &part, &p, err,
                        sizeof err))
       continue;
     /* prev stays the partition the agent has: hysteresis is about what it

@@ -246,14 +246,24 @@ static void on_compile(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
     free(hints);
     return;
   }
-  /* without_osr: functions of the set, sorted and unique (what the
-   * partition sends); anything else is refused rather than re-sorted. */
+  /* without_osr and osr_body: functions of the set, sorted and unique
+   * (what the partition sends), none in both; anything else is refused
+   * rather than re-sorted. */
   for (size_t i = 0; !bad && i < cr->n_without_osr; i++) {
     uint32_t x = cr->without_osr[i];
     if (!in_set(funcs, n, x))
       bad = "without_osr names a function outside the request";
     else if (i > 0 && cr->without_osr[i - 1] >= x)
       bad = "without_osr must be sorted and unique";
+  }
+  for (size_t i = 0; !bad && i < cr->n_osr_body; i++) {
+    uint32_t x = cr->osr_body[i];
+    if (!in_set(funcs, n, x))
+      bad = "osr_body names a function outside the request";
+    else if (i > 0 && cr->osr_body[i - 1] >= x)
+      bad = "osr_body must be sorted and unique";
+    else if (cr->n_without_osr && in_set(cr->without_osr, cr->n_without_osr, x))
+      bad = "a function cannot be both without_osr and osr_body";
   }
   /* Branch hints likewise: hot, in the set, by function and offset. */
   if (cr->n_branch_hints && cr->tier != KILN__TIER__TIER_HOT)
@@ -274,8 +284,14 @@ static void on_compile(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
     broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST, "%s", bad);
     return;
   }
-  PackageProfile profile = {
-      hints, cr->n_hints, cr->without_osr, cr->n_without_osr, cr->branch_hints, cr->n_branch_hints};
+  PackageProfile profile = {hints,
+                            cr->n_hints,
+                            cr->without_osr,
+                            cr->n_without_osr,
+                            cr->branch_hints,
+                            cr->n_branch_hints,
+                            cr->osr_body,
+                            cr->n_osr_body};
   uint8_t key[32];
   store_package_key(m->hash, funcs, n, cr->tier, &profile, key);
   Kiln__PackageReady *pkg = store_find_package(b->store, key);

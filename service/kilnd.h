@@ -45,7 +45,7 @@ size_t store_module_count(const Store *s);
 
 /* What a package is compiled from besides its functions and tier, from
  * the agent's profile (kiln.proto CompileRequest), canonical: hints sorted
- * by caller and site, without_osr sorted and unique. */
+ * by caller and site, without_osr and osr_body sorted and unique. */
 typedef struct {
   Kiln__CallHint *const *hints;
   size_t nhints;
@@ -53,6 +53,8 @@ typedef struct {
   size_t nwithout_osr;
   Kiln__BranchHint *const *branches; /* sorted by function and offset */
   size_t nbranches;
+  const uint32_t *osr_body;
+  size_t nosr_body;
 } PackageProfile;
 
 /* qsort order of Kiln__CallHint pointers: by caller, then site. */
@@ -106,8 +108,10 @@ typedef struct Job {
   Kiln__CallHint *hints; /* the profile, copied: nhints of them */
   Kiln__CallHint **hintp;
   size_t nhints;
-  uint32_t *without_osr;
+  uint32_t *without_osr; /* and osr_body after it, in one allocation */
   size_t nwithout_osr;
+  uint32_t *osr_body;
+  size_t nosr_body;
   Kiln__BranchHint *branches, **branchp;
   size_t nbranches;
   Waiter *waiters;

@@ -303,6 +303,8 @@ static bool send_job(Broker *b, int slot, Job *j) {
   req.n_hints = j->nhints;
   req.without_osr = j->without_osr;
   req.n_without_osr = j->nwithout_osr;
+  req.osr_body = j->osr_body;
+  req.n_osr_body = j->nosr_body;
   req.branch_hints = j->branchp;
   req.n_branch_hints = j->nbranches;
   char segment[128];
@@ -384,6 +386,7 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
                  size_t nfuncs, Kiln__Tier tier, const PackageProfile *profile,
                  const uint8_t *client, size_t client_len, uint64_t request_id) {
   size_t nhints = profile ? profile->nhints : 0, nplain = profile ? profile->nwithout_osr : 0;
+  size_t nbody = profile ? profile->nosr_body : 0;
   size_t nbranches = profile ? profile->nbranches : 0;
   Waiter *w = client ? calloc(1, sizeof *w) : NULL;
   if (client && !w) {
@@ -418,7 +421,7 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
   uint32_t *copy = malloc(nfuncs * sizeof *copy);
   Kiln__CallHint *hint_copy = calloc(nhints + 1, sizeof *hint_copy);
   Kiln__CallHint **hintp = calloc(nhints + 1, sizeof *hintp);
-  uint32_t *plain = malloc((nplain + 1) * sizeof *plain);
+  uint32_t *plain = malloc((nplain + nbody + 1) * sizeof *plain);
   Kiln__BranchHint *branch_copy = calloc(nbranches + 1, sizeof *branch_copy);
   Kiln__BranchHint **branchp = calloc(nbranches + 1, sizeof *branchp);
   if (!j || !copy || !hint_copy || !hintp || !plain || !branch_copy || !branchp) {
@@ -455,6 +458,10 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
     memcpy(plain, profile->without_osr, nplain * sizeof *plain);
   j->without_osr = plain;
   j->nwithout_osr = nplain;
+  if (nbody)
+    memcpy(plain + nplain, profile->osr_body, nbody * sizeof *plain);
+  j->osr_body = plain + nplain;
+  j->nosr_body = nbody;
   for (size_t i = 0; i < nbranches; i++) {
     kiln__branch_hint__init(&branch_copy[i]);
     branch_copy[i].function_index = profile->branches[i]->function_index;
@@ -483,7 +490,9 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
     at += snprintf(note + at, sizeof note - (size_t)at, ", %zu branch hint%s", nbranches,
                    nbranches == 1 ? "" : "s");
   if (nplain)
-    snprintf(note + at, sizeof note - (size_t)at, ", %zu without OSR entries", nplain);
+    at += snprintf(note + at, sizeof note - (size_t)at, ", %zu without OSR entries", nplain);
+  if (nbody)
+    snprintf(note + at, sizeof note - (size_t)at, ", %zu with only an OSR entry", nbody);
   kd_log("compile queued: job %llu, module %.16s, %zu functions %s%s", (unsigned long long)j->id,
          hex, nfuncs, kiln_tier_name(tier), note);
 }

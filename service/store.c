@@ -160,18 +160,26 @@ void store_package_key(const uint8_t module_hash[32], const uint32_t *funcs, siz
     PUT32(profile->hints[i]->callee);
   }
   size_t nbranches = profile ? profile->nbranches : 0;
-  if (nplain || nbranches) {
+  size_t nbody = profile ? profile->nosr_body : 0;
+  if (nplain || nbranches || nbody) {
     PUT32(nplain);
     for (size_t i = 0; i < nplain; i++)
       PUT32(profile->without_osr[i]);
   }
-  if (nbranches) {
+  if (nbranches || nbody) {
     PUT32(nbranches);
     for (size_t i = 0; i < nbranches; i++) {
       PUT32(profile->branches[i]->function_index);
       PUT32(profile->branches[i]->offset);
       PUT32(profile->branches[i]->likely);
     }
+  }
+  if (nbody) {
+    static const char body_tag[] = "osr-body";
+    EVP_DigestUpdate(ctx, body_tag, sizeof body_tag);
+    PUT32(nbody);
+    for (size_t i = 0; i < nbody; i++)
+      PUT32(profile->osr_body[i]);
   }
   static const char compiler[] = KILN_COMPILER_VERSION;
   PUT32(sizeof compiler - 1);

@@ -245,8 +245,14 @@ static void compile_job(Reply *r, uint64_t id, const Kiln__CompileJob *job, cons
   for (size_t i = 0; branches && i < req->n_branch_hints; i++)
     branches[i] = (DcmBranchHint){req->branch_hints[i]->function_index,
                                   req->branch_hints[i]->offset, req->branch_hints[i]->likely};
-  DcmProfile profile = {hints,    req->n_hints,       req->without_osr, req->n_without_osr,
-                        branches, req->n_branch_hints};
+  DcmProfile profile = {.hints = hints,
+                        .nhints = req->n_hints,
+                        .without_osr = req->without_osr,
+                        .nwithout_osr = req->n_without_osr,
+                        .osr_body = req->osr_body,
+                        .nosr_body = req->n_osr_body,
+                        .branches = branches,
+                        .nbranches = req->n_branch_hints};
   bool compiled = hints && branches &&
                   dcm_compile(m, req->functions, (uint32_t)req->n_functions, tier, &profile, tmp,
                               &man, err, sizeof err);

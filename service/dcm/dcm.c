@@ -530,18 +530,32 @@ static int cmp_u32(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+static bool listed(const uint32_t *set, size_t n, uint32_t x) {
+  return n && bsearch(&x, set, n, sizeof *set, cmp_u32);
+}
+
+/* Whether x is compiled once, as its OSR entry: the profile says so and
+ * it has loops (without, it has no OSR entry to be). */
+static bool osr_body(const Dcm *d, uint32_t x) {
+  const DcmProfile *p = d->profile;
+  return listed(p->osr_body, p->nosr_body, x) && jit_has_loop(&d->m->funcs[x]);
+}
+
 static bool translate_all(Dcm *d, const uint32_t *funcs, uint32_t n) {
+  const DcmProfile *p = d->profile;
   for (uint32_t i = 0; i < n && !d->failed; i++)
-    jit_declare(d, funcs[i]);
+    jit_declare(d, funcs[i], osr_body(d, funcs[i]));
   if (d->tier == DCM_HOT && !d->failed)
     jit_declare_itab(d, funcs, n);
   for (uint32_t i = 0; i < n && !d->failed; i++)
-    jit_define(d, funcs[i]);
-  const DcmProfile *p = d->profile;
-  for (uint32_t i = 0; i < n && !d->failed; i++)
-    if (!p->nwithout_osr ||
-        !bsearch(&funcs[i], p->without_osr, p->nwithout_osr, sizeof *p->without_osr, cmp_u32))
+    if (!osr_body(d, funcs[i]))
+      jit_define(d, funcs[i]);
+  for (uint32_t i = 0; i < n && !d->failed; i++) {
+    if (osr_body(d, funcs[i]))
+      jit_define_osr_caller(d, funcs[i], jit_define_osr(d, funcs[i]));
+    else if (!listed(p->without_osr, p->nwithout_osr, funcs[i]))
       jit_define_osr(d, funcs[i]);
+  }
   return !d->failed;
 }
 

@@ -20,8 +20,9 @@
 
 /* The generation of the code this compiler writes. Raised with every change
  * to the generated code. 2: hot code without bounds checks (guard pages).
- * 4: hot call_indirect calls a target of its package natively. */
-#define DCM_CODEGEN_VERSION 4
+ * 4: hot call_indirect calls a target of its package natively.
+ * 5: an OSR entry entered at KILN_ABI_OSR_TOP is a call (osr_body). */
+#define DCM_CODEGEN_VERSION 5
 
 typedef enum {
   DCM_WARM, /* -O1: each function calls others through the instance's table */
@@ -54,7 +55,11 @@ typedef struct {
 /* What the profile says of a request: its call hints (hot only, sorted by
  * caller and site), the functions that get no OSR entry (sorted; each
  * activation is short, so the next call switches: an OSR entry costs about
- * as much compile time as its function), and its branch hints. */
+ * as much compile time as its function), the functions whose one body is
+ * their OSR entry (sorted; entered rarely, each activation long, and one
+ * running now, which only the OSR entry can take over: their FuncEntry
+ * calls it from the top, and gcc compiles them once instead of twice),
+ * and its branch hints. */
 /* A br_if or if (at byte offset `site` of func's body) whose condition
  * is nearly always `likely`: hot code says so to gcc (__builtin_expect). */
 typedef struct {
@@ -67,6 +72,8 @@ typedef struct {
   size_t nhints;
   const uint32_t *without_osr;
   size_t nwithout_osr;
+  const uint32_t *osr_body;
+  size_t nosr_body;
   const DcmBranchHint *branches; /* hot only, sorted by func and site */
   size_t nbranches;
 } DcmProfile;

@@ -106,12 +106,17 @@ gcc_jit_rvalue *dcm_import(Dcm *d, int which);
 void dcm_measure_code(const char *path, DcmManifest *man);
 
 /* jit_body.c: declares (pass 1, every function of the request first, so
- * they can call each other) and defines (pass 2) function `index`. */
-void jit_declare(Dcm *d, uint32_t index);
+ * they can call each other) and defines (pass 2) function `index`. A
+ * function declared osr_body has its OSR entry for its one body: no
+ * jit_define, and jit_define_osr_caller after its jit_define_osr. */
+void jit_declare(Dcm *d, uint32_t index, bool osr_body);
 /* After every jit_declare: d->itab, for the hot functions of funcs. */
 void jit_declare_itab(Dcm *d, const uint32_t *funcs, uint32_t n);
 void jit_define(Dcm *d, uint32_t index);
-/* The function's OSR entry (package ABI), when it has loops. */
-void jit_define_osr(Dcm *d, uint32_t index);
+bool jit_has_loop(const WasmFunc *wf);
+/* The function's OSR entry (package ABI), when it has loops, or NULL. */
+gcc_jit_function *jit_define_osr(Dcm *d, uint32_t index);
+/* The FuncEntry of an osr_body function: a call enters osr at the top. */
+void jit_define_osr_caller(Dcm *d, uint32_t index, gcc_jit_function *osr);
 
 #endif

@@ -959,6 +959,25 @@ static void emit_stack_checks(Fn *fn) {
   guard_note(fn, false);
 }
 
+/* The locals' first values: the first `from_slots` from the frame's slots
+ * (the parameters from params instead, if given), the others zero. */
+static void load_locals(Fn *fn, gcc_jit_param **params, uint32_t from_slots) {
+  Dcm *d = fn->d;
+  for (uint32_t i = 0; i < fn->nlocals; i++) {
+    WasmValType t = fn->local_types[i];
+    gcc_jit_rvalue *v;
+    if (params && i < fn->type->nparams)
+      v = gcc_jit_param_as_rvalue(params[i]);
+    else if (i < from_slots)
+      v = from_slot(fn, rv(slot(fn, fn->sp, i)), t);
+    else if (dcm_vc(t) == VC_REF)
+      v = gcc_jit_context_null(fn->ctx, d->t_vptr);
+    else
+      v = gcc_jit_context_zero(fn->ctx, d->vc_type[dcm_vc(t)]);
+    fn_assign(fn, fn->locals[i], v);
+  }
+}
+
 /* The runtime pointers first (traps name the function through the
  * instance), native stack (deep recursion) and operand stack (slots the
  * calls write) checks, then parameters and zeroed locals. */
@@ -977,18 +996,7 @@ static void emit_prologue(Fn *fn, gcc_jit_param **params) {
     fn_reload_memsize(fn);
   }
   emit_stack_checks(fn);
-  const WasmFuncType *ft = fn->type;
-  for (uint32_t i = 0; i < fn->nlocals; i++) {
-    WasmValType t = fn->local_types[i];
-    gcc_jit_rvalue *v;
-    if (i < ft->nparams)
-      v = params ? gcc_jit_param_as_rvalue(params[i]) : from_slot(fn, rv(slot(fn, fn->sp, i)), t);
-    else if (dcm_vc(t) == VC_REF)
-      v = gcc_jit_context_null(fn->ctx, d->t_vptr);
-    else
-      v = gcc_jit_context_zero(fn->ctx, d->vc_type[dcm_vc(t)]);
-    fn_assign(fn, fn->locals[i], v);
-  }
+  load_locals(fn, params, fn->type->nparams);
   gcc_jit_block_end_with_jump(fn->cur, NULL, fn->body);
 }
 
@@ -1059,6 +1067,8 @@ void jit_declare_itab(Dcm *d, const uint32_t *funcs, uint32_t n) {
    * keep gcc from dropping those it inlined everywhere. */
   for (uint32_t i = 0; want && addr && i < n; i++) {
     const WasmFuncType *ft = wasm_func_type(m, funcs[i]);
+    if (!d->internal[funcs[i]]) /* an osr_body function: called through its entry */
+      continue;
     for (uint32_t t = 0; t < m->ntypes && !addr[funcs[i]]; t++)
       if (want[t] && same_type(&m->types[t], ft)) {
         addr[funcs[i]] = gcc_jit_context_new_cast(
@@ -1079,9 +1089,9 @@ void jit_declare_itab(Dcm *d, const uint32_t *funcs, uint32_t n) {
   free(addr);
 }
 
-void jit_declare(Dcm *d, uint32_t index) {
+void jit_declare(Dcm *d, uint32_t index, bool osr_body) {
   d->entry[index] = new_entry(d, d->symbol[index], GCC_JIT_FUNCTION_EXPORTED);
-  if (d->tier == DCM_HOT)
+  if (d->tier == DCM_HOT && !osr_body)
     d->internal[index] = new_internal(d, index);
 }
 
@@ -1261,7 +1271,7 @@ void jit_define(Dcm *d, uint32_t index) {
 
 /* --- on-stack replacement ----------------------------------------------------------------- */
 
-static bool body_has_loop(const WasmFunc *wf) {
+bool jit_has_loop(const WasmFunc *wf) {
   CodeReader r = code_reader(wf->body, wf->body + wf->body_len);
   while (r.p < r.end) {
     uint8_t op = code_u8(&r);
@@ -1287,17 +1297,24 @@ static void emit_osr_prologue(Fn *fn, gcc_jit_rvalue *loop) {
   if (d->unchecked) /* declines: the interpreter goes on */
     gcc_jit_block_end_with_return(guard_gate(fn), NULL, gcc_jit_context_zero(d->ctx, d->t_int));
   emit_stack_checks(fn);
-  for (uint32_t i = 0; i < fn->nlocals; i++)
-    fn_assign(fn, fn->locals[i], from_slot(fn, rv(slot(fn, fn->sp, i)), fn->local_types[i]));
+  /* KILN_ABI_OSR_TOP is a call: the parameters in their slots, the other
+   * locals zero (the FuncEntry of an osr_body function; the agent never
+   * asks for it). */
+  gcc_jit_block *call = fn_block(fn), *dispatch = fn_block(fn);
+  gcc_jit_rvalue *top = dcm_u32(d, KILN_ABI_OSR_TOP);
+  gcc_jit_block_end_with_conditional(
+      fn->cur, NULL, gcc_jit_context_new_comparison(d->ctx, NULL, GCC_JIT_COMPARISON_EQ, loop, top),
+      call, dispatch);
+  fn->cur = call;
+  load_locals(fn, NULL, fn->type->nparams);
+  gcc_jit_block_end_with_jump(fn->cur, NULL, fn->body);
+  fn->cur = dispatch;
+  load_locals(fn, NULL, fn->nlocals);
+  dispatch = fn->cur;
   uint32_t base = KILN_ABI_OSR_STACK_SLOT(fn->nlocals);
   gcc_jit_block *decline = fn_block(fn);
   gcc_jit_block_end_with_return(decline, NULL, gcc_jit_context_zero(d->ctx, d->t_int));
   gcc_jit_case **cases = malloc((fn->nloops + 1) * sizeof *cases);
-  gcc_jit_block *dispatch = fn->cur;
-  /* KILN_ABI_OSR_TOP starts at the top, with the frame's locals as they
-   * are: the agent never asks for it, but every block must be reachable. */
-  gcc_jit_rvalue *top = dcm_u32(d, KILN_ABI_OSR_TOP);
-  cases[fn->nloops] = gcc_jit_context_new_case(d->ctx, top, top, fn->body);
   for (uint32_t k = 0; k < fn->nloops; k++) {
     const OsrLoop *l = &fn->loops[k];
     fn->cur = fn_block(fn);
@@ -1308,16 +1325,16 @@ static void emit_osr_prologue(Fn *fn, gcc_jit_rvalue *loop) {
     gcc_jit_rvalue *at = dcm_u32(d, l->offset);
     cases[k] = gcc_jit_context_new_case(d->ctx, at, at, fn->cur);
   }
-  gcc_jit_block_end_with_switch(dispatch, NULL, loop, decline, (int)fn->nloops + 1, cases);
+  gcc_jit_block_end_with_switch(dispatch, NULL, loop, decline, (int)fn->nloops, cases);
   free(cases);
   fn->cur = NULL;
 }
 
 /* kiln_o<index>(t, f, fp, loop): the function once more, entered at one
  * of its loops with the interpreter's frame (package ABI). */
-void jit_define_osr(Dcm *d, uint32_t index) {
-  if (!body_has_loop(&d->m->funcs[index]))
-    return;
+gcc_jit_function *jit_define_osr(Dcm *d, uint32_t index) {
+  if (!jit_has_loop(&d->m->funcs[index]))
+    return NULL;
   char name[48];
   snprintf(name, sizeof name, KILN_PACKAGE_OSR_PREFIX "%u", index);
   gcc_jit_param *ps[4] = {gcc_jit_context_new_param(d->ctx, NULL, d->t_vptr, "t"),
@@ -1335,4 +1352,43 @@ void jit_define_osr(Dcm *d, uint32_t index) {
   if (translate_body(&fn))
     emit_osr_prologue(&fn, gcc_jit_param_as_rvalue(ps[3]));
   fn_free(&fn);
+  return fn.fn;
+}
+
+/* entry(t, f, sp): kiln_o<index>(t, f, sp, KILN_ABI_OSR_TOP), or the
+ * interpreter when that declines. The call goes through a pointer gcc
+ * cannot follow, so that it neither inlines nor clones the body for it:
+ * that would be the second body an osr_body function does without. */
+void jit_define_osr_caller(Dcm *d, uint32_t index, gcc_jit_function *osr) {
+  gcc_jit_function *w = d->entry[index];
+  gcc_jit_rvalue *t = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(w, 0));
+  gcc_jit_rvalue *f = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(w, 1));
+  gcc_jit_rvalue *sp = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(w, 2));
+  gcc_jit_type *ps[4] = {d->t_vptr, d->t_vptr, d->t_u64ptr, d->t_u32};
+  gcc_jit_type *osr_ptr = gcc_jit_context_new_function_ptr_type(d->ctx, NULL, d->t_int, 4, ps, 0);
+  /* The address sits in an exported variable: code outside the package
+   * could change it, so gcc cannot see the target. */
+  char name[48];
+  snprintf(name, sizeof name, "kiln_osr_call%u", index);
+  gcc_jit_lvalue *p =
+      gcc_jit_context_new_global(d->ctx, NULL, GCC_JIT_GLOBAL_EXPORTED, d->t_vptr, name);
+  gcc_jit_global_set_initializer_rvalue(
+      p,
+      gcc_jit_context_new_cast(d->ctx, NULL, gcc_jit_function_get_address(osr, NULL), d->t_vptr));
+  gcc_jit_block *b = gcc_jit_function_new_block(w, NULL),
+                *ran = gcc_jit_function_new_block(w, NULL);
+  gcc_jit_block *declined = gcc_jit_function_new_block(w, NULL);
+  gcc_jit_rvalue *args[4] = {t, f, sp, dcm_u32(d, KILN_ABI_OSR_TOP)};
+  gcc_jit_rvalue *r =
+      gcc_jit_context_new_call_through_ptr(d->ctx, NULL, dcm_bitcast(d, rv(p), osr_ptr), 4, args);
+  gcc_jit_block_end_with_conditional(
+      b, NULL,
+      gcc_jit_context_new_comparison(d->ctx, NULL, GCC_JIT_COMPARISON_NE, r,
+                                     gcc_jit_context_zero(d->ctx, d->t_int)),
+      ran, declined);
+  gcc_jit_block_end_with_void_return(ran, NULL);
+  gcc_jit_block_add_eval(declined, NULL,
+                         gcc_jit_context_new_call_through_ptr(
+                             d->ctx, NULL, dcm_import(d, KILN_IMP_INTERP_ENTRY), 3, args));
+  gcc_jit_block_end_with_void_return(declined, NULL);
 }

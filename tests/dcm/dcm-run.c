@@ -143,8 +143,24 @@ bool dcm_switch_instance(kiln_instance *in, DcmTier tier, char *err, size_t n) {
   return compile_and_load(in, tier, NULL, false, err, n);
 }
 
-bool dcm_switch_hinted(kiln_instance *in, const DcmProfile *profile, char *err, size_t n) {
-  return compile_and_load(in, DCM_HOT, profile, false, err, n);
+bool dcm_switch_profiled(kiln_instance *in, DcmTier tier, const DcmProfile *profile, char *err,
+                         size_t n) {
+  return compile_and_load(in, tier, profile, false, err, n);
+}
+
+bool dcm_switch_osr_body(kiln_instance *in, DcmTier tier, char *err, size_t n) {
+  const WasmModule *wm = in->module->wasm;
+  uint32_t *all = malloc((wm->nfuncs + 1) * sizeof *all);
+  if (!all) {
+    snprintf(err, n, "out of memory");
+    return false;
+  }
+  for (uint32_t i = 0; i < wm->nfuncs; i++)
+    all[i] = i;
+  DcmProfile profile = {.osr_body = all, .nosr_body = wm->nfuncs};
+  bool ok = compile_and_load(in, tier, &profile, false, err, n);
+  free(all);
+  return ok;
 }
 
 bool dcm_give_osr(kiln_instance *in, DcmTier tier, char *err, size_t n) {

@@ -18,8 +18,13 @@
  * instance then keeps its entries (it still runs, interpreted). */
 bool dcm_switch_instance(kiln_instance *in, DcmTier tier, char *err, size_t n);
 
-/* The same at hot, with a profile (dcm.h). */
-bool dcm_switch_hinted(kiln_instance *in, const DcmProfile *profile, char *err, size_t n);
+/* The same with a profile (dcm.h). */
+bool dcm_switch_profiled(kiln_instance *in, DcmTier tier, const DcmProfile *profile, char *err,
+                         size_t n);
+
+/* The same with every function in the profile's osr_body: those with
+ * loops compiled once, as their OSR entry, which a call enters at the top. */
+bool dcm_switch_osr_body(kiln_instance *in, DcmTier tier, char *err, size_t n);
 
 /* The same, but only the functions' OSR entries are set: calls stay
  * interpreted, and interpreted activations move into compiled code at

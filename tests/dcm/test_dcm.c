@@ -11,14 +11,18 @@
  */
 #include <check.h>
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "code_reader.h"
 #include "dcm-run.h"
+#include "kiln_package_elf.h"
 #include "runtime.h"
 
 #define I32(v) KILN_I32_VAL(v)
@@ -170,9 +174,10 @@ static void run_case(kiln_runtime *rt, kiln_instance *in, const Case *c, char *l
   }
 }
 
-/* Hot with this profile (run_tier's tier HINTED). */
+/* With this profile at this tier (run_tier's tier PROFILED). */
 static DcmProfile tier_profile;
-#define HINTED 100
+static DcmTier profile_tier;
+#define PROFILED 100
 
 /* All lines of one tier (cold: no compilation). */
 static char (*run_tier(const char *tier_name, int tier))[256] {
@@ -184,8 +189,9 @@ static char (*run_tier(const char *tier_name, int tier))[256] {
   kiln_instance *in = kiln_instantiate(rt, m, NULL);
   ck_assert_msg(in != NULL, "%s", kiln_error(rt));
   char err[256];
-  if (tier == HINTED)
-    ck_assert_msg(dcm_switch_hinted(in, &tier_profile, err, sizeof err), "%s: %s", tier_name, err);
+  if (tier == PROFILED)
+    ck_assert_msg(dcm_switch_profiled(in, profile_tier, &tier_profile, err, sizeof err), "%s: %s",
+                  tier_name, err);
   else if (tier >= 0)
     ck_assert_msg(dcm_switch_instance(in, (DcmTier)tier, err, sizeof err), "%s: %s", tier_name,
                   err);
@@ -285,7 +291,8 @@ START_TEST(hinted_matches_interpreter) {
                               .nhints = sizeof hints / sizeof *hints,
                               .branches = branches,
                               .nbranches = sizeof branches / sizeof *branches};
-  same_as_cold(HINTED, "hot with hints");
+  profile_tier = DCM_HOT;
+  same_as_cold(PROFILED, "hot with hints");
   kiln_runtime_free(rt);
 }
 END_TEST
@@ -359,6 +366,65 @@ START_TEST(without_osr_drops_the_entry) {
 }
 END_TEST
 
+/* Bytes of code of the package at path, its symbol table's functions. */
+static void add_code(const char *name, uint64_t value, uint64_t len, void *arg) {
+  (void)name, (void)value;
+  *(uint64_t *)arg += len;
+}
+
+static uint64_t code_bytes(const char *path) {
+  int fd = open(path, O_RDONLY);
+  ck_assert_int_ge(fd, 0);
+  struct stat st;
+  ck_assert_int_eq(fstat(fd, &st), 0);
+  const uint8_t *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  ck_assert(p != MAP_FAILED);
+  uint64_t bytes = 0;
+  ck_assert(kiln_elf_functions(p, (size_t)st.st_size, SHT_SYMTAB, add_code, &bytes));
+  munmap((void *)p, (size_t)st.st_size);
+  return bytes;
+}
+
+/* Functions in osr_body are compiled once, as their OSR entry, which
+ * their FuncEntry enters at the top: every call gives the interpreter's
+ * line at warm and hot, and the package holds one body where it held two. */
+START_TEST(osr_body_matches_interpreter) {
+  kiln_runtime *rt = kiln_runtime_new(NULL);
+  kiln_module *m = kiln_module_load(rt, DCM_WASM);
+  ck_assert_ptr_nonnull(m);
+  const WasmModule *wm = ((Module *)m)->wasm;
+  uint32_t *all = malloc(wm->nfuncs * sizeof *all);
+  ck_assert_ptr_nonnull(all);
+  for (uint32_t i = 0; i < wm->nfuncs; i++)
+    all[i] = i;
+  tier_profile = (DcmProfile){.osr_body = all, .nosr_body = wm->nfuncs};
+  profile_tier = DCM_WARM;
+  same_as_cold(PROFILED, "warm, OSR bodies");
+  profile_tier = DCM_HOT;
+  same_as_cold(PROFILED, "hot, OSR bodies");
+
+  uint32_t fib = export_index(wm, "fib"), fsum = export_index(wm, "fsum");
+  uint32_t funcs[2] = {fib < fsum ? fib : fsum, fib < fsum ? fsum : fib};
+  uint64_t size[2];
+  for (int once = 0; once < 2; once++) {
+    char path[4096], err[256];
+    temp_package(path, sizeof path);
+    DcmProfile profile = {.osr_body = funcs, .nosr_body = once ? 2 : 0};
+    DcmManifest man;
+    ck_assert_msg(dcm_compile(wm, funcs, 2, DCM_HOT, &profile, path, &man, err, sizeof err), "%s",
+                  err);
+    size[once] = code_bytes(path);
+    unlink(path);
+    dcm_manifest_free(&man);
+  }
+  ck_assert_msg(size[1] < size[0], "code with OSR bodies %llu bytes, with both bodies %llu",
+                (unsigned long long)size[1], (unsigned long long)size[0]);
+  free(all);
+  kiln_runtime_free(rt);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("dcm");
   TCase *tc = tcase_create("tiers");
@@ -370,6 +436,7 @@ int main(void) {
   tcase_add_test(tc, rejects_imported_or_unknown_functions);
   tcase_add_test(tc, manifest_names_and_sizes);
   tcase_add_test(tc, without_osr_drops_the_entry);
+  tcase_add_test(tc, osr_body_matches_interpreter);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

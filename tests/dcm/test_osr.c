@@ -6,7 +6,9 @@
  * at its next loop header, with its locals and operand stack. Results and
  * trap lines must be the reference run's (no switch), and the interpreter
  * must have stopped counting iterations of that loop: the rest ran
- * compiled.
+ * compiled. Each transfer runs twice: into OSR entries alone, and into
+ * functions compiled once as their OSR entry (osr_body), whose later calls
+ * enter that same code at the top.
  */
 #include <check.h>
 #include <math.h>
@@ -21,6 +23,7 @@ typedef struct {
   kiln_instance *in;
   DcmTier tier;
   bool transfer; /* false: the reference run */
+  bool osr_body; /* functions compiled as their OSR entry, calls switched too */
   int switches;
 } Run;
 
@@ -30,7 +33,9 @@ static kiln_status host_switch(kiln_caller *c, void *data, const kiln_value *arg
   Run *r = data;
   char err[512];
   r->switches++;
-  if (r->transfer && r->switches == 1 && !dcm_give_osr(r->in, r->tier, err, sizeof err))
+  if (r->transfer && r->switches == 1 &&
+      !(r->osr_body ? dcm_switch_osr_body(r->in, r->tier, err, sizeof err)
+                    : dcm_give_osr(r->in, r->tier, err, sizeof err)))
     return kiln_caller_trap(c, "no OSR code: %s", err);
   return KILN_OK;
 }
@@ -42,11 +47,11 @@ typedef struct {
   uint64_t interpreted; /* iterations the interpreter ran of the function's first loop */
 } Outcome;
 
-static Outcome run(const char *export, kiln_value arg, DcmTier tier, bool transfer) {
+static Outcome run(const char *export, kiln_value arg, DcmTier tier, bool transfer, bool osr_body) {
   Outcome o = {0};
   kiln_runtime *rt = kiln_runtime_new(NULL);
   ck_assert_ptr_nonnull(rt);
-  Run r = {.tier = tier, .transfer = transfer};
+  Run r = {.tier = tier, .transfer = transfer, .osr_body = osr_body};
   ck_assert_int_eq(kiln_define_func(rt, "test", "switch", NULL, 0, NULL, 0, host_switch, &r),
                    KILN_OK);
   kiln_module *m = kiln_module_load(rt, OSR_WASM);
@@ -87,11 +92,13 @@ static bool same_value(kiln_value a, kiln_value b) {
 
 /* The export at both tiers against the reference; returns the reference. */
 static Outcome check_transfer(const char *export, kiln_value arg, uint64_t full_iterations) {
-  Outcome ref = run(export, arg, DCM_WARM, false);
+  Outcome ref = run(export, arg, DCM_WARM, false, false);
   ck_assert_uint_eq(ref.interpreted, full_iterations);
-  for (DcmTier tier = DCM_WARM; tier <= DCM_HOT; tier++) {
-    Outcome o = run(export, arg, tier, true);
-    const char *name = tier == DCM_HOT ? "hot" : "warm";
+  for (int k = 0; k < 4; k++) {
+    DcmTier tier = k & 1 ? DCM_HOT : DCM_WARM;
+    bool osr_body = k >= 2;
+    Outcome o = run(export, arg, tier, true, osr_body);
+    const char *name = (const char *[]){"warm", "hot", "warm, OSR body", "hot, OSR body"}[k];
     ck_assert_msg(o.st == ref.st, "%s %s: status %d, reference %d (%s)", export, name, o.st, ref.st,
                   o.error);
     ck_assert_msg(strcmp(o.error, ref.error) == 0, "%s %s: \"%s\", reference \"%s\"", export, name,
@@ -138,9 +145,9 @@ END_TEST
 START_TEST(test_transfer_two_frames_down) {
   /* nested's own loop never transfers before its callee does; its loop
    * header is counted per call of stack. */
-  Outcome ref = run("nested", KILN_I32_VAL(4), DCM_WARM, false);
-  for (DcmTier tier = DCM_WARM; tier <= DCM_HOT; tier++) {
-    Outcome o = run("nested", KILN_I32_VAL(4), tier, true);
+  Outcome ref = run("nested", KILN_I32_VAL(4), DCM_WARM, false, false);
+  for (int k = 0; k < 4; k++) {
+    Outcome o = run("nested", KILN_I32_VAL(4), k & 1 ? DCM_HOT : DCM_WARM, true, k >= 2);
     ck_assert_int_eq(o.st, KILN_OK);
     ck_assert_int_eq(o.result.of.i32, ref.result.of.i32);
     ck_assert_uint_lt(o.interpreted, ref.interpreted);

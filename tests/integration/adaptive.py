@@ -108,6 +108,10 @@ def case_tier_up(e):
     # switches, and compiling OSR entries for them would only cost time.
     check("functions with short activations compile without OSR entries",
           "without OSR entries" in read(e.log), read(e.log))
+    # main is entered once and is running: its OSR entry is the one body
+    # it needs, and gcc compiles it once instead of twice.
+    check("a long-running main compiles with only its OSR entry",
+          "with only an OSR entry" in read(e.log), read(e.log))
     branches = hm.get("branches", [])
     check("the heat map has branch bias",
           branches and all(b["true"] + b["false"] > 0 and b["func"] in funcs for b in branches),

@@ -354,6 +354,18 @@ START_TEST(compile_bad_request) {
   env.compile_request = &c;
   assert_error(kd_call(&kd, &env), KILN__ERROR_CODE__ERROR_BAD_REQUEST,
                "unknown compiler option 'fast?'");
+  /* The profile's function lists name functions of the request, each in
+   * one list at most. */
+  c.n_options = 0;
+  uint32_t other = 1;
+  c.osr_body = &other;
+  c.n_osr_body = 1;
+  assert_error(kd_call(&kd, &env), KILN__ERROR_CODE__ERROR_BAD_REQUEST,
+               "osr_body names a function outside the request");
+  c.osr_body = c.without_osr = &f;
+  c.n_without_osr = 1;
+  assert_error(kd_call(&kd, &env), KILN__ERROR_CODE__ERROR_BAD_REQUEST,
+               "a function cannot be both without_osr and osr_body");
   hash[3] ^= 1;
   Kiln__Envelope *r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
   ck_assert_int_eq(r->body_case, KILN__ENVELOPE__BODY_NEED_MODULE);
