@@ -7,9 +7,15 @@
 #include <gtk/gtk.h>
 #include <string.h>
 
-/* The portal's color-scheme: 0 no preference, 1 prefer dark, 2 prefer light. */
+/* The portal's color-scheme: 0 no preference, 1 prefer dark, 2 prefer light.
+ * No preference (or one newer than these) is the user's own setting
+ * (settings.ini) or the theme's default, also after a 1 or 2 before it. */
 static void set_scheme(guint32 scheme) {
-  g_object_set(gtk_settings_get_default(), "gtk-application-prefer-dark-theme", scheme == 1, NULL);
+  GtkSettings *s = gtk_settings_get_default();
+  if (scheme == 1 || scheme == 2)
+    g_object_set(s, "gtk-application-prefer-dark-theme", scheme == 1, NULL);
+  else
+    gtk_settings_reset_property(s, "gtk-application-prefer-dark-theme");
 }
 
 static void on_setting_changed(GDBusConnection *c, const char *sender, const char *path,

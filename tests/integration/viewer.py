@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """viewer.py: kiln-viewer from the outside, on a headless X server (xvfb-run).
 
-    viewer.py CASE --viewer KILN-VIEWER --xvfb-run XVFB-RUN --kiln KILN --kilnd KILND
-              --sample NAME=WASM:NATIVE...
+    viewer.py CASE --viewer KILN-VIEWER --xvfb-run XVFB-RUN --dbus-run-session DBUS-RUN-SESSION
+              --fake-portal FAKE-PORTAL --kiln KILN --kilnd KILND --sample NAME=WASM:NATIVE...
 
 Cases:
   control   kilnd and two agents running twophase (restarted as they end, so
@@ -22,6 +22,13 @@ Cases:
             without xdotool).
   bench     --bench-frames: 500 functions changing every frame, p95 of the
             frame interval and of heat map in to frame painted under 100 ms.
+  style     the desktop's style, on a session bus of the test's own
+            (dbus-run-session) with a fake portal (tests/viewer/fake_portal.c),
+            each time over the other style as the user's default: portal dark,
+            a dark window; light, a light one; light changing to dark after
+            the viewer has read it, dark; --style light over a dark portal,
+            light; no preference, at the start or after light, the user's
+            default (skipped without dbus-run-session).
   bad-usage bad options: one "kiln-viewer: " line each, exit 2.
 
 Skipped (77) when xvfb-run is absent. Each case uses service.py's Env: a
@@ -53,19 +60,21 @@ VIRIDIS = [
 ]
 
 
-def viewer_env(e):
+def viewer_env(e, bus=None):
     env = dict(e.env)
     # Under AddressSanitizer, GTK, fontconfig and Mesa keep caches to exit
     # that LeakSanitizer reports; the viewer's own models are leak-checked
     # by the unit tests (viewer-models). Memory errors still abort.
     env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "abort_on_error=1") + ":detect_leaks=0"
     env.pop("DBUS_SESSION_BUS_ADDRESS", None)  # the desktop's style is not the test's
+    if bus:
+        env["DBUS_SESSION_BUS_ADDRESS"] = bus  # the test's own (case_style)
     return env
 
 
-def run_viewer(e, *args, timeout=120):
+def run_viewer(e, *args, timeout=120, bus=None):
     return subprocess.run([e.opts.xvfb_run, "-a", "-s", "-screen 0 1400x900x24", e.opts.viewer,
-                           *args], env=viewer_env(e), capture_output=True, text=True,
+                           *args], env=viewer_env(e, bus), capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -157,6 +166,12 @@ def screenshot_stats(path):
     cells = sum(1 for r, g, b in px if (r >> 2, g >> 2, b >> 2) in near
                 and not (abs(r - g) < 12 and abs(g - b) < 12))  # greys are the theme's
     return {"width": w, "height": h, "colours": len(set(px)), "viridis_share": cells / len(px)}
+
+
+def luminance(path):
+    """The mean relative luminance of a PNG's pixels, 0 black to 1 white."""
+    _, _, px = png_pixels(path)
+    return sum(0.2126 * r + 0.7152 * g + 0.0722 * b for r, g, b in px) / len(px) / 255
 
 
 def feed_of(e):
@@ -349,6 +364,96 @@ def case_bench(e):
               got.group(0))
 
 
+def run_with_portal(e, portal_args, *viewer_args):
+    """kiln-viewer VIEWER_ARGS on a session bus of its own, with the fake
+    portal (FAKE-PORTAL PORTAL_ARGS) on it: the viewer's result, and the
+    portal's exit status and output. dbus-run-session keeps the bus while
+    its command runs, and its command here runs until its stdin closes."""
+    bus = subprocess.Popen([e.opts.dbus_run_session, "--", "sh", "-c",
+                            'echo "$DBUS_SESSION_BUS_ADDRESS"; exec cat >/dev/null'],
+                           env=e.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+    portal = None
+    try:
+        address = bus.stdout.readline().strip()
+        portal = subprocess.Popen([e.opts.fake_portal, *portal_args],
+                                  env=dict(e.env, DBUS_SESSION_BUS_ADDRESS=address),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ready = portal.stdout.readline()  # its one line once it owns the name, or EOF
+        if not ready.startswith("fake-portal: owns"):
+            portal.wait(timeout=10)
+            return None, portal.returncode, ready + portal.stdout.read() + portal.stderr.read()
+        v = run_viewer(e, *viewer_args, bus=address)
+        portal.terminate()
+        out, err = portal.communicate(timeout=20)
+        return v, portal.returncode, ready + out + err
+    finally:
+        if portal and portal.poll() is None:
+            portal.kill()
+            portal.wait()
+        bus.stdin.close()
+        bus.wait(timeout=20)
+
+
+def case_style(e):
+    """The desktop's dark or light style, from the portal's color-scheme
+    (0 no preference, 1 prefer dark, 2 prefer light): read at the start,
+    followed when it changes (SettingChanged), and --style over it. Each run
+    starts from the other style as the user's own default (settings.ini),
+    so only the portal, or the flag, can give the style it wants."""
+    if not os.access(e.opts.dbus_run_session, os.X_OK):
+        print("SKIP: no dbus-run-session (Debian's dbus-daemon) for a session bus with a portal")
+        sys.exit(77)
+    ini = os.path.join(e.env["XDG_CONFIG_HOME"], "gtk-4.0", "settings.ini")
+    os.makedirs(os.path.dirname(ini))
+    # (what, the portal's arguments, the viewer's flags, the user's default, the style wanted)
+    # A change (SECONDS NEW-SCHEME) comes 1 s after the viewer's Read; the
+    # screenshot is at 3 s.
+    runs = [("the portal says dark", ["1"], [], "light", "dark"),
+            ("the portal says light", ["2"], [], "dark", "light"),
+            ("the portal says light, then dark", ["2", "1", "1"], [], "light", "dark"),
+            ("--style light, the portal says dark", ["1"], ["--style", "light"], "dark", "light"),
+            ("the portal has no preference", ["0"], [], "dark", "dark"),
+            ("the portal says light, then no preference", ["2", "1", "0"], [], "dark", "dark")]
+    for i, (what, portal_args, flags, default, want) in enumerate(runs):
+        with open(ini, "w") as f:
+            f.write(f"[Settings]\ngtk-application-prefer-dark-theme={int(default == 'dark')}\n")
+        shot = os.path.join(e.tmp, f"style-{i}.png")
+        start = time.monotonic()
+        v, status, said = run_with_portal(e, portal_args, "--service", e.endpoint, *flags,
+                                          "--after", "3", "--screenshot", shot)
+        took = time.monotonic() - start
+        check(f"{what}: the fake portal ran and ended on SIGTERM with 0", v and status == 0,
+              (status, said))
+        if not v:
+            continue
+        check(f"{what}: the viewer exits 0", v.returncode == 0, (v.returncode, v.stderr[-800:]))
+        lines = said.splitlines()
+        if not flags:
+            check(f"{what}: the viewer read the portal's color-scheme",
+                  f"fake-portal: Read color-scheme: {portal_args[0]}" in lines, said)
+        if len(portal_args) == 3:
+            # It read the first scheme and only then did the portal change:
+            # only the signal can have brought the second.
+            read, changed = (f"fake-portal: Read color-scheme: {portal_args[0]}",
+                             f"fake-portal: SettingChanged color-scheme: {portal_args[2]}")
+            check(f"{what}: the portal changed after the viewer's Read",
+                  read in lines and changed in lines
+                  and lines.index(changed) > lines.index(read), said)
+        try:
+            lum = luminance(shot)
+        except (OSError, ValueError) as ex:
+            lum = f"no screenshot: {ex}"
+        print(f"{what}: mean luminance {round(lum, 3) if isinstance(lum, float) else lum}, "
+              f"{took:.1f} s")
+        if want == "dark":
+            check(f"{what}: the window is dark (mean luminance under 0.35)",
+                  isinstance(lum, float) and lum < 0.35, lum)
+        else:
+            check(f"{what}: the window is light (mean luminance over 0.65)",
+                  isinstance(lum, float) and lum > 0.65, lum)
+
+
 def case_bad_usage(e):
     bad = [(["--set-hot", "0"], "--set-hot 0: expected a percentage from 1 to 100"),
            (["--set-policy", "fast"], "--set-policy fast: expected coverage or share"),
@@ -368,11 +473,12 @@ def case_bad_usage(e):
 
 def main():
     ap = argparse.ArgumentParser()
-    for flag in ("--viewer", "--xvfb-run", "--kiln", "--kilnd"):
+    for flag in ("--viewer", "--xvfb-run", "--dbus-run-session", "--fake-portal", "--kiln",
+                 "--kilnd"):
         ap.add_argument(flag, required=True)
     ap.add_argument("--sample", action="append", default=[], help="NAME=WASM:NATIVE")
     ap.add_argument("case", choices=["control", "keyboard", "waiting", "restart", "bench",
-                                     "bad-usage"])
+                                     "style", "bad-usage"])
     opts = ap.parse_args()
     if opts.case != "bad-usage" and not os.access(opts.xvfb_run, os.X_OK):
         print("SKIP: no xvfb-run (Debian's xvfb) to give the viewer a display")
