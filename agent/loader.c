@@ -84,7 +84,6 @@ static bool object_from_file(void *h, const struct stat *st) {
  * duplicate, or -1 with every descriptor closed. */
 static int fresh_fd_name(int fd, char *path, size_t n) {
   struct stat st;
-  int spare[16], nspare = 0;
   if (fstat(fd, &st) != 0) {
     close(fd);
     return -1;
@@ -96,21 +95,16 @@ static int fresh_fd_name(int fd, char *path, size_t n) {
     if (old)
       dlclose(old);
     if (!taken)
-      break;
-    int dup = nspare < 16 ? fcntl(fd, F_DUPFD_CLOEXEC, fd + 1) : -1;
-    if (dup < 0) {
-      close(fd);
-      fd = -1;
-      break;
-    }
-    spare[nspare++] = fd;
-    fd = dup;
+      return fd;
+    /* The next number up that is free: numbers only rise, so the one
+     * closed here never comes back, and past the descriptor limit there
+     * is none (as many tries as there are names taken). */
+    int next = fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+    close(fd);
+    if (next < 0)
+      return -1;
+    fd = next;
   }
-  /* Each taken number stays open until a free one is found, so that
-   * F_DUPFD does not hand it back. */
-  for (int i = 0; i < nspare; i++)
-    close(spare[i]);
-  return fd;
 }
 
 /* The reply's promises about the module and its functions. */

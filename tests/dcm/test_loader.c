@@ -607,6 +607,55 @@ START_TEST(second_package_checked_for_itself) {
 }
 END_TEST
 
+/* A copy of segment s's file under $TMPDIR, open for reading. */
+static int open_copy_of(const Segment *s) {
+  const char *dir = getenv("TMPDIR");
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/kiln-loader-test-XXXXXX", dir && *dir ? dir : P_tmpdir);
+  int out = mkstemp(path);
+  ck_assert_int_ge(out, 0);
+  FILE *in = fopen(s->path, "rb");
+  ck_assert_ptr_nonnull(in);
+  char buf[4096];
+  size_t got;
+  while ((got = fread(buf, 1, sizeof buf, in)) > 0)
+    ck_assert_int_eq(write(out, buf, got), (ssize_t)got);
+  fclose(in);
+  close(out);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ck_assert_int_ge(fd, 0);
+  unlink(path);
+  return fd;
+}
+
+/* dlopen knows objects by name, and a package is loaded as
+ * /proc/self/fd/N. A process that has loaded many other objects under the
+ * names of the very descriptors its next files get still loads one (under
+ * a number none of them is named after). */
+START_TEST(descriptor_names_taken) {
+  start();
+  enum { TAKEN = 40 };
+  int fds[TAKEN];
+  void *objects[TAKEN];
+  for (int i = 0; i < TAKEN; i++) { /* all open at once: the numbers rise */
+    fds[i] = open_copy_of(&other_pkg);
+    char name[64];
+    snprintf(name, sizeof name, "/proc/self/fd/%d", fds[i]);
+    objects[i] = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(objects[i] != NULL, "%s", dlerror());
+  }
+  for (int i = 0; i < TAKEN; i++)
+    close(fds[i]); /* the numbers are free again; the names stay taken */
+  kiln_status st = compile_warm();
+  ck_assert_msg(st == KILN_OK, "%s", kiln_error(rt));
+  assert_compiled();
+  assert_calls_correct();
+  finish();
+  for (int i = 0; i < TAKEN; i++)
+    dlclose(objects[i]);
+}
+END_TEST
+
 START_TEST(kilnd_error) {
   start();
   set_answer(ANSWER_ERROR);
@@ -1046,6 +1095,7 @@ int main(void) {
   tcase_add_test(tc, reply_for_another_module);
   tcase_add_test(tc, package_for_another_module);
   tcase_add_test(tc, second_package_checked_for_itself);
+  tcase_add_test(tc, descriptor_names_taken);
   tcase_add_test(tc, kilnd_error);
   tcase_add_test(tc, no_compiler);
   tcase_add_test(tc, kilnd_silent);
