@@ -153,6 +153,15 @@ typedef struct Agent {
   struct Agent *next;
 } Agent;
 
+/* A package whose compile failed (pool.c): not tried again for a while. */
+#define POOL_FAILURES_KEPT 64
+typedef struct {
+  uint8_t key[32];
+  double at; /* kd_now(); 0: an empty slot */
+  Kiln__ErrorCode code;
+  char message[256];
+} PoolFailure;
+
 typedef struct Broker {
   const KilndConfig *cfg;
   void *zctx;
@@ -167,6 +176,8 @@ typedef struct Broker {
   Job *queue; /* waiting for a worker, oldest first */
   size_t nqueued;
   Job *running; /* assigned to a worker */
+  PoolFailure failures[POOL_FAILURES_KEPT]; /* a ring, the oldest overwritten */
+  unsigned next_failure;
   uint64_t next_job_id;
   bool stopping;
   PartConfig part_cfg; /* thresholds and policy */

@@ -49,6 +49,28 @@ static void answer(Broker *b, Job *j, Kiln__Envelope *env) {
   }
 }
 
+/* A compile that killed its worker, ran out of time or failed would do so
+ * again for every agent that asks, every period: its package is not
+ * tried again for this long, and requests for it get its error at once. */
+#define FAILED_RETRY_S 60.0
+
+static void remember_failure(Broker *b, const Job *j, Kiln__ErrorCode code, const char *msg) {
+  PoolFailure *f = &b->failures[b->next_failure++ % POOL_FAILURES_KEPT];
+  memcpy(f->key, j->key, 32);
+  f->at = kd_now();
+  f->code = code;
+  snprintf(f->message, sizeof f->message, "%.200s", msg);
+}
+
+static const PoolFailure *failure_of(const Broker *b, const uint8_t key[32]) {
+  for (size_t i = 0; i < POOL_FAILURES_KEPT; i++) {
+    const PoolFailure *f = &b->failures[i];
+    if (f->at > 0 && kd_now() - f->at < FAILED_RETRY_S && memcmp(f->key, key, 32) == 0)
+      return f;
+  }
+  return NULL;
+}
+
 static void answer_error(Broker *b, Job *j, Kiln__ErrorCode code, const char *msg) {
   Kiln__Error e = KILN__ERROR__INIT;
   e.code = code;
@@ -188,6 +210,10 @@ void pool_reap(Broker *b) {
       kd_log("compile failed: job %llu: %s", (unsigned long long)j->id, msg);
       feed_compile(b, KILN__COMPILE_STATE__COMPILE_FAILED, j->id, j->module->hash, j->tier,
                    j->nfuncs, kd_now() - j->started, NULL, msg);
+      remember_failure(b, j,
+                       j->timed_out ? KILN__ERROR_CODE__ERROR_TIMEOUT
+                                    : KILN__ERROR_CODE__ERROR_WORKER_DIED,
+                       msg);
       unlink_job(&b->running, j);
       job_free(j);
     }
@@ -228,6 +254,7 @@ static void on_result(Broker *b, int slot, Kiln__Envelope *env) {
     kd_log("compile failed: job %llu: %s", (unsigned long long)j->id, msg);
     feed_compile(b, KILN__COMPILE_STATE__COMPILE_FAILED, j->id, j->module->hash, j->tier, j->nfuncs,
                  kd_now() - j->started, NULL, msg);
+    remember_failure(b, j, env->error->code, msg);
   }
   answer(b, j, env);
   w->job = NULL;
@@ -407,6 +434,15 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
     memcpy(w->client, client, client_len);
     w->client_len = client_len;
     w->request_id = request_id;
+  }
+  const PoolFailure *failed = failure_of(b, key);
+  if (failed) {
+    free(w);
+    if (client)
+      broker_send_error(b, client, client_len, request_id, failed->code,
+                        "%s (it failed %.0f s ago; tried again %.0f s after that)", failed->message,
+                        kd_now() - failed->at, FAILED_RETRY_S);
+    return;
   }
   /* The same package already on its way: one compile answers both. */
   Job *lists[2] = {b->queue, b->running};

@@ -436,6 +436,11 @@ START_TEST(job_timeout) {
   assert_error(r, KILN__ERROR_CODE__ERROR_TIMEOUT, "timed out after 1 s");
   ck_assert(kd_log_has(&kd, "exceeded 1 s: killing worker 0", 0));
   ck_assert_int_ne(new_worker(kids[0]), 0);
+  /* Asked again, the package that failed is not compiled again (it would
+   * kill a worker every time): the same error comes at once. */
+  r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
+  assert_error(r, KILN__ERROR_CODE__ERROR_TIMEOUT, "timed out after 1 s");
+  ck_assert_int_eq(kd_log_count(&kd, "compile started"), 1);
   assert_alive();
 }
 END_TEST
