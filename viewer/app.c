@@ -22,6 +22,7 @@
 
 #include "bench_feed.h"
 #include "control_client.h"
+#include "detail_view.h"
 #include "feed_client.h"
 #include "frame.h"
 #include "model_dump.h"
@@ -104,6 +105,7 @@ static int write_screenshot(Viewer *v, bool last_try) {
 }
 
 static int write_dump(Viewer *v) {
+  GtkWidget *focus = gtk_root_get_focus(GTK_ROOT(v->window));
   ModelDumpView view = {
       .banner = kv_window_banner(v->window),
       .selected_agent = kv_window_selected_agent(v->window),
@@ -111,6 +113,9 @@ static int write_dump(Viewer *v) {
       .controls_sent = v->replies,
       .last_reply_ok = v->last_ok,
       .last_reply = v->last_reply,
+      .selected_function = kv_heatmap_view_get_selected(kv_window_heatmap(v->window)),
+      .detail_title = kv_detail_view_title(kv_window_detail(v->window)),
+      .focus = focus ? gtk_widget_get_css_name(focus) : NULL,
   };
   char err[512];
   if (model_dump_write(v->model, &view, v->o.dump, err, sizeof err) != 0)

@@ -243,6 +243,10 @@ void kv_detail_view_show(KvDetailView *self, KvHeatModel *model, guint index) {
   refresh(self);
 }
 
+const char *kv_detail_view_title(KvDetailView *self) {
+  return gtk_label_get_text(self->title);
+}
+
 static void kv_detail_view_dispose(GObject *o) {
   KvDetailView *self = KV_DETAIL_VIEW(o);
   if (self->refresh_timer)

@@ -19,6 +19,8 @@ G_DECLARE_FINAL_TYPE(KvDetailView, kv_detail_view, KV, DETAIL_VIEW, GtkBox)
 
 /* model NULL or index KV_NO_FUNCTION: nothing selected. */
 void kv_detail_view_show(KvDetailView *self, KvHeatModel *model, guint index);
+/* Its heading: the function's name and index, or "No function selected". */
+const char *kv_detail_view_title(KvDetailView *self);
 
 G_END_DECLS
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "frame.h"
+#include "heatmap_view.h"
 
 static json_object *percent(double fraction) {
   return json_object_new_double((double)(long)(fraction * 1000 + 0.5) / 10);
@@ -120,6 +121,15 @@ int model_dump_write(KvFeedModel *model, const ModelDumpView *view, const char *
     json_object_object_add(w, "last_reply_ok", json_object_new_boolean(view->last_reply_ok));
     json_object_object_add(w, "last_reply", json_object_new_string(view->last_reply));
   }
+  /* Where the keyboard is and what it (or a click) selected, so a test
+   * can follow keys typed into the window. */
+  json_object_object_add(w, "focus", json_object_new_string(view->focus ? view->focus : ""));
+  json_object_object_add(w, "selected_function",
+                         view->selected_function == KV_NO_FUNCTION
+                             ? NULL
+                             : json_object_new_int64(view->selected_function));
+  json_object_object_add(w, "detail_title",
+                         json_object_new_string(view->detail_title ? view->detail_title : ""));
   json_object_object_add(root, "window", w);
   int rc = 0;
   if (json_object_to_file_ext(path, root, JSON_C_TO_STRING_PRETTY) != 0) {

@@ -14,6 +14,9 @@ typedef struct {
   int controls_sent; /* replies (or failures) seen by the controls */
   gboolean last_reply_ok;
   const char *last_reply; /* NULL: none */
+  guint selected_function; /* the heat map's selection; KV_NO_FUNCTION: none */
+  const char *detail_title; /* the detail pane's heading, which names it */
+  const char *focus; /* the CSS name of the widget with the keyboard focus; NULL: none */
 } ModelDumpView;
 
 /* Writes the model and what the window shows to path; 0, or -1 with a

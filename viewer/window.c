@@ -381,6 +381,10 @@ KvHeatmapView *kv_window_heatmap(KvWindow *self) {
   return self->heatmap;
 }
 
+KvDetailView *kv_window_detail(KvWindow *self) {
+  return self->detail;
+}
+
 gboolean kv_window_select_agent(KvWindow *self, guint agent) {
   for (int i = 1;; i++) {
     GtkListBoxRow *row = gtk_list_box_get_row_at_index(self->sidebar, i);

@@ -11,6 +11,7 @@
 
 #include "control_client.h"
 #include "control_panel.h"
+#include "detail_view.h"
 #include "feed_model.h"
 #include "heatmap_view.h"
 
@@ -23,6 +24,7 @@ G_DECLARE_FINAL_TYPE(KvWindow, kv_window, KV, WINDOW, GtkApplicationWindow)
 KvWindow *kv_window_new(GtkApplication *app, KvFeedModel *model, ControlClient *control);
 KvControlPanel *kv_window_controls(KvWindow *self);
 KvHeatmapView *kv_window_heatmap(KvWindow *self);
+KvDetailView *kv_window_detail(KvWindow *self);
 /* Shows that agent as choosing its row does; FALSE when it is not there. */
 gboolean kv_window_select_agent(KvWindow *self, guint agent);
 /* The agent shown (0: the service row or none). */

@@ -20,6 +20,12 @@ Cases:
   keyboard  no mouse: xdotool types Tab to the hot slider, Right, Tab to Apply,
             Return; kilnd confirms hot 81% and the model has it (skipped
             without xdotool).
+  heatmap-keys
+            no mouse, an agent running callbacks: Tab focuses the heat map;
+            End selects its last cell, Home its first, Right from Home the
+            second, Escape none, in the layout's order (heaviest first), and
+            the detail pane names the selection; from the model's dump, one
+            run of the viewer per sequence of keys (skipped without xdotool).
   bench     --bench-frames: 500 functions changing every frame, p95 of the
             frame interval and of heat map in to frame painted under 100 ms.
   style     the desktop's style, on a session bus of the test's own
@@ -274,30 +280,124 @@ def case_control(e):
           s.get("viridis_share", 0) > 0.05 and s.get("colours", 0) > 50, s)
 
 
-def case_keyboard(e):
-    """The controls without a mouse: xdotool types into the viewer's window
-    on the same virtual display; Tab reaches the hot slider, Right moves it
-    one step, Tab reaches Apply and Return presses it. kilnd must confirm."""
+def need_xdotool():
     xdotool = shutil.which("xdotool")
     if not xdotool:
         print("SKIP: no xdotool (Debian's xdotool) to type into the window")
         sys.exit(77)
-    e.start_kilnd()
-    typing = (f'"$0" --service "$1" --after 7 --dump-model "$2" & sleep 3; '
+    return xdotool
+
+
+def type_into_viewer(e, xdotool, keys, dump, after, wait=3):
+    """Runs the viewer for `after` seconds, dumping its model at the end,
+    while xdotool types keys into its window on the same virtual display:
+    from `wait` seconds on (the window is up and has kilnd's snapshot by
+    then), 0.3 s apart."""
+    typing = (f'"$0" --service "$1" --after {after} --dump-model "$2" & sleep {wait}; '
               f'w=$({xdotool} search --sync --name "Kiln viewer" | head -1); '
               f'{xdotool} windowfocus --sync "$w"; '
-              f'for k in Tab Tab Tab Right Tab Tab Tab Tab Return; do '
+              f'for k in {" ".join(keys)}; do '
               f'{xdotool} key --window "$w" "$k"; sleep 0.3; done; wait')
+    return subprocess.run([e.opts.xvfb_run, "-a", "-s", "-screen 0 1400x900x24", "sh", "-c", typing,
+                           e.opts.viewer, e.endpoint, dump], env=viewer_env(e),
+                          capture_output=True, text=True, timeout=120)
+
+
+def case_keyboard(e):
+    """The controls without a mouse: xdotool types into the viewer's window
+    on the same virtual display; Tab reaches the hot slider, Right moves it
+    one step, Tab reaches Apply and Return presses it. kilnd must confirm."""
+    xdotool = need_xdotool()
+    e.start_kilnd()
     dump = os.path.join(e.tmp, "model.json")
-    v = subprocess.run([e.opts.xvfb_run, "-a", "-s", "-screen 0 1400x900x24", "sh", "-c", typing,
-                        e.opts.viewer, e.endpoint, dump], env=viewer_env(e),
-                       capture_output=True, text=True, timeout=120)
+    v = type_into_viewer(e, xdotool, ["Tab", "Tab", "Tab", "Right", "Tab", "Tab", "Tab", "Tab",
+                                      "Return"], dump, after=7)
     check("the viewer exits 0", v.returncode == 0, (v.returncode, v.stderr[-1000:]))
     check("the keys moved the hot threshold one step and applied it",
           "kiln-viewer: control: kilnd: every agent now coverage, hot 81%" in v.stdout,
           (v.stdout, v.stderr[-500:]))
     check("the viewer's model has kilnd's new setting",
           load(dump).get("service", {}).get("hot_percent") == 81, load(dump).get("service"))
+
+
+# kilnd logs a partition for every heat map an agent sends (a start
+# partition, asked for before any, is from 0 samples).
+HEAT_MAP_LOGGED = re.compile(r"partition of \S+ for agent \d+ from [1-9]\d* samples")
+# The agent's heat maps in case_heatmap_keys: one run of the viewer fits
+# between two, and kilnd forgets an agent silent for 10 s.
+KEYS_PERIOD_MS = 8000
+
+
+def case_heatmap_keys(e):
+    """The heat map without a mouse: Tab gives it the focus, and End, Home,
+    Right and Escape move its selection along its cells in the layout's
+    order, heaviest first (heatmap_view.c's on_key), the detail pane naming
+    the function selected. Each sequence of keys is one run of the viewer,
+    whose dump at the end has the selection and the cells' order. A new
+    heat map can reorder the cells, so each run starts just after the
+    agent sent one, and is again if the next came before its dump."""
+    xdotool = need_xdotool()
+    e.start_kilnd()
+    # callbacks: a steady mix of functions (a sort, its comparators, event
+    # handlers), run for far longer than the test; it is killed at the end.
+    agent_log = os.path.join(e.tmp, "agent.log")
+    with open(agent_log, "wb") as log:
+        agent = subprocess.Popen([e.opts.kiln, "run", "--service", e.endpoint, "--period",
+                                  str(KEYS_PERIOD_MS), e.samples["callbacks"][0], "100000"],
+                                 env=e.env, stdout=subprocess.DEVNULL, stderr=log)
+    # (keys after the Tab, what to find selected: a position in the cells' order or None)
+    steps = [(["End"], -1), (["End", "Home"], 0), (["Home", "Right"], 1),
+             (["Home", "Right", "Escape"], None)]
+    try:
+        for i, (keys, want) in enumerate(steps):
+            what = " ".join(keys)
+            dump = os.path.join(e.tmp, f"keys-{i}.json")
+            for _ in range(3):
+                logged = len(HEAT_MAP_LOGGED.findall(read(e.log)))
+                if not wait_for(lambda: len(HEAT_MAP_LOGGED.findall(read(e.log))) > logged, 30):
+                    check(f"{what}: the agent sends heat maps", False,
+                          (agent.poll(), read(agent_log)[-1000:], read(e.log)[-2000:]))
+                    return
+                start = time.monotonic()
+                v = type_into_viewer(e, xdotool, ["Tab", *keys], dump, after=5.5)
+                m = load(dump)
+                win = m.get("window", {})
+                shown = next((a for a in m.get("agents", [])
+                              if a.get("agent") == win.get("selected_agent")), {})
+                print(f"{what}: {time.monotonic() - start:.1f} s, {shown.get('heat_maps')} heat "
+                      f"map(s) seen")
+                if shown.get("heat_maps", 0) <= 1:
+                    break
+                print(f"{what}: a new heat map came during the run: again")
+            check(f"{what}: the viewer exits 0", v.returncode == 0,
+                  (v.returncode, v.stderr[-1000:]))
+            check(f"{what}: it showed one heat map throughout", shown.get("heat_maps") == 1,
+                  (win, shown.get("heat_maps")))
+            check(f"{what}: Tab gave the heat map the keyboard focus",
+                  win.get("focus") == "heatmap", win)
+            # Each function is a cell of its own or in the group, the last
+            # cell: the cells are the first functions, heaviest first.
+            functions = shown.get("functions", [])
+            cells = win.get("heatmap_cells", 0)
+            order = functions[:cells if cells == len(functions) else cells - 1]
+            check(f"{what}: the dump has the functions heaviest first",
+                  all(a["share"] >= b["share"] for a, b in zip(functions, functions[1:])),
+                  functions)
+            check(f"{what}: at least three cells to move through", len(order) >= 3,
+                  (cells, functions))
+            if len(order) < 3:
+                continue
+            f = order[want] if want is not None else None
+            check(f"{what}: the selection is "
+                  + (f"cell {want % len(order) + 1} of {len(order)}" if f else "none"),
+                  win.get("selected_function") == (f["function"] if f else None),
+                  (win.get("selected_function"), [(c["function"], c.get("name")) for c in order]))
+            title = (f"{f.get('name', 'func %d' % f['function'])} (func {f['function']})" if f
+                     else "No function selected")
+            check(f"{what}: the detail pane says {title}", win.get("detail_title") == title, win)
+    finally:
+        agent.kill()
+        agent.wait()
 
 
 def case_waiting(e):
@@ -477,8 +577,8 @@ def main():
                  "--kilnd"):
         ap.add_argument(flag, required=True)
     ap.add_argument("--sample", action="append", default=[], help="NAME=WASM:NATIVE")
-    ap.add_argument("case", choices=["control", "keyboard", "waiting", "restart", "bench",
-                                     "style", "bad-usage"])
+    ap.add_argument("case", choices=["control", "keyboard", "heatmap-keys", "waiting", "restart",
+                                     "bench", "style", "bad-usage"])
     opts = ap.parse_args()
     if opts.case != "bad-usage" and not os.access(opts.xvfb_run, os.X_OK):
         print("SKIP: no xvfb-run (Debian's xvfb) to give the viewer a display")
