@@ -530,16 +530,15 @@ static void pin(PartFunc *funcs, size_t n, uint32_t func, PartTier tier) {
 
 /* Runs the engine on hm with cfg (prev: the partition the agent has, for
  * hysteresis; live: hm is of a running program, not a start; pending: jobs
- * still compiling for the agent, see still_compiling; while there are any,
- * no new job: an agent has one round of compiles under way at a time, or
- * on two cores they would queue behind and take the script's CPU, each a
- * package of its own where a later partition can group them). *part is the
+ * still compiling for the agent, see still_compiling; while there are as
+ * many as nworkers, no new job: they would only queue behind, each its own
+ * package, where the next partition can group them). *part is the
  * engine's result, *out the Partition message (free with
  * kiln__partition__free_unpacked). False with a line in err. */
 static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConfig *cfg,
                     const Partition *prev, const PartCost *cost, bool live,
-                    Kiln__PartitionJob *const *pending, size_t npending, Partition *part,
-                    Kiln__Partition **out, char *err, size_t errlen) {
+                    Kiln__PartitionJob *const *pending, size_t npending, size_t nworkers,
+                    Partition *part, Kiln__Partition **out, char *err, size_t errlen) {
   *out = NULL;
   memset(part, 0, sizeof *part);
   PartFunc *funcs = calloc(hm->n_regions + 1, sizeof *funcs);
@@ -630,7 +629,7 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
         nbranches += jobs[j].n_branch_hints;
       }
       place[j] = (uint32_t)njobs;
-      if (jobs[j].n_functions && npending == 0)
+      if (jobs[j].n_functions && npending < nworkers)
         jobp[njobs++] = &jobs[j];
     }
     for (size_t k = 0; k < npending; k++) /* after the new ones: already under way */
@@ -731,15 +730,17 @@ static bool partition_of(Broker *b, const WasmModule *m, const Kiln__HeatMap *hm
   PartCost start_cost;
   start_settings(cfg, &start_cfg, &start_cost);
   if (start)
-    return compute(m, hm, &start_cfg, NULL, &start_cost, false, NULL, 0, part, reply, err, errlen);
+    return compute(m, hm, &start_cfg, NULL, &start_cost, false, NULL, 0, SIZE_MAX, part, reply, err,
+                   errlen);
   Kiln__PartitionJob **pending = calloc((a->sent ? a->sent->n_jobs : 0) + 1, sizeof *pending);
   if (!pending) {
     snprintf(err, errlen, "out of memory");
     return false;
   }
   size_t npending = still_compiling(b, m, a, pending);
-  bool ok = compute(m, hm, cfg, &a->prev, &b->part_cost, true, pending, npending, part, reply, err,
-                    errlen);
+  size_t nworkers = b->nworkers > 0 ? (size_t)b->nworkers : 1;
+  bool ok = compute(m, hm, cfg, &a->prev, &b->part_cost, true, pending, npending, nworkers, part,
+                    reply, err, errlen);
   free(pending);
   return ok;
 }
@@ -967,8 +968,8 @@ static uint32_t repartition(Broker *b, uint32_t agent) {
     Partition part;
     Kiln__Partition *p;
     char err[256];
-    if (!m || !compute(m, a->hm, adapt_config(b, ag), &a->prev, &b->part_cost, true, NULL, 0, &part,
-                       &p, err, sizeof err))
+    if (!m || !compute(m, a->hm, adapt_config(b, ag), &a->prev, &b->part_cost, true, NULL, 0,
+                       SIZE_MAX, &part, &p, err, sizeof err))
       continue;
     /* prev stays the partition the agent has: hysteresis is about what it
      * runs, and it has not seen this one yet. */
