@@ -53,15 +53,6 @@
 #define FINAL_TIMEOUT_MS 2000
 
 typedef struct Tiering Tiering;
-/* What the tiering thread keeps of one defined function. */
-typedef struct {
-  double active_s; /* uptime when it last ran, or was switched */
-  /* The uptime of the heat map that first asked for it at `asked` (a job
-   * may take several periods, and be asked for again in each). */
-  double asked_s;
-  kiln_tier asked; /* KILN_TIER_COLD: nothing asked */
-} FuncState;
-
 struct Tiering {
   Instance *in;
   kiln_adapt_config cfg;
@@ -82,11 +73,10 @@ struct Tiering {
    * in compiled code: as counted at the last round, and recent (decayed). */
   uint64_t *seen_self;
   double *recent_self;
-  FuncState *funcs; /* per defined function */
+  double *active_s; /* per defined function: uptime when it last ran, or was switched */
   ServiceClient *client;
   bool asked_for_service;
   double asked_at_s; /* uptime when the heat map (or start request) being applied went out */
-  double wait_until_s; /* now_s() until which a round trip waits for its compiles */
   unsigned skip_periods;
   char last_problem[120];
 };
@@ -119,15 +109,9 @@ static void record(Tiering *tg, uint32_t func, kiln_tier from, kiln_tier to, dou
                    const char *why) {
   kiln_tier_change c = {.func = func, .from = from, .tier = to, .compile_ms = compile_ms};
   c.at_s = runtime_uptime_s(tg->in->rt);
-  double asked_s = tg->asked_at_s;
-  if (func != KILN_NO_FUNC) {
-    FuncState *s = &tg->funcs[func - tg->in->module->wasm->nfunc_imports];
-    s->active_s = c.at_s;
-    if (s->asked == to && s->asked_s > 0)
-      asked_s = s->asked_s;
-    s->asked = KILN_TIER_COLD;
-  }
-  c.latency_ms = asked_s > 0 ? (c.at_s - asked_s) * 1000 : 0;
+  c.latency_ms = tg->asked_at_s > 0 ? (c.at_s - tg->asked_at_s) * 1000 : 0;
+  if (func != KILN_NO_FUNC)
+    tg->active_s[func - tg->in->module->wasm->nfunc_imports] = c.at_s;
   snprintf(c.why, sizeof c.why, "%s", why);
   pthread_mutex_lock(&tg->lock);
   if (tg->nchanges < MAX_CHANGES)
@@ -278,13 +262,9 @@ typedef struct {
   size_t njobs;
 } Round;
 
-/* Whether to stop waiting for the round's packages: the tiering stops
- * (then none still to come is of use), or the next heat map is due. kilnd
- * sends a job it still compiles again with the next partition, and the
- * package comes in answer to that round. */
+/* Whether the tiering is stopping: then no package still to come is of use. */
 static bool stopping(void *arg) {
-  Tiering *tg = ((Round *)arg)->tg;
-  return nap(tg, 0) || now_s() >= tg->wait_until_s;
+  return nap(((Round *)arg)->tg, 0);
 }
 
 /* One package came (or a job failed): map it, switch its functions. */
@@ -320,7 +300,7 @@ static bool take_package(void *arg, size_t k, const Kiln__PackageReady *pkg, con
 
 /* Whether func may go down a tier (kiln_adapt_config.demote_idle_ms). */
 static bool idle(const Tiering *tg, uint32_t func) {
-  double since = tg->funcs[func - tg->in->module->wasm->nfunc_imports].active_s;
+  double since = tg->active_s[func - tg->in->module->wasm->nfunc_imports];
   return (runtime_uptime_s(tg->in->rt) - since) * 1000 >= tg->cfg.demote_idle_ms;
 }
 
@@ -384,14 +364,8 @@ static void apply(Tiering *tg, const Kiln__Partition *p) {
     return;
   for (size_t k = 0; k < p->n_jobs; k++) {
     Kiln__Tier tier;
-    if (!job_needed(tg, p->jobs[k], &tier))
-      continue;
-    r.jobs[r.njobs++] = job_of(p->jobs[k], tier);
-    for (size_t i = 0; i < p->jobs[k]->n_functions; i++) {
-      FuncState *s = &tg->funcs[p->jobs[k]->functions[i] - wm->nfunc_imports];
-      if (s->asked != our_tier(tier))
-        s->asked = our_tier(tier), s->asked_s = tg->asked_at_s;
-    }
+    if (job_needed(tg, p->jobs[k], &tier))
+      r.jobs[r.njobs++] = job_of(p->jobs[k], tier);
   }
   char err[480];
   kiln_status st = service_compile_each(tg->client, wm, r.jobs, r.njobs, take_package, stopping, &r,
@@ -504,7 +478,7 @@ static void round_trip(Tiering *tg, bool final) {
     }
     recent_total += tg->recent_self[2 * i];
     if (tg->recent_self[2 * i] >= 0.5)
-      tg->funcs[i].active_s = runtime_uptime_s(in->rt);
+      tg->active_s[i] = runtime_uptime_s(in->rt);
   }
   /* Worth sending: self time at all, and some of it since the last round
    * (else nothing ran, and nothing is to decide), or, the final one, a
@@ -618,9 +592,8 @@ static void start_from_last_run(Tiering *tg) {
 static void *tiering_main(void *arg) {
   Tiering *tg = arg;
   const Module *m = tg->in->module;
-  double until = now_s() + tg->cfg.warmup_ms / 1000.0;
-  tg->wait_until_s = until; /* the start's compiles, until the first heat map */
   start_from_last_run(tg);
+  double until = now_s() + tg->cfg.warmup_ms / 1000.0;
   /* The warm-up: a short program tiers up on its event count already. */
   while (now_s() < until && events(m) < tg->cfg.warmup_events)
     if (nap(tg, 5))
@@ -630,7 +603,6 @@ static void *tiering_main(void *arg) {
    * as long (what it missed is what the next partition should see). */
   double next = now_s();
   for (;;) {
-    tg->wait_until_s = next + tg->cfg.period_ms / 1000.0;
     if (tg->skip_periods)
       tg->skip_periods--;
     else
@@ -664,13 +636,13 @@ kiln_status kiln_instance_adapt(kiln_instance *in, const kiln_adapt_config *cfg)
   size_t ndef = in->module->wasm->nfuncs - in->module->wasm->nfunc_imports + 1;
   uint64_t *seen = calloc(2 * ndef, sizeof *seen);
   double *recent = calloc(2 * ndef, sizeof *recent);
-  FuncState *funcs = calloc(ndef, sizeof *funcs);
-  if (!tg || !changes || !seen || !recent || !funcs) {
+  double *active = calloc(ndef, sizeof *active);
+  if (!tg || !changes || !seen || !recent || !active) {
     free(tg);
     free(changes);
     free(seen);
     free(recent);
-    free(funcs);
+    free(active);
     runtime_error(in->rt, "%s: out of memory", in->name);
     return KILN_ERROR;
   }
@@ -678,7 +650,7 @@ kiln_status kiln_instance_adapt(kiln_instance *in, const kiln_adapt_config *cfg)
   tg->changes = changes;
   tg->seen_self = seen;
   tg->recent_self = recent;
-  tg->funcs = funcs;
+  tg->active_s = active;
   if (cfg)
     tg->cfg = *cfg;
   if (!tg->cfg.warmup_ms)
@@ -707,7 +679,7 @@ kiln_status kiln_instance_adapt(kiln_instance *in, const kiln_adapt_config *cfg)
     free(changes);
     free(seen);
     free(recent);
-    free(funcs);
+    free(active);
     free(tg);
     runtime_error(in->rt, "%s: cannot start the tiering thread: %s", in->name, strerror(rc));
     return KILN_ERROR;
@@ -744,7 +716,7 @@ void tiering_free(Instance *in) {
   free(tg->changes);
   free(tg->seen_self);
   free(tg->recent_self);
-  free(tg->funcs);
+  free(tg->active_s);
   pthread_mutex_destroy(&tg->lock);
   pthread_cond_destroy(&tg->wake);
   free(tg);

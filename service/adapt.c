@@ -521,24 +521,13 @@ static Activations activations(const Kiln__HeatMap *hm, uint32_t func) {
   return ACTIVATIONS_OTHER;
 }
 
-/* Takes func as at tier at least (funcs: n of them, any order). */
-static void pin(PartFunc *funcs, size_t n, uint32_t func, PartTier tier) {
-  for (size_t i = 0; i < n; i++)
-    if (funcs[i].func == func && funcs[i].current < tier)
-      funcs[i].current = tier;
-}
-
 /* Runs the engine on hm with cfg (prev: the partition the agent has, for
- * hysteresis; live: hm is of a running program, not a start; pending: jobs
- * still compiling for the agent, see still_compiling; while there are as
- * many as nworkers, no new job: they would only queue behind, each its own
- * package, where the next partition can group them). *part is the
+ * hysteresis; live: hm is of a running program, not a start). *part is the
  * engine's result, *out the Partition message (free with
  * kiln__partition__free_unpacked). False with a line in err. */
 static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConfig *cfg,
-                    const Partition *prev, const PartCost *cost, bool live,
-                    Kiln__PartitionJob *const *pending, size_t npending, size_t nworkers,
-                    Partition *part, Kiln__Partition **out, char *err, size_t errlen) {
+                    const Partition *prev, const PartCost *cost, bool live, Partition *part,
+                    Kiln__Partition **out, char *err, size_t errlen) {
   *out = NULL;
   memset(part, 0, sizeof *part);
   PartFunc *funcs = calloc(hm->n_regions + 1, sizeof *funcs);
@@ -551,9 +540,6 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
     free(funcs);
     return false;
   }
-  for (size_t k = 0; k < npending; k++)
-    for (size_t i = 0; i < pending[k]->n_functions; i++)
-      pin(funcs, n, pending[k]->functions[i], part_tier(pending[k]->tier));
   /* Edges as they come: the engine ignores ends it does not know. */
   PartEdge *edges = calloc(hm->n_edges + 1, sizeof *edges);
   if (!edges) {
@@ -578,7 +564,7 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
   Kiln__Placement **plp = calloc(part->nfuncs + 1, sizeof *plp);
   char(*why)[96] = calloc(part->nfuncs + 1, sizeof *why);
   Kiln__PartitionJob *jobs = calloc(part->njobs + 1, sizeof *jobs);
-  Kiln__PartitionJob **jobp = calloc(part->njobs + npending + 1, sizeof *jobp);
+  Kiln__PartitionJob **jobp = calloc(part->njobs + 1, sizeof *jobp);
   uint32_t *members = calloc(part->nfuncs + 1, sizeof *members);
   uint32_t *place = calloc(part->njobs + 1, sizeof *place); /* a job's index in the reply */
   /* Every hint is an edge of one hot job's caller: room for all edges. */
@@ -629,11 +615,9 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
         nbranches += jobs[j].n_branch_hints;
       }
       place[j] = (uint32_t)njobs;
-      if (jobs[j].n_functions && npending < nworkers)
+      if (jobs[j].n_functions)
         jobp[njobs++] = &jobs[j];
     }
-    for (size_t k = 0; k < npending; k++) /* after the new ones: already under way */
-      jobp[njobs++] = pending[k];
     for (size_t i = 0; i < part->nfuncs; i++) {
       const PartDecision *d = &part->funcs[i];
       kiln__placement__init(&pl[i]);
@@ -704,24 +688,8 @@ static void start_settings(const PartConfig *cfg, PartConfig *start_cfg, PartCos
     start_cfg->warm = START_WARM_COVERAGE;
 }
 
-/* The jobs of the agent's last partition that kilnd still compiles. A live
- * partition takes their functions as at those tiers already (their code is
- * on its way: no second compile), and sends the jobs again: an agent stops
- * waiting for its packages when its next heat map is due, and asks once
- * more, and its request joins the compile under way. In out (room for the
- * last partition's jobs); returns how many. */
-static size_t still_compiling(Broker *b, const WasmModule *m, const AgentModule *a,
-                              Kiln__PartitionJob **out) {
-  size_t n = 0;
-  uint8_t key[32];
-  for (size_t k = 0; a->sent && k < a->sent->n_jobs; k++)
-    if (!job_compiled(b, m, a->sent->jobs[k], key) && pool_compiling(b, key))
-      out[n++] = a->sent->jobs[k];
-  return n;
-}
-
 /* Runs the engine on hm for agent module a, with a start partition's
- * settings or the agent's (its previous partition, its jobs under way). */
+ * settings or the agent's (and its previous partition). */
 static bool partition_of(Broker *b, const WasmModule *m, const Kiln__HeatMap *hm,
                          const AgentModule *a, bool start, Partition *part, Kiln__Partition **reply,
                          char *err, size_t errlen) {
@@ -730,19 +698,8 @@ static bool partition_of(Broker *b, const WasmModule *m, const Kiln__HeatMap *hm
   PartCost start_cost;
   start_settings(cfg, &start_cfg, &start_cost);
   if (start)
-    return compute(m, hm, &start_cfg, NULL, &start_cost, false, NULL, 0, SIZE_MAX, part, reply, err,
-                   errlen);
-  Kiln__PartitionJob **pending = calloc((a->sent ? a->sent->n_jobs : 0) + 1, sizeof *pending);
-  if (!pending) {
-    snprintf(err, errlen, "out of memory");
-    return false;
-  }
-  size_t npending = still_compiling(b, m, a, pending);
-  size_t nworkers = b->nworkers > 0 ? (size_t)b->nworkers : 1;
-  bool ok = compute(m, hm, cfg, &a->prev, &b->part_cost, true, pending, npending, nworkers, part,
-                    reply, err, errlen);
-  free(pending);
-  return ok;
+    return compute(m, hm, &start_cfg, NULL, &start_cost, false, part, reply, err, errlen);
+  return compute(m, hm, cfg, &a->prev, &b->part_cost, true, part, reply, err, errlen);
 }
 
 /* Answers with part (reply its message, both taken over), starts its
@@ -968,8 +925,8 @@ static uint32_t repartition(Broker *b, uint32_t agent) {
     Partition part;
     Kiln__Partition *p;
     char err[256];
-    if (!m || !compute(m, a->hm, adapt_config(b, ag), &a->prev, &b->part_cost, true, NULL, 0,
-                       SIZE_MAX, &part, &p, err, sizeof err))
+    if (!m || !compute(m, a->hm, adapt_config(b, ag), &a->prev, &b->part_cost, true, &part, &p, err,
+                       sizeof err))
       continue;
     /* prev stays the partition the agent has: hysteresis is about what it
      * runs, and it has not seen this one yet. */

@@ -201,7 +201,6 @@ void pool_on_message(Broker *b); /* the worker socket is readable */
 void pool_tick(Broker *b); /* time limits, respawns, dispatch */
 int pool_timeout_ms(const Broker *b); /* until pool_tick has work; -1: none */
 bool pool_busy(const Broker *b); /* jobs queued or running */
-bool pool_compiling(const Broker *b, const uint8_t key[32]); /* that package queued or running */
 /* Queues a compile (or joins the same one already under way). client NULL:
  * nobody waits yet (a prefetch); the package goes to the index. */
 void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const uint32_t *funcs,

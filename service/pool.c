@@ -409,15 +409,6 @@ bool pool_busy(const Broker *b) {
   return b->queue || b->running;
 }
 
-bool pool_compiling(const Broker *b, const uint8_t key[32]) {
-  const Job *lists[2] = {b->queue, b->running};
-  for (int l = 0; l < 2; l++)
-    for (const Job *j = lists[l]; j; j = j->next)
-      if (memcmp(j->key, key, 32) == 0)
-        return true;
-  return false;
-}
-
 void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const uint32_t *funcs,
                  size_t nfuncs, Kiln__Tier tier, const PackageProfile *profile,
                  const uint8_t *client, size_t client_len, uint64_t request_id) {

@@ -31,11 +31,6 @@ Cases:
   control   a live threshold change with three agents on one kilnd (kiln
             control, for every agent): confirmed, and kilnd re-partitions
             each agent at once, with the new settings; every output native's.
-  long-compile twophase with --period 50, shorter than its first hot
-            compile: heat maps keep their period while it compiles (kilnd
-            partitions again before it is done, sends the job again, and the
-            agent's new request joins it), main still goes hot from it, and
-            its tier change counts from the heat map that first asked.
 
 Each case uses a private XDG_RUNTIME_DIR and XDG_CACHE_HOME (service.py's Env).
 """
@@ -178,34 +173,6 @@ def case_osr(e):
     osr = [r for r in auto.get("regions", []) if "loop" in r and r.get("name") == "main"
            and r.get("osr_entries", 0) > 0]
     check("the heat map counts the OSR transfers into main's loops", osr, auto.get("regions"))
-
-
-def case_long_compile(e):
-    e.start_kilnd()
-    hm_path = os.path.join(e.tmp, "heat.json")
-    p = run_auto(e, "twophase", [], "--period", "50", "--heatmap", hm_path, "--service",
-                 e.endpoint)
-    same_as_native(e, "twophase", [], p, "twophase, auto, --period 50")
-    log = read(e.log).splitlines()
-    started = next((i for i, l in enumerate(log)
-                    if re.search(r"compile started: job \d+ ", l)), None)
-    check("kilnd compiled", started is not None, log)
-    job = re.search(r"job (\d+)", log[started]).group(1)
-    done = next((i for i, l in enumerate(log) if f"compile done: job {job}," in l), None)
-    check(f"job {job} was done", done is not None, log)
-    during = log[started:done]
-    check(f"kilnd partitioned again while job {job} compiled",
-          any("partition of" in l for l in during), during)
-    check(f"the agent asked again for job {job}, and its request joined it",
-          sum(f"compile joined job {job}" in l for l in during) >= 2, during)
-    ms = float(re.search(r"([0-9.]+) ms\)", log[done]).group(1))
-    hm = heat_map(hm_path)
-    main = main_index(hm)
-    first_hot = next((c for c in hm.get("tier_changes", [])
-                      if c.get("func") == main and c.get("tier") == "hot"), None)
-    check("main went hot", first_hot, hm.get("tier_changes"))
-    check(f"its change counts from the heat map that first asked ({ms:.1f} ms of compile)",
-          first_hot["latency_ms"] >= ms, first_hot)
 
 
 def main_index(hm):
@@ -355,7 +322,7 @@ def main():
         ap.add_argument(flag, required=True)
     ap.add_argument("--sample", action="append", default=[], help="NAME=WASM:NATIVE")
     ap.add_argument("case", choices=["tier-up", "agents", "osr", "hints", "absent", "release",
-                                     "control", "long-compile"])
+                                     "control"])
     opts = ap.parse_args()
     return run_case(opts, globals(), opts.sample)
 
