@@ -77,6 +77,19 @@ static bool in_set(const uint32_t *funcs, size_t n, uint32_t x) {
   return bsearch(&x, funcs, n, sizeof *funcs, cmp_u32) != NULL;
 }
 
+/* A profile's list of functions: each of the request's set (funcs, n),
+ * sorted and unique; NULL, or which of the two reasons it is refused for. */
+static const char *check_list(const uint32_t *list, size_t len, const uint32_t *funcs, size_t n,
+                              const char *outside, const char *unsorted) {
+  for (size_t i = 0; i < len; i++) {
+    if (!in_set(funcs, n, list[i]))
+      return outside;
+    if (i > 0 && list[i - 1] >= list[i])
+      return unsorted;
+  }
+  return NULL;
+}
+
 /* Puts cr's hints into sorted[] in their canonical order (by caller,
  * site), so that equal profiles share a key; NULL, or why they are refused
  * (written to why). */
@@ -249,22 +262,16 @@ static void on_compile(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
   /* without_osr and osr_body: functions of the set, sorted and unique
    * (what the partition sends), none in both; anything else is refused
    * rather than re-sorted. */
-  for (size_t i = 0; !bad && i < cr->n_without_osr; i++) {
-    uint32_t x = cr->without_osr[i];
-    if (!in_set(funcs, n, x))
-      bad = "without_osr names a function outside the request";
-    else if (i > 0 && cr->without_osr[i - 1] >= x)
-      bad = "without_osr must be sorted and unique";
-  }
-  for (size_t i = 0; !bad && i < cr->n_osr_body; i++) {
-    uint32_t x = cr->osr_body[i];
-    if (!in_set(funcs, n, x))
-      bad = "osr_body names a function outside the request";
-    else if (i > 0 && cr->osr_body[i - 1] >= x)
-      bad = "osr_body must be sorted and unique";
-    else if (cr->n_without_osr && in_set(cr->without_osr, cr->n_without_osr, x))
+  bad = check_list(cr->without_osr, cr->n_without_osr, funcs, n,
+                   "without_osr names a function outside the request",
+                   "without_osr must be sorted and unique");
+  if (!bad)
+    bad = check_list(cr->osr_body, cr->n_osr_body, funcs, n,
+                     "osr_body names a function outside the request",
+                     "osr_body must be sorted and unique");
+  for (size_t i = 0; !bad && cr->n_without_osr && i < cr->n_osr_body; i++)
+    if (in_set(cr->without_osr, cr->n_without_osr, cr->osr_body[i]))
       bad = "a function cannot be both without_osr and osr_body";
-  }
   /* Branch hints likewise: hot, in the set, by function and offset. */
   if (cr->n_branch_hints && cr->tier != KILN__TIER__TIER_HOT)
     bad = "profile hints are for the hot tier only";

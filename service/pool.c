@@ -54,7 +54,11 @@ static void answer(Broker *b, Job *j, Kiln__Envelope *env) {
  * tried again for this long, and requests for it get its error at once. */
 #define FAILED_RETRY_S 60.0
 
-static void remember_failure(Broker *b, const Job *j, Kiln__ErrorCode code, const char *msg) {
+/* Job j failed: logged, on the feed, and remembered. */
+static void failed(Broker *b, const Job *j, Kiln__ErrorCode code, const char *msg) {
+  kd_log("compile failed: job %llu: %s", (unsigned long long)j->id, msg);
+  feed_compile(b, KILN__COMPILE_STATE__COMPILE_FAILED, j->id, j->module->hash, j->tier, j->nfuncs,
+               kd_now() - j->started, NULL, msg);
   PoolFailure *f = &b->failures[b->next_failure++ % POOL_FAILURES_KEPT];
   memcpy(f->key, j->key, 32);
   f->at = kd_now();
@@ -207,13 +211,9 @@ void pool_reap(Broker *b) {
         snprintf(msg, sizeof msg, "the compiler worker died while compiling (%s)", how);
         answer_error(b, j, KILN__ERROR_CODE__ERROR_WORKER_DIED, msg);
       }
-      kd_log("compile failed: job %llu: %s", (unsigned long long)j->id, msg);
-      feed_compile(b, KILN__COMPILE_STATE__COMPILE_FAILED, j->id, j->module->hash, j->tier,
-                   j->nfuncs, kd_now() - j->started, NULL, msg);
-      remember_failure(b, j,
-                       j->timed_out ? KILN__ERROR_CODE__ERROR_TIMEOUT
-                                    : KILN__ERROR_CODE__ERROR_WORKER_DIED,
-                       msg);
+      failed(b, j,
+             j->timed_out ? KILN__ERROR_CODE__ERROR_TIMEOUT : KILN__ERROR_CODE__ERROR_WORKER_DIED,
+             msg);
       unlink_job(&b->running, j);
       job_free(j);
     }
@@ -251,10 +251,7 @@ static void on_result(Broker *b, int slot, Kiln__Envelope *env) {
   } else {
     char msg[160];
     snprintf(msg, sizeof msg, "%s", env->error->message ? env->error->message : "");
-    kd_log("compile failed: job %llu: %s", (unsigned long long)j->id, msg);
-    feed_compile(b, KILN__COMPILE_STATE__COMPILE_FAILED, j->id, j->module->hash, j->tier, j->nfuncs,
-                 kd_now() - j->started, NULL, msg);
-    remember_failure(b, j, env->error->code, msg);
+    failed(b, j, env->error->code, msg);
   }
   answer(b, j, env);
   w->job = NULL;

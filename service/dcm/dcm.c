@@ -543,19 +543,27 @@ static bool osr_body(const Dcm *d, uint32_t x) {
 
 static bool translate_all(Dcm *d, const uint32_t *funcs, uint32_t n) {
   const DcmProfile *p = d->profile;
-  for (uint32_t i = 0; i < n && !d->failed; i++)
-    jit_declare(d, funcs[i], osr_body(d, funcs[i]));
+  bool *once = calloc(n ? n : 1, sizeof *once); /* osr_body, asked once per function */
+  if (!once) {
+    dcm_fail(d, "out of memory");
+    return false;
+  }
+  for (uint32_t i = 0; i < n && !d->failed; i++) {
+    once[i] = osr_body(d, funcs[i]);
+    jit_declare(d, funcs[i], once[i]);
+  }
   if (d->tier == DCM_HOT && !d->failed)
     jit_declare_itab(d, funcs, n);
   for (uint32_t i = 0; i < n && !d->failed; i++)
-    if (!osr_body(d, funcs[i]))
+    if (!once[i])
       jit_define(d, funcs[i]);
   for (uint32_t i = 0; i < n && !d->failed; i++) {
-    if (osr_body(d, funcs[i]))
+    if (once[i])
       jit_define_osr_caller(d, funcs[i], jit_define_osr(d, funcs[i]));
     else if (!listed(p->without_osr, p->nwithout_osr, funcs[i]))
       jit_define_osr(d, funcs[i]);
   }
+  free(once);
   return !d->failed;
 }
 

@@ -1364,23 +1364,20 @@ void jit_define_osr_caller(Dcm *d, uint32_t index, gcc_jit_function *osr) {
   gcc_jit_rvalue *t = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(w, 0));
   gcc_jit_rvalue *f = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(w, 1));
   gcc_jit_rvalue *sp = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(w, 2));
-  gcc_jit_type *ps[4] = {d->t_vptr, d->t_vptr, d->t_u64ptr, d->t_u32};
-  gcc_jit_type *osr_ptr = gcc_jit_context_new_function_ptr_type(d->ctx, NULL, d->t_int, 4, ps, 0);
+  gcc_jit_rvalue *addr = gcc_jit_function_get_address(osr, NULL);
   /* The address sits in an exported variable: code outside the package
    * could change it, so gcc cannot see the target. */
   char name[48];
   snprintf(name, sizeof name, "kiln_osr_call%u", index);
   gcc_jit_lvalue *p =
       gcc_jit_context_new_global(d->ctx, NULL, GCC_JIT_GLOBAL_EXPORTED, d->t_vptr, name);
-  gcc_jit_global_set_initializer_rvalue(
-      p,
-      gcc_jit_context_new_cast(d->ctx, NULL, gcc_jit_function_get_address(osr, NULL), d->t_vptr));
+  gcc_jit_global_set_initializer_rvalue(p, gcc_jit_context_new_cast(d->ctx, NULL, addr, d->t_vptr));
   gcc_jit_block *b = gcc_jit_function_new_block(w, NULL),
                 *ran = gcc_jit_function_new_block(w, NULL);
   gcc_jit_block *declined = gcc_jit_function_new_block(w, NULL);
   gcc_jit_rvalue *args[4] = {t, f, sp, dcm_u32(d, KILN_ABI_OSR_TOP)};
-  gcc_jit_rvalue *r =
-      gcc_jit_context_new_call_through_ptr(d->ctx, NULL, dcm_bitcast(d, rv(p), osr_ptr), 4, args);
+  gcc_jit_rvalue *r = gcc_jit_context_new_call_through_ptr(
+      d->ctx, NULL, dcm_bitcast(d, rv(p), gcc_jit_rvalue_get_type(addr)), 4, args);
   gcc_jit_block_end_with_conditional(
       b, NULL,
       gcc_jit_context_new_comparison(d->ctx, NULL, GCC_JIT_COMPARISON_NE, r,
