@@ -83,6 +83,11 @@ static Agent *agent_by_id(Broker *b, uint32_t n) {
   return NULL;
 }
 
+uint32_t adapt_agent_number(Broker *b, const uint8_t *id, size_t idlen) {
+  const Agent *a = agent_of(b, id, idlen);
+  return a ? a->id : 0;
+}
+
 const PartConfig *adapt_config(const Broker *b, const Agent *a) {
   return a && a->own_cfg ? &a->cfg : &b->part_cfg;
 }

@@ -307,7 +307,10 @@ static void on_compile(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
     kiln_hex(key, 32, hex);
     kd_log("compile answered from the package index: %.16s", hex);
     pkg->cached = true;
-    feed_compile(b, KILN__COMPILE_STATE__COMPILE_DONE, 0, m->hash, cr->tier, n, 0, pkg, NULL);
+    Waiter asker = {.client_len = idlen, .request_id = rid};
+    memcpy(asker.client, id, idlen);
+    Job answered = {.module = m, .funcs = funcs, .nfuncs = n, .tier = cr->tier, .waiters = &asker};
+    feed_compile(b, KILN__COMPILE_STATE__COMPILE_DONE, &answered, 0, pkg, NULL);
     Kiln__Envelope env = KILN__ENVELOPE__INIT;
     env.request_id = rid;
     env.body_case = KILN__ENVELOPE__BODY_PACKAGE_READY;

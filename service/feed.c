@@ -143,22 +143,40 @@ void feed_partition(Broker *b, uint32_t agent, const Kiln__Partition *p, bool co
   publish(b, &ev);
 }
 
-void feed_compile(Broker *b, Kiln__CompileState state, uint64_t job, const uint8_t hash[32],
-                  Kiln__Tier tier, size_t nfuncs, double duration_s, const Kiln__PackageReady *pkg,
-                  const char *error) {
+void feed_compile(Broker *b, Kiln__CompileState state, const Job *j, double duration_s,
+                  const Kiln__PackageReady *pkg, const char *error) {
   if (state == KILN__COMPILE_STATE__COMPILE_DONE && pkg && pkg->cached) {
     b->cache_hits++;
   } else if (state == KILN__COMPILE_STATE__COMPILE_DONE) {
     b->compiles++;
     b->recent[b->recent_at]++;
   }
+  if (!b->feed)
+    return;
   Kiln__CompileEvent ce = KILN__COMPILE_EVENT__INIT;
   ce.state = state;
-  ce.job = job;
-  ce.module_hash.data = (uint8_t *)hash;
+  ce.job = j->id;
+  ce.module_hash.data = (uint8_t *)j->module->hash;
   ce.module_hash.len = 32;
-  ce.tier = tier;
-  ce.functions = (uint32_t)nfuncs;
+  ce.tier = j->tier;
+  ce.functions = (uint32_t)j->nfuncs;
+  ce.n_function_indices = j->nfuncs;
+  ce.function_indices = j->funcs;
+  size_t nwaiting = 0;
+  for (const Waiter *w = j->waiters; w; w = w->next)
+    nwaiting++;
+  uint32_t *agents = calloc(nwaiting ? nwaiting : 1, sizeof *agents);
+  if (!agents)
+    return;
+  for (const Waiter *w = j->waiters; w; w = w->next) {
+    uint32_t n = adapt_agent_number(b, w->client, w->client_len);
+    bool known = n == 0;
+    for (size_t i = 0; i < ce.n_agents && !known; i++)
+      known = agents[i] == n;
+    if (!known)
+      agents[ce.n_agents++] = n;
+  }
+  ce.agents = agents;
   ce.duration_s = duration_s;
   if (pkg) {
     ce.cache_hit = pkg->cached;
@@ -170,6 +188,7 @@ void feed_compile(Broker *b, Kiln__CompileState state, uint64_t job, const uint8
   ev.event_case = KILN__FEED_EVENT__EVENT_COMPILE;
   ev.compile = &ce;
   publish(b, &ev);
+  free(agents);
 }
 
 void feed_control(Broker *b, const Kiln__Control *c, const Kiln__ControlReply *r) {

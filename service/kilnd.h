@@ -220,6 +220,7 @@ void adapt_connections(Broker *b);
 void adapt_tick(Broker *b); /* once a second: silence, and the feed's snapshot */
 void adapt_on_control(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Envelope *req);
 const PartConfig *adapt_config(const Broker *b, const Agent *a); /* a may be NULL */
+uint32_t adapt_agent_number(Broker *b, const uint8_t *id, size_t idlen); /* 0: no Hello */
 void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Envelope *req);
 void adapt_on_partition_request(Broker *b, const uint8_t *id, size_t idlen,
                                 const Kiln__Envelope *req);
@@ -234,10 +235,10 @@ void feed_heat_map(Broker *b, uint32_t agent, const WasmModule *m, const Kiln__H
                    bool snapshot);
 void feed_partition(Broker *b, uint32_t agent, const Kiln__Partition *p, bool control,
                     bool snapshot);
-/* A compile job's news; job 0 and pkg: answered from the package index. */
-void feed_compile(Broker *b, Kiln__CompileState state, uint64_t job, const uint8_t hash[32],
-                  Kiln__Tier tier, size_t nfuncs, double duration_s, const Kiln__PackageReady *pkg,
-                  const char *error);
+/* A compile job's news, naming its functions and the agents waiting for
+ * it; job number 0 with pkg: answered from the package index. */
+void feed_compile(Broker *b, Kiln__CompileState state, const Job *j, double duration_s,
+                  const Kiln__PackageReady *pkg, const char *error);
 void feed_control(Broker *b, const Kiln__Control *c, const Kiln__ControlReply *r);
 void feed_stats(Broker *b); /* once a second, after the snapshot */
 

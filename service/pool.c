@@ -57,8 +57,7 @@ static void answer(Broker *b, Job *j, Kiln__Envelope *env) {
 /* Job j failed: logged, on the feed, and remembered. */
 static void failed(Broker *b, const Job *j, Kiln__ErrorCode code, const char *msg) {
   kd_log("compile failed: job %llu: %s", (unsigned long long)j->id, msg);
-  feed_compile(b, KILN__COMPILE_STATE__COMPILE_FAILED, j->id, j->module->hash, j->tier, j->nfuncs,
-               kd_now() - j->started, NULL, msg);
+  feed_compile(b, KILN__COMPILE_STATE__COMPILE_FAILED, j, kd_now() - j->started, NULL, msg);
   PoolFailure *f = &b->failures[b->next_failure++ % POOL_FAILURES_KEPT];
   memcpy(f->key, j->key, 32);
   f->at = kd_now();
@@ -246,8 +245,7 @@ static void on_result(Broker *b, int slot, Kiln__Envelope *env) {
            (unsigned long long)j->id, j->nfuncs, kiln_tier_name(j->tier), pkg->segment,
            (unsigned long long)pkg->size, pkg->cached ? "from the disk cache, compiled in " : "",
            (double)pkg->compile_time_us / 1000.0);
-    feed_compile(b, KILN__COMPILE_STATE__COMPILE_DONE, j->id, j->module->hash, j->tier, j->nfuncs,
-                 kd_now() - j->started, pkg, NULL);
+    feed_compile(b, KILN__COMPILE_STATE__COMPILE_DONE, j, kd_now() - j->started, pkg, NULL);
   } else {
     char msg[160];
     snprintf(msg, sizeof msg, "%s", env->error->message ? env->error->message : "");
@@ -384,8 +382,7 @@ void pool_tick(Broker *b) {
     w->job = j;
     j->started = now;
     kd_log("compile started: job %llu on worker %d", (unsigned long long)j->id, i);
-    feed_compile(b, KILN__COMPILE_STATE__COMPILE_STARTED, j->id, j->module->hash, j->tier,
-                 j->nfuncs, 0, NULL, NULL);
+    feed_compile(b, KILN__COMPILE_STATE__COMPILE_STARTED, j, 0, NULL, NULL);
   }
 }
 

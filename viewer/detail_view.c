@@ -18,6 +18,7 @@
 /* Callers and callees listed, heaviest first; branches, busiest first. */
 #define EDGES_SHOWN 5
 #define BRANCHES_SHOWN 3
+#define PACKAGES_SHOWN 3 /* newest first */
 
 struct _KvDetailView {
   GtkBox parent;
@@ -156,24 +157,30 @@ static void refresh(KvDetailView *self) {
   }
   gtk_label_set_text(self->history,
                      s->len ? s->str : "no change seen (this agent may not report tier changes)");
+  g_string_truncate(s, 0);
+  const KvPackage *pkgs[PACKAGES_SHOWN];
+  size_t npkgs = kv_heat_model_packages_of(self->model, f->index, pkgs, PACKAGES_SHOWN);
+  for (size_t i = 0; i < npkgs; i++) {
+    const KvPackage *p = pkgs[i];
+    /* Segment names end in a 64-digit key: its start tells them apart. */
+    if (strlen(p->segment) > 24)
+      g_string_append_printf(s, "%s%s, %.18s\xe2\x80\xa6.so", i ? "\n" : "",
+                             kiln_tier_name(p->tier), p->segment);
+    else
+      g_string_append_printf(s, "%s%s, %s", i ? "\n" : "", kiln_tier_name(p->tier), p->segment);
+    g_string_append_printf(s, ": %llu bytes, %zu function%s, ", (unsigned long long)p->size,
+                           p->n_functions, p->n_functions == 1 ? "" : "s");
+    if (p->cache_hit)
+      g_string_append(s, "from the cache");
+    else
+      g_string_append_printf(s, "compiled in %.0f ms", p->duration_s * 1000);
+  }
+  if (!npkgs)
+    g_string_append(s, kv_heat_model_tier_rank(f->tier)
+                           ? "not seen on the feed since the viewer started"
+                           : "none: interpreted");
+  gtk_label_set_text(self->package, s->str);
   g_string_free(s, TRUE);
-  const KvPackage *pkg = kv_heat_model_package(self->model, f->tier);
-  /* Segment names end in a 64-digit key: its start tells them apart. */
-  char seg[32];
-  if (pkg && strlen(pkg->segment) > 24)
-    g_snprintf(seg, sizeof seg, "%.18s\xe2\x80\xa6.so", pkg->segment);
-  else if (pkg)
-    g_snprintf(seg, sizeof seg, "%s", pkg->segment);
-  if (pkg)
-    t = g_strdup_printf("%s, %llu bytes, %u function%s, %s (the module's latest %s package)", seg,
-                        (unsigned long long)pkg->size, pkg->functions,
-                        pkg->functions == 1 ? "" : "s",
-                        pkg->cache_hit ? "from the cache" : "compiled", kiln_tier_name(f->tier));
-  else
-    t = g_strdup(kv_heat_model_tier_rank(f->tier) ? "not seen on the feed since the viewer started"
-                                                  : "none: interpreted");
-  gtk_label_set_text(self->package, t);
-  g_free(t);
   gtk_widget_queue_draw(self->sparkline);
 }
 

@@ -14,10 +14,6 @@ struct _KvFeedModel {
   KvService *service;
   KvTimeline *timeline;
   double last_time_s; /* kilnd's uptime at its latest frame */
-  /* "HASH/TIER" -> Kiln__CompileEvent * (its done event, packed and
-   * unpacked as our own copy): an agent whose module is learnt after its
-   * package was made still gets to know it. */
-  GHashTable *packages;
 };
 
 G_DEFINE_FINAL_TYPE(KvFeedModel, kv_feed_model, G_TYPE_OBJECT)
@@ -27,7 +23,6 @@ static void kv_feed_model_dispose(GObject *o) {
   g_clear_object(&self->agents);
   g_clear_object(&self->service);
   g_clear_object(&self->timeline);
-  g_clear_pointer(&self->packages, g_hash_table_unref);
   G_OBJECT_CLASS(kv_feed_model_parent_class)->dispose(o);
 }
 
@@ -35,14 +30,9 @@ static void kv_feed_model_class_init(KvFeedModelClass *c) {
   G_OBJECT_CLASS(c)->dispose = kv_feed_model_dispose;
 }
 
-static void compile_event_free(gpointer p) {
-  kiln__compile_event__free_unpacked(p, NULL);
-}
-
 static void kv_feed_model_init(KvFeedModel *self) {
   self->agents = kv_agent_list_new();
   self->timeline = kv_timeline_new();
-  self->packages = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, compile_event_free);
   self->last_time_s = -1;
 }
 
@@ -93,16 +83,7 @@ static void take_agent(KvFeedModel *self, const Kiln__FeedEvent *ev) {
   bool known = kv_agent_list_lookup(self->agents, s->agent) != NULL;
   KvAgent *a = kv_agent_list_ensure(self->agents, s->agent);
   bool back = !known && kv_agent_info(a)->pid != 0; /* it was here before */
-  bool had_module = *kv_agent_info(a)->module_hex != '\0';
   kv_agent_take_seen(a, s);
-  if (!had_module && *kv_agent_info(a)->module_hex)
-    for (int tier = 0; tier < 4; tier++) {
-      char *key = g_strdup_printf("%s/%d", kv_agent_info(a)->module_hex, tier);
-      const Kiln__CompileEvent *c = g_hash_table_lookup(self->packages, key);
-      g_free(key);
-      if (c)
-        kv_heat_model_take_package(kv_agent_heat(a), c);
-    }
   if (back)
     kv_timeline_add(self->timeline, KV_EVENT_AGENT, ev->time_s, s->agent,
                     "agent %u (pid %u) is back", s->agent, s->pid);
@@ -129,33 +110,15 @@ static void take_partition(KvFeedModel *self, const Kiln__FeedEvent *ev) {
   }
 }
 
-/* Tells every agent running that module of its new package, and keeps it
- * for the agents whose module is not known yet. */
-static void give_package(KvFeedModel *self, const Kiln__CompileEvent *c) {
-  if (c->module_hash.len != 32 || c->state != KILN__COMPILE_STATE__COMPILE_DONE)
-    return;
-  char hex[65];
-  kiln_hex(c->module_hash.data, 32, hex);
-  size_t len = kiln__compile_event__get_packed_size(c);
-  uint8_t *buf = g_malloc(len);
-  kiln__compile_event__pack(c, buf);
-  Kiln__CompileEvent *copy = kiln__compile_event__unpack(NULL, len, buf);
-  g_free(buf);
-  if (copy)
-    g_hash_table_replace(self->packages, g_strdup_printf("%s/%d", hex, (int)c->tier), copy);
-  GListModel *list = G_LIST_MODEL(self->agents);
-  for (guint i = 0, n = g_list_model_get_n_items(list); i < n; i++) {
-    KvAgent *a = g_list_model_get_item(list, i);
-    if (strcmp(kv_agent_info(a)->module_hex, hex) == 0)
-      kv_heat_model_take_package(kv_agent_heat(a), c);
-    g_object_unref(a);
-  }
-}
-
 static void take_compile(KvFeedModel *self, const Kiln__FeedEvent *ev) {
   const Kiln__CompileEvent *c = ev->compile;
-  guint agent = agent_of_module(self, &c->module_hash);
-  give_package(self, c);
+  /* Each agent that waited for it maps it; the timeline names the first. */
+  for (size_t i = 0; i < c->n_agents; i++) {
+    KvAgent *a = kv_agent_list_lookup(self->agents, c->agents[i]);
+    if (a)
+      kv_heat_model_take_package(kv_agent_heat(a), c);
+  }
+  guint agent = c->n_agents ? c->agents[0] : agent_of_module(self, &c->module_hash);
   const char *tier = kiln_tier_name(c->tier);
   if (c->state == KILN__COMPILE_STATE__COMPILE_FAILED)
     kv_timeline_add(self->timeline, KV_EVENT_ERROR, ev->time_s, agent,

@@ -9,6 +9,7 @@
 #include "heat_model.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "frame.h"
@@ -21,7 +22,7 @@ struct _KvHeatModel {
   size_t n_edges;
   KvHeatSummary summary;
   char *policy;
-  KvPackage packages[4]; /* by Kiln__Tier */
+  GPtrArray *packages; /* of KvPackage *, oldest first */
   bool has_data;
   guint64 generation;
 };
@@ -43,14 +44,20 @@ static void function_free(gpointer p) {
   g_free(f);
 }
 
+static void package_free(gpointer p) {
+  KvPackage *pkg = p;
+  g_free(pkg->segment);
+  g_free(pkg->functions);
+  g_free(pkg);
+}
+
 static void kv_heat_model_finalize(GObject *o) {
   KvHeatModel *self = KV_HEAT_MODEL(o);
   g_ptr_array_unref(self->order);
   g_hash_table_unref(self->functions);
   g_free(self->edges);
   g_free(self->policy);
-  for (size_t i = 0; i < G_N_ELEMENTS(self->packages); i++)
-    g_free(self->packages[i].segment);
+  g_ptr_array_unref(self->packages);
   G_OBJECT_CLASS(kv_heat_model_parent_class)->finalize(o);
 }
 
@@ -63,6 +70,7 @@ static void kv_heat_model_class_init(KvHeatModelClass *c) {
 static void kv_heat_model_init(KvHeatModel *self) {
   self->functions = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, function_free);
   self->order = g_ptr_array_new();
+  self->packages = g_ptr_array_new_with_free_func(package_free);
 }
 
 KvHeatModel *kv_heat_model_new(void) {
@@ -272,17 +280,36 @@ void kv_heat_model_take_partition(KvHeatModel *self, const Kiln__Partition *p, b
 }
 
 void kv_heat_model_take_package(KvHeatModel *self, const Kiln__CompileEvent *c) {
-  if (c->state != KILN__COMPILE_STATE__COMPILE_DONE || (unsigned)c->tier >= 4)
+  if (c->state != KILN__COMPILE_STATE__COMPILE_DONE)
     return;
-  KvPackage *p = &self->packages[c->tier];
-  g_free(p->segment);
-  *p = (KvPackage){g_strdup(c->segment ? c->segment : ""), c->size, c->duration_s, c->cache_hit,
-                   c->functions};
+  KvPackage *p = g_new0(KvPackage, 1);
+  p->segment = g_strdup(c->segment ? c->segment : "");
+  p->tier = c->tier;
+  p->size = c->size;
+  p->duration_s = c->cache_hit ? 0 : c->duration_s;
+  p->cache_hit = c->cache_hit;
+  p->functions = g_memdup2(c->function_indices, c->n_function_indices * sizeof(uint32_t));
+  p->n_functions = c->n_function_indices;
+  if (self->packages->len == KV_PACKAGES_KEPT)
+    g_ptr_array_remove_index(self->packages, 0);
+  g_ptr_array_add(self->packages, p);
   g_signal_emit(self, signals[SIGNAL_CHANGED], 0);
 }
 
-const KvPackage *kv_heat_model_package(KvHeatModel *self, Kiln__Tier tier) {
-  return (unsigned)tier < 4 && self->packages[tier].segment ? &self->packages[tier] : NULL;
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return (x > y) - (x < y);
+}
+
+size_t kv_heat_model_packages_of(KvHeatModel *self, uint32_t index, const KvPackage **out,
+                                 size_t max) {
+  size_t n = 0;
+  for (guint i = self->packages->len; i-- > 0 && n < max;) {
+    const KvPackage *p = self->packages->pdata[i];
+    if (p->n_functions && bsearch(&index, p->functions, p->n_functions, sizeof index, cmp_u32))
+      out[n++] = p;
+  }
+  return n;
 }
 
 bool kv_heat_model_has_data(KvHeatModel *self) {

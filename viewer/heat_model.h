@@ -64,14 +64,15 @@ typedef struct {
   char *reason; /* the partition's phrase for it, or NULL */
 } KvFunction;
 
-/* The latest package kilnd made of this module at one tier (from the
- * feed's compile events, which name the module, not the functions). */
+/* A package kilnd made for this agent, from the feed's compile event. */
 typedef struct {
-  char *segment; /* NULL: none yet */
+  char *segment;
+  Kiln__Tier tier;
   uint64_t size;
-  double duration_s;
+  double duration_s; /* of the compile; 0 for a cache hit */
   bool cache_hit;
-  uint32_t functions;
+  uint32_t *functions; /* sorted */
+  size_t n_functions;
 } KvPackage;
 
 typedef struct {
@@ -94,10 +95,14 @@ bool kv_heat_model_take_heat_map(KvHeatModel *self, const Kiln__FeedHeatMap *fh,
 /* Takes a partition: each function's placed tier and reason. */
 void kv_heat_model_take_partition(KvHeatModel *self, const Kiln__Partition *p, bool control);
 
-/* A package of this module finished compiling (or came from the cache). */
+/* A package this agent waited for is done (compiled or from the cache);
+ * other states are ignored. The latest KV_PACKAGES_KEPT are kept. */
+#define KV_PACKAGES_KEPT 256
 void kv_heat_model_take_package(KvHeatModel *self, const Kiln__CompileEvent *c);
-/* The latest at that tier, or NULL. */
-const KvPackage *kv_heat_model_package(KvHeatModel *self, Kiln__Tier tier);
+/* The packages that compiled function index, newest first: up to max of
+ * them in out; returns how many. */
+size_t kv_heat_model_packages_of(KvHeatModel *self, uint32_t index, const KvPackage **out,
+                                 size_t max);
 
 /* Whether any heat map has come. */
 bool kv_heat_model_has_data(KvHeatModel *self);

@@ -60,6 +60,18 @@ static json_object *agent_json(KvAgent *a) {
     json_object_object_add(e, "history", json_object_new_int64((int64_t)f[k]->n_history));
     json_object_object_add(e, "tier_changes", json_object_new_int64((int64_t)f[k]->n_steps));
     json_object_object_add(e, "branches", json_object_new_int64((int64_t)f[k]->n_branches));
+    const KvPackage *pkgs[8];
+    size_t npkgs = kv_heat_model_packages_of(h, f[k]->index, pkgs, G_N_ELEMENTS(pkgs));
+    json_object *ps = json_object_new_array();
+    for (size_t j = 0; j < npkgs; j++) {
+      json_object *p = json_object_new_object();
+      json_object_object_add(p, "tier", json_object_new_string(kiln_tier_name(pkgs[j]->tier)));
+      json_object_object_add(p, "segment", json_object_new_string(pkgs[j]->segment));
+      json_object_object_add(p, "functions", json_object_new_int64((int64_t)pkgs[j]->n_functions));
+      json_object_object_add(p, "cache_hit", json_object_new_boolean(pkgs[j]->cache_hit));
+      json_object_array_add(ps, p);
+    }
+    json_object_object_add(e, "packages", ps); /* newest first */
     if (f[k]->reason) {
       json_object_object_add(e, "placed", json_object_new_string(kiln_tier_name(f[k]->placed)));
       json_object_object_add(e, "reason", json_object_new_string(f[k]->reason));

@@ -140,6 +140,13 @@ static void show_agent(KvWindow *self, KvAgent *a) {
     kv_control_panel_set_agent(self->controls, 0, NULL, 0, 0);
   }
   gtk_stack_set_visible_child_name(self->stack, a ? "heatmap" : "empty");
+  char *title =
+      a ? g_strdup_printf("Kiln viewer: %s (agent %u)",
+                          *kv_agent_info(a)->client_name ? kv_agent_info(a)->client_name : "?",
+                          kv_agent_info(a)->id)
+        : g_strdup("Kiln viewer");
+  gtk_window_set_title(GTK_WINDOW(self), title);
+  g_free(title);
   /* Back to an agent: back to its function too. */
   if (a && self->chosen_agent == self->shown_agent)
     kv_heatmap_view_select(self->heatmap, self->chosen_function);
@@ -165,9 +172,10 @@ static void on_row_selected(GtkListBox *box, GtkListBoxRow *row, gpointer data) 
   kv_detail_view_show(self->detail, NULL, KV_NO_FUNCTION);
   kv_control_panel_set_agent(self->controls, 0, NULL, 0, 0);
   gtk_stack_set_visible_child_name(self->stack, "service");
+  gtk_window_set_title(GTK_WINDOW(self), "Kiln viewer: kilnd");
 }
 
-static void rebuild_sidebar(KvWindow *self) {
+static void fill_sidebar(KvWindow *self) {
   self->rebuilding = true;
   GtkWidget *child;
   while ((child = gtk_widget_get_first_child(GTK_WIDGET(self->sidebar))))
@@ -216,6 +224,18 @@ static void rebuild_sidebar(KvWindow *self) {
   self->service_shown = !first;
   if (!first)
     gtk_stack_set_visible_child_name(self->stack, "service");
+}
+
+/* Rebuilding removes the rows: the keyboard, if it was on one (or nowhere
+ * yet, as in a window opened before kilnd's first agent came), goes to the
+ * selected row instead of being lost. */
+static void rebuild_sidebar(KvWindow *self) {
+  GtkWidget *focus = gtk_root_get_focus(GTK_ROOT(self));
+  bool in_sidebar = !focus || gtk_widget_is_ancestor(focus, GTK_WIDGET(self->sidebar));
+  fill_sidebar(self);
+  GtkListBoxRow *row = gtk_list_box_get_selected_row(self->sidebar);
+  if (in_sidebar && row)
+    gtk_widget_grab_focus(GTK_WIDGET(row));
 }
 
 static void on_agents_changed(GListModel *m, guint pos, guint removed, guint added, gpointer data) {

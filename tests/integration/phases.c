@@ -8,8 +8,9 @@
  * 2's function goes on being called until SECONDS of wall time have passed
  * since phase 2 began (default 0), its results not printed then, so that
  * the output is the same at any speed and any SECONDS. Phase 3 goes back to
- * phase 1's function (a tier-up again, after its package went). The last
- * line, "done", comes as the work is over.
+ * phase 1's function (a tier-up again, after its package went), and goes on
+ * for SECONDS / 6 more in the same way, so that its new package is mapped
+ * long enough to be seen. The last line, "done", comes as the work is over.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -66,9 +67,15 @@ int main(int argc, char **argv) {
   while (now_s() - start < seconds)
     more = mix_block(more);
   h = 3;
+  start = now_s();
   for (long i = 0; i < n; i++)
     h = hash_block(h + (uint32_t)i);
   printf("phase 3: %08x\n", (unsigned)h);
+  fflush(stdout);
+  uint32_t again = h;
+  while (now_s() - start < seconds / 6)
+    again = hash_block(again);
+  more += again;
   /* The line that says the script is over (the test reads maps until then). */
   printf("done\n");
   return more == 42 ? 1 : 0; /* keeps the calls; never 42 in practice */

@@ -253,6 +253,11 @@ def case_control(e):
           any(f.get("name") == "main" for a in shown for f in a["functions"])
           and all(f["tier"] in ("hot", "warm", "cold") for a in shown for f in a["functions"]),
           shown[:1])
+    compiled = [(f, p) for a in shown for f in a["functions"] if f["tier"] in ("hot", "warm")
+                for p in f.get("packages", [])[:1]]
+    check("compiled functions name the packages that compiled them, of their tier",
+          any(f["tier"] == p["tier"] and p["segment"].endswith(".so") for f, p in compiled),
+          [(f.get("name"), f["tier"], f.get("packages")) for a in shown for f in a["functions"]])
     check("placements carry kilnd's reasons",
           any(f.get("reason") for a in news for f in a["functions"]), news[:1])
     timeline = m.get("timeline", [])
@@ -288,13 +293,13 @@ def need_xdotool():
     return xdotool
 
 
-def type_into_viewer(e, xdotool, keys, dump, after, wait=3):
+def type_into_viewer(e, xdotool, keys, dump, after, wait=3, title="Kiln viewer"):
     """Runs the viewer for `after` seconds, dumping its model at the end,
     while xdotool types keys into its window on the same virtual display:
     from `wait` seconds on (the window is up and has kilnd's snapshot by
-    then), 0.3 s apart."""
+    then) and once its title matches `title`, 0.3 s apart."""
     typing = (f'"$0" --service "$1" --after {after} --dump-model "$2" & sleep {wait}; '
-              f'w=$({xdotool} search --sync --name "Kiln viewer" | head -1); '
+              f'w=$({xdotool} search --sync --name "{title}" | head -1); '
               f'{xdotool} windowfocus --sync "$w"; '
               f'for k in {" ".join(keys)}; do '
               f'{xdotool} key --window "$w" "$k"; sleep 0.3; done; wait')
@@ -359,7 +364,9 @@ def case_heatmap_keys(e):
                           (agent.poll(), read(agent_log)[-1000:], read(e.log)[-2000:]))
                     return
                 start = time.monotonic()
-                v = type_into_viewer(e, xdotool, ["Tab", *keys], dump, after=5.5)
+                # The title names the agent once its heat map is shown.
+                v = type_into_viewer(e, xdotool, ["Tab", *keys], dump, after=5.5,
+                                     title="Kiln viewer: .*agent")
                 m = load(dump)
                 win = m.get("window", {})
                 shown = next((a for a in m.get("agents", [])

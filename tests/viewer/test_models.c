@@ -423,6 +423,12 @@ START_TEST(test_compiles_controls_errors) {
   c.module_hash.len = 32;
   c.tier = KILN__TIER__TIER_HOT;
   c.functions = 3;
+  uint32_t funcs[] = {2, 5, 9}, waiting[] = {1};
+  c.function_indices = funcs;
+  c.n_function_indices = 3;
+  c.agents = waiting;
+  c.n_agents = 1;
+  c.segment = "kiln-hot.so";
   Kiln__FeedEvent ev = KILN__FEED_EVENT__INIT;
   ev.event_case = KILN__FEED_EVENT__EVENT_COMPILE;
   ev.compile = &c;
@@ -436,38 +442,74 @@ START_TEST(test_compiles_controls_errors) {
   KvEvent *e = g_list_model_get_item(G_LIST_MODEL(t), 0);
   ck_assert_str_eq(kv_event_get_text(e),
                    "hot package of 3 functions compiled in 250 ms, cache miss (4096 bytes)");
-  ck_assert_uint_eq(kv_event_get_agent(e), 1); /* by its module */
+  ck_assert_uint_eq(kv_event_get_agent(e), 1); /* the agent that waited */
   g_object_unref(e);
-  const KvPackage *pkg = kv_heat_model_package(
-      kv_agent_heat(kv_agent_list_lookup(kv_feed_model_agents(m), 1)), KILN__TIER__TIER_HOT);
-  ck_assert_ptr_nonnull(pkg);
-  ck_assert_uint_eq(pkg->size, 4096);
-  ck_assert_uint_eq(pkg->functions, 3);
+  KvHeatModel *heat = kv_agent_heat(kv_agent_list_lookup(kv_feed_model_agents(m), 1));
+  const KvPackage *pkg[4];
+  ck_assert_uint_eq(kv_heat_model_packages_of(heat, 5, pkg, 4), 1);
+  ck_assert_str_eq(pkg[0]->segment, "kiln-hot.so");
+  ck_assert_int_eq(pkg[0]->tier, KILN__TIER__TIER_HOT);
+  ck_assert_uint_eq(pkg[0]->size, 4096);
+  ck_assert_uint_eq(pkg[0]->n_functions, 3);
+  ck_assert_double_eq(pkg[0]->duration_s, 0.25);
+  ck_assert_uint_eq(kv_heat_model_packages_of(heat, 4, pkg, 4), 0); /* not in it */
+  ck_assert_uint_eq(kv_heat_model_packages_of(heat, 9, pkg, 4), 1);
+
+  /* a warm package of function 5 alone, from the cache, for agents 1 and 5 */
+  seen(m, 5, 50, false, false);
+  uint32_t alone[] = {5}, both[] = {5, 1};
+  c.function_indices = alone;
+  c.n_function_indices = 1;
+  c.functions = 1;
+  c.agents = both;
+  c.n_agents = 2;
+  c.tier = KILN__TIER__TIER_WARM;
+  c.segment = "kiln-warm.so";
   c.cache_hit = true;
   feed(m, &ev);
   e = g_list_model_get_item(G_LIST_MODEL(t), 0);
-  ck_assert_str_eq(kv_event_get_text(e), "hot package of 3 functions: cache hit (4096 bytes)");
+  ck_assert_str_eq(kv_event_get_text(e), "warm package of 1 function: cache hit (4096 bytes)");
+  ck_assert_uint_eq(kv_event_get_agent(e), 5);
   g_object_unref(e);
+  ck_assert_uint_eq(kv_heat_model_packages_of(heat, 5, pkg, 4), 2);
+  ck_assert_str_eq(pkg[0]->segment, "kiln-warm.so"); /* newest first */
+  ck_assert(pkg[0]->cache_hit);
+  ck_assert_double_eq(pkg[0]->duration_s, 0);
+  ck_assert_str_eq(pkg[1]->segment, "kiln-hot.so");
+  ck_assert_uint_eq(kv_heat_model_packages_of(heat, 5, pkg, 1), 1);
+  ck_assert_uint_eq(kv_heat_model_packages_of(heat, 2, pkg, 4), 1);
+  KvHeatModel *other = kv_agent_heat(kv_agent_list_lookup(kv_feed_model_agents(m), 5));
+  ck_assert_uint_eq(kv_heat_model_packages_of(other, 5, pkg, 4), 1);
+  ck_assert_uint_eq(kv_heat_model_packages_of(other, 2, pkg, 4), 0); /* not its package */
+
+  /* started and failed compiles are no packages */
+  c.state = KILN__COMPILE_STATE__COMPILE_STARTED;
+  feed(m, &ev);
   c.state = KILN__COMPILE_STATE__COMPILE_FAILED;
   c.error = "job timed out";
   feed(m, &ev);
   ck_assert_uint_eq(kv_timeline_count(t, KV_EVENT_ERROR), 1);
+  ck_assert_uint_eq(kv_heat_model_packages_of(other, 5, pkg, 4), 1);
 
-  /* an agent whose module is learnt after its package was made */
-  Kiln__AgentSeen late = KILN__AGENT_SEEN__INIT;
-  late.agent = 5;
-  late.pid = 50;
-  late.policy = "coverage";
-  Kiln__FeedEvent lev = KILN__FEED_EVENT__INIT;
-  lev.event_case = KILN__FEED_EVENT__EVENT_AGENT;
-  lev.agent = &late;
-  feed(m, &lev);
-  KvHeatModel *late_heat = kv_agent_heat(kv_agent_list_lookup(kv_feed_model_agents(m), 5));
-  ck_assert_ptr_null(kv_heat_model_package(late_heat, KILN__TIER__TIER_HOT));
-  late.module_hash.data = HASH;
-  late.module_hash.len = 32;
-  feed(m, &lev);
-  ck_assert_ptr_nonnull(kv_heat_model_package(late_heat, KILN__TIER__TIER_HOT));
+  /* only the latest KV_PACKAGES_KEPT are kept */
+  c.state = KILN__COMPILE_STATE__COMPILE_DONE;
+  c.agents = waiting;
+  c.n_agents = 1;
+  c.function_indices = funcs;
+  c.n_function_indices = 3;
+  c.functions = 3;
+  c.tier = KILN__TIER__TIER_HOT;
+  for (int i = 0; i < KV_PACKAGES_KEPT - 1; i++)
+    feed(m, &ev);
+  const KvPackage *all[KV_PACKAGES_KEPT + 1];
+  ck_assert_uint_eq(kv_heat_model_packages_of(heat, 5, all, KV_PACKAGES_KEPT + 1),
+                    KV_PACKAGES_KEPT); /* the warm one is the oldest left */
+  ck_assert_int_eq(all[KV_PACKAGES_KEPT - 1]->tier, KILN__TIER__TIER_WARM);
+  feed(m, &ev);
+  ck_assert_uint_eq(kv_heat_model_packages_of(heat, 5, all, KV_PACKAGES_KEPT + 1),
+                    KV_PACKAGES_KEPT);
+  for (size_t i = 0; i < KV_PACKAGES_KEPT; i++)
+    ck_assert_int_eq(all[i]->tier, KILN__TIER__TIER_HOT);
 
   Kiln__Control ctl = KILN__CONTROL__INIT;
   ctl.hot_percent = 50;
