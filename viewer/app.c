@@ -53,6 +53,7 @@ typedef struct {
   KvWindow *window;
   guint control_timer, select_timer;
   bool control_sent;
+  gint64 ready_at, applied_at; /* g_get_monotonic_time(): a partition came; Apply */
   int replies, end_tries;
   gboolean last_ok;
   char *last_reply;
@@ -156,8 +157,27 @@ static void on_replied(KvControlPanel *panel, gboolean ok, const char *text, gpo
   fflush(stdout);
 }
 
-/* Once an agent has a heat map (so kilnd has something to re-partition),
+/* How soon a control shows: from Apply to each agent's partition after it
+ * reaching the model its heat map is drawn from. Said once per agent. */
+static void on_heat_after_apply(KvHeatModel *heat, gpointer data) {
+  Viewer *v = data;
+  KvHeatSummary s;
+  kv_heat_model_summary(heat, &s);
+  if (!s.after_control || g_object_get_data(G_OBJECT(heat), "kv-shown-after-apply"))
+    return;
+  g_object_set_data(G_OBJECT(heat), "kv-shown-after-apply", GINT_TO_POINTER(1));
+  printf("kiln-viewer: new partition (%s, hot %.0f%%, warm %.0f%%) in the view %.0f ms after "
+         "Apply\n",
+         s.policy, s.hot * 100, s.warm * 100,
+         (double)(g_get_monotonic_time() - v->applied_at) / 1000.0);
+  fflush(stdout);
+}
+
+/* A second after an agent's first partition came (kilnd has something to
+ * re-partition, and the window has drawn it: its first frames compile the
+ * renderer's shaders, which in software holds the main loop for a while),
  * moves the controls and presses Apply. */
+#define APPLY_AFTER_US G_USEC_PER_SEC
 static gboolean on_control_timer(gpointer data) {
   Viewer *v = data;
   GListModel *agents = G_LIST_MODEL(kv_feed_model_agents(v->model));
@@ -169,11 +189,19 @@ static gboolean on_control_timer(gpointer data) {
     ready = s.policy != NULL;
     g_object_unref(a);
   }
-  if (!ready)
+  if (ready && !v->ready_at)
+    v->ready_at = g_get_monotonic_time();
+  if (!ready || g_get_monotonic_time() - v->ready_at < APPLY_AFTER_US)
     return G_SOURCE_CONTINUE;
   KvControlPanel *panel = kv_window_controls(v->window);
   kv_control_panel_move(panel, (guint)v->o.set_hot, (guint)v->o.set_warm, v->o.set_policy,
                         v->o.for_selected);
+  v->applied_at = g_get_monotonic_time();
+  for (guint i = 0, n = g_list_model_get_n_items(agents); i < n; i++) {
+    KvAgent *a = g_list_model_get_item(agents, i);
+    g_signal_connect(kv_agent_heat(a), "changed", G_CALLBACK(on_heat_after_apply), v);
+    g_object_unref(a);
+  }
   kv_control_panel_apply(panel);
   v->control_timer = 0;
   return G_SOURCE_REMOVE;
@@ -353,7 +381,7 @@ static int parse(int *argc, char ***argv, Options *o) {
       {"after", 0, 0, G_OPTION_ARG_STRING, &after,
        "seconds from the start for --screenshot and --dump-model (default 3)", "SECONDS"},
       {"set-hot", 0, 0, G_OPTION_ARG_INT, &o->set_hot,
-       "move the hot slider to N and press Apply once a heat map has come", "N"},
+       "move the hot slider to N and press Apply once a partition has come", "N"},
       {"set-warm", 0, 0, G_OPTION_ARG_INT, &o->set_warm, "the same for the warm slider", "N"},
       {"set-policy", 0, 0, G_OPTION_ARG_STRING, &o->set_policy,
        "the same for the policy: coverage or share", "POLICY"},

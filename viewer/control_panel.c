@@ -11,7 +11,7 @@ struct _KvControlPanel {
   GtkRange *hot, *warm;
   GtkDropDown *policy, *scope;
   GtkButton *apply;
-  GtkLabel *reply;
+  GtkInscription *reply;
   ControlClient *client;
   guint agent;
   bool loaded; /* the sliders show that agent's settings */
@@ -29,7 +29,8 @@ static guint signals[N_SIGNALS];
 static const char *const policies[] = {"coverage", "share"};
 
 static void say(KvControlPanel *self, gboolean ok, const char *text) {
-  gtk_label_set_text(self->reply, text);
+  gtk_inscription_set_text(self->reply, text);
+  gtk_widget_set_tooltip_text(GTK_WIDGET(self->reply), text); /* if cut */
   gtk_widget_remove_css_class(GTK_WIDGET(self->reply), "dim-label");
   gtk_widget_remove_css_class(GTK_WIDGET(self->reply), ok ? "error" : "success");
   gtk_widget_add_css_class(GTK_WIDGET(self->reply), ok ? "success" : "error");
@@ -89,7 +90,7 @@ static void on_apply(GtkButton *b, gpointer data) {
     say(self, FALSE, "not connected to kilnd");
     return;
   }
-  gtk_label_set_text(self->reply, "sent; waiting for kilnd...");
+  gtk_inscription_set_text(self->reply, "sent; waiting for kilnd...");
   self->hot_moved = self->warm_moved = self->policy_moved = false;
   control_client_send(self->client, &c, on_reply, self);
 }
@@ -151,7 +152,9 @@ void kv_control_panel_move(KvControlPanel *self, guint hot_percent, guint warm_p
 }
 
 void kv_control_panel_apply(KvControlPanel *self) {
-  gtk_widget_activate(GTK_WIDGET(self->apply));
+  /* What a click does; activating would first show the button pressed for
+   * a quarter of a second. */
+  g_signal_emit_by_name(self->apply, "clicked");
 }
 
 static void kv_control_panel_dispose(GObject *o) {
