@@ -377,8 +377,10 @@ def case_heatmap_keys(e):
                           (agent.poll(), read(agent_log)[-1000:], read(e.log)[-2000:]))
                     return
                 start = time.monotonic()
-                # The title names the agent once its heat map is shown.
-                v = type_into_viewer(e, xdotool, ["Tab", *keys], dump, after=5.5,
+                # The title names the agent once it is shown: the keys go
+                # from then on, leaving time before the dump even when the
+                # viewer is slow to start (the first one under ASan is).
+                v = type_into_viewer(e, xdotool, ["Tab", *keys], dump, after=6.5, wait=1,
                                      title="Kiln viewer: .*agent")
                 m = load(dump)
                 win = m.get("window", {})
