@@ -170,10 +170,10 @@ void feed_compile(Broker *b, Kiln__CompileState state, const Job *j, double dura
     return;
   for (const Waiter *w = j->waiters; w; w = w->next) {
     uint32_t n = adapt_agent_number(b, w->client, w->client_len);
-    bool known = n == 0;
-    for (size_t i = 0; i < ce.n_agents && !known; i++)
-      known = agents[i] == n;
-    if (!known)
+    bool listed = false;
+    for (size_t i = 0; i < ce.n_agents && !listed; i++)
+      listed = agents[i] == n;
+    if (n && !listed) /* 0: a requester that never said Hello */
       agents[ce.n_agents++] = n;
   }
   ce.agents = agents;

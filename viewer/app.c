@@ -55,6 +55,7 @@ typedef struct {
   bool control_sent;
   gint64 ready_at, applied_at; /* g_get_monotonic_time(): a partition came; Apply */
   int replies, end_tries;
+  KvServiceState said; /* the state of kilnd last printed */
   gboolean last_ok;
   char *last_reply;
   /* the bench */
@@ -154,6 +155,21 @@ static void on_replied(KvControlPanel *panel, gboolean ok, const char *text, gpo
   v->last_reply = g_strdup(text);
   /* A test reads it here too: the viewer's own account of the answer. */
   printf("kiln-viewer: control: %s\n", text);
+  fflush(stdout);
+}
+
+/* Whether kilnd is heard, said on stdout as it changes: for an operator's
+ * terminal, and a test waits for it before it starts the agents. */
+static void on_service_changed(KvService *service, gpointer data) {
+  Viewer *v = data;
+  const KvServiceInfo *s = kv_service_info(service);
+  if (s->state == v->said)
+    return;
+  v->said = s->state;
+  if (s->state == KV_SERVICE_CONNECTED)
+    printf("kiln-viewer: kilnd is there, feed %s\n", s->feed);
+  else if (s->state == KV_SERVICE_LOST)
+    printf("kiln-viewer: kilnd went silent, feed %s\n", s->feed);
   fflush(stdout);
 }
 
@@ -339,6 +355,7 @@ static void on_activate(GtkApplication *app, gpointer data) {
     v->status = fail(EXIT_FAILED, "%s", err);
     return;
   }
+  g_signal_connect(kv_feed_model_service(v->model), "changed", G_CALLBACK(on_service_changed), v);
   v->control = control_client_new(v->zctx, endpoint);
   v->window = kv_window_new(app, v->model, v->control);
   g_signal_connect(kv_window_controls(v->window), "replied", G_CALLBACK(on_replied), v);

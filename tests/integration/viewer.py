@@ -5,11 +5,11 @@
               --fake-portal FAKE-PORTAL --kiln KILN --kilnd KILND --sample NAME=WASM:NATIVE...
 
 Cases:
-  control   kilnd and two agents running twophase (restarted as they end, so
-            two are always running), and the viewer, which moves the hot
-            slider to 50 and the policy to share through its own controls
-            (--set-hot, --set-policy: the handlers a click reaches) and presses
-            Apply: kilnd confirms, re-partitions (its log, `kiln status
+  control   kilnd, the viewer, and once it hears kilnd two agents running
+            twophase (restarted as they end, so two are always running); the
+            viewer moves the hot slider to 50 and the policy to share
+            through its own controls (--set-hot, --set-policy: the handlers a
+            click reaches) and presses Apply: kilnd confirms, re-partitions (its log, `kiln status
             --json`), the viewer's model shows the new partition for the
             agents (--dump-model) and the control on its timeline, and its
             screenshot shows heat-map cells in the viridis scale.
@@ -88,6 +88,31 @@ def start_viewer(e, *args):
     return subprocess.Popen([e.opts.xvfb_run, "-a", "-s", "-screen 0 1400x900x24", e.opts.viewer,
                              *args], env=viewer_env(e), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+class Viewer:
+    """A viewer running under xvfb-run, its output read as it comes."""
+
+    def __init__(self, e, *args):
+        self.p = start_viewer(e, *args)
+        self.out, self.err = [], []
+        self.readers = [threading.Thread(target=lambda f=f, to=to: to.extend(f), daemon=True)
+                        for f, to in ((self.p.stdout, self.out), (self.p.stderr, self.err))]
+        for t in self.readers:
+            t.start()
+
+    stdout = property(lambda self: "".join(self.out))
+    stderr = property(lambda self: "".join(self.err))
+    returncode = property(lambda self: self.p.returncode)
+
+    def wait(self, timeout):
+        try:
+            self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        for t in self.readers:
+            t.join(timeout=10)
 
 
 def load(path):
@@ -219,10 +244,16 @@ class Agents:
 def case_control(e):
     e.start_kilnd()
     shot, dump = os.path.join(e.tmp, "viewer.png"), os.path.join(e.tmp, "model.json")
+    # The agents start once the viewer hears kilnd: its subscription is in
+    # effect then, and their first compiles (over in a second or two) are
+    # on its timeline.
+    v = Viewer(e, "--service", e.endpoint, "--set-hot", "50", "--set-policy", "share",
+               "--after", "14", "--screenshot", shot, "--dump-model", dump)
+    heard = wait_for(lambda: "kiln-viewer: kilnd is there" in v.stdout, 60)
+    check("the viewer says it hears kilnd", heard, (v.stdout, v.stderr[-1000:]))
     agents = Agents(e, "twophase", ["1000"])
     try:
-        v = run_viewer(e, "--service", e.endpoint, "--set-hot", "50", "--set-policy", "share",
-                       "--after", "12", "--screenshot", shot, "--dump-model", dump)
+        v.wait(120)
     finally:
         agents.finish()
     check("the viewer exits 0", v.returncode == 0, (v.returncode, v.stderr[-1000:]))
@@ -367,6 +398,11 @@ def case_heatmap_keys(e):
     steps = [(["End"], -1), (["End", "Home"], 0), (["Home", "Right"], 1),
              (["Home", "Right", "Escape"], None)]
     try:
+        # The first heat map is the warm-up's: a few samples, often of two
+        # functions only (under ASan). The runs start from the second on.
+        if not wait_for(lambda: HEAT_MAP_LOGGED.search(read(e.log)), 30):
+            check("the agent sends heat maps", False, (agent.poll(), read(agent_log)[-1000:]))
+            return
         for i, (keys, want) in enumerate(steps):
             what = " ".join(keys)
             dump = os.path.join(e.tmp, f"keys-{i}.json")
