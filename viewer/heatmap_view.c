@@ -356,19 +356,28 @@ static void kv_heatmap_view_snapshot(GtkWidget *widget, GtkSnapshot *snapshot) {
 
 /* --- tooltips, pointer, keyboard --------------------------------------------- */
 
+/* The tooltip is one cell's: without its area GTK keeps it where it first
+ * showed, with the next cell's text, as the pointer moves on. */
+static gboolean show_tip(GtkTooltip *tooltip, TreemapRect r, const char *text) {
+  GdkRectangle area = {(int)r.x, (int)r.y, (int)ceil(r.x + r.w) - (int)r.x,
+                       (int)ceil(r.y + r.h) - (int)r.y};
+  gtk_tooltip_set_tip_area(tooltip, &area);
+  gtk_tooltip_set_text(tooltip, text);
+  return TRUE;
+}
+
 static gboolean on_query_tooltip(GtkWidget *widget, int x, int y, gboolean keyboard,
                                  GtkTooltip *tooltip) {
   KvHeatmapView *self = KV_HEATMAP_VIEW(widget);
   (void)keyboard;
-  if (y >= gtk_widget_get_height(widget) - LEGEND_H) {
-    gtk_tooltip_set_text(tooltip,
-                         "Each cell is a function; its area is its share of the recent self time.\n"
-                         "Colour: heat, from 0 (dark) to 1, the hottest function (bright).\n"
-                         "Tier: the badge letter and the border (hot thick, warm dashed, cold "
-                         "thin).\nThe band at a cell's bottom: its loops, as wide as their share "
-                         "of its time.\nHatched: the functions too small to draw, grouped.");
-    return TRUE;
-  }
+  int width = gtk_widget_get_width(widget), height = gtk_widget_get_height(widget);
+  if (y >= height - LEGEND_H)
+    return show_tip(tooltip, (TreemapRect){0, height - LEGEND_H, width, LEGEND_H},
+                    "Each cell is a function; its area is its share of the recent self time.\n"
+                    "Colour: heat, from 0 (dark) to 1, the hottest function (bright).\n"
+                    "Tier: the badge letter and the border (hot thick, warm dashed, cold thin).\n"
+                    "The band at a cell's bottom: its loops, as wide as their share of its time.\n"
+                    "Hatched: the functions too small to draw, grouped.");
   if (!self->model || !self->laid)
     return FALSE;
   const TreemapCell *c = treemap_hit(&self->layout, x, y);
@@ -398,7 +407,7 @@ static gboolean on_query_tooltip(GtkWidget *widget, int x, int y, gboolean keybo
     if (f->reason)
       g_string_append_printf(s, "\npartition: %s, %s", kiln_tier_name(f->placed), f->reason);
   }
-  gtk_tooltip_set_text(tooltip, s->str);
+  show_tip(tooltip, c->rect, s->str);
   g_string_free(s, TRUE);
   return TRUE;
 }

@@ -44,13 +44,26 @@ static void duration(double s, char *buf, size_t n) {
     g_snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s / 60 % 60);
 }
 
+static char *agent_title(KvAgent *a) {
+  const KvAgentInfo *i = kv_agent_info(a);
+  return g_strdup_printf("%s (agent %u)", *i->client_name ? i->client_name : "?", i->id);
+}
+
+/* The window's title names the agent shown, as its row does. */
+static void set_title(KvWindow *self, KvAgent *a) {
+  char *t = a ? agent_title(a) : NULL, *title = g_strconcat("Kiln viewer", t ? ": " : "", t, NULL);
+  gtk_window_set_title(GTK_WINDOW(self), title);
+  g_free(title);
+  g_free(t);
+}
+
 static void update_agent_row(GtkWidget *row, KvAgent *a) {
   const KvAgentInfo *i = kv_agent_info(a);
   GtkLabel *title = g_object_get_data(G_OBJECT(row), "title");
   GtkLabel *sub = g_object_get_data(G_OBJECT(row), "sub");
   KvHeatSummary s;
   kv_heat_model_summary(kv_agent_heat(a), &s);
-  char up[32], *t = g_strdup_printf("%s (agent %u)", *i->client_name ? i->client_name : "?", i->id);
+  char up[32], *t = agent_title(a);
   gtk_label_set_text(title, t);
   g_free(t);
   duration(i->connected_s, up, sizeof up);
@@ -79,7 +92,11 @@ static gboolean refresh_rows(gpointer data) {
       break;
     if (g_object_get_data(G_OBJECT(row), "stale")) {
       g_object_set_data(G_OBJECT(row), "stale", NULL);
-      update_agent_row(GTK_WIDGET(row), g_object_get_data(G_OBJECT(row), "agent"));
+      KvAgent *a = g_object_get_data(G_OBJECT(row), "agent");
+      update_agent_row(GTK_WIDGET(row), a);
+      /* Its name can come after it was shown. */
+      if (!self->service_shown && kv_agent_info(a)->id == self->shown_agent)
+        set_title(self, a);
     }
   }
   return G_SOURCE_REMOVE;
@@ -140,13 +157,7 @@ static void show_agent(KvWindow *self, KvAgent *a) {
     kv_control_panel_set_agent(self->controls, 0, NULL, 0, 0);
   }
   gtk_stack_set_visible_child_name(self->stack, a ? "heatmap" : "empty");
-  char *title =
-      a ? g_strdup_printf("Kiln viewer: %s (agent %u)",
-                          *kv_agent_info(a)->client_name ? kv_agent_info(a)->client_name : "?",
-                          kv_agent_info(a)->id)
-        : g_strdup("Kiln viewer");
-  gtk_window_set_title(GTK_WINDOW(self), title);
-  g_free(title);
+  set_title(self, a);
   /* Back to an agent: back to its function too. */
   if (a && self->chosen_agent == self->shown_agent)
     kv_heatmap_view_select(self->heatmap, self->chosen_function);
