@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KILN_PACKAGE_ABI_VERSION 3
+#define KILN_PACKAGE_ABI_VERSION 4
 
 /* On-stack replacement: a package may export, for a function with loops,
  *   int kiln_o<index>(Thread *t, FuncInst *f, uint64_t *fp, uint32_t loop)
@@ -130,8 +130,8 @@ enum { KILN_ABI_IMPORTS(KILN_IMP_INDEX, ABI_T_CODE) KILN_IMP_COUNT };
 
 /* --- what compiled code reads and writes in the runtime's structs --------------
  * Byte offsets on LP64 (x86-64, aarch64), each with the type compiled code
- * uses for the member. Compiled code writes only Thread's guard_inst and
- * guard_func, and ElemInst's len and the data_len entries (elem.drop,
+ * uses for the member. Compiled code writes only Thread's guard_inst,
+ * guard_func and compiled_loop, and ElemInst's len and the data_len entries (elem.drop,
  * data.drop); everything else it only reads. */
 #define KILN_ABI_FUNCINST_ENTRY 0 /* FuncEntry */
 #define KILN_ABI_FUNCINST_SIG 8 /* const Sig *, compared by address */
@@ -165,6 +165,12 @@ enum { KILN_ABI_IMPORTS(KILN_IMP_INDEX, ABI_T_CODE) KILN_IMP_COUNT };
 #define KILN_ABI_THREAD_NATIVE_LIMIT 32 /* uintptr_t, read as uint64_t */
 #define KILN_ABI_THREAD_GUARD_INST 568 /* Instance *, written volatile */
 #define KILN_ABI_THREAD_GUARD_FUNC 576 /* uint32_t, written volatile */
+/* uint64_t, written volatile: the loop compiled code runs in, for the
+ * sampler, as KILN_ABI_COMPILED_LOOP(function index, the loop's offset). */
+#define KILN_ABI_THREAD_COMPILED_LOOP 584
+#define KILN_ABI_COMPILED_LOOP(index, offset) ((uint64_t)(index) << 32 | (uint32_t)(offset))
+/* Its offset outside every loop of the function. */
+#define KILN_ABI_NO_LOOP UINT32_MAX
 
 /* --- hot code without bounds checks --------------------------------------------
  * The reservation behind a memory that code without bounds checks needs:

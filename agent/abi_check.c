@@ -64,6 +64,7 @@ ABI_AT(Thread, stack_end, KILN_ABI_THREAD_STACK_END, void *);
 ABI_AT(Thread, native_limit, KILN_ABI_THREAD_NATIVE_LIMIT, uint64_t);
 ABI_AT(Thread, guard_inst, KILN_ABI_THREAD_GUARD_INST, void *);
 ABI_AT(Thread, guard_func, KILN_ABI_THREAD_GUARD_FUNC, uint32_t);
+ABI_AT(Thread, compiled_loop, KILN_ABI_THREAD_COMPILED_LOOP, uint64_t);
 
 /* Compiled code passes a TrapCode as an int. */
 _Static_assert(sizeof(TrapCode) == sizeof(int), "TrapCode is not an int");

@@ -197,9 +197,9 @@ static void map_function(const char *name, uint64_t value, uint64_t len, void *a
     cm->cap = cap;
   }
   uintptr_t lo = cm->base + (uintptr_t)value, hi = lo + (uintptr_t)len;
-  FuncProfile *prof = cm->in->funcs[x]->prof;
-  if (monitor_map_code(lo, hi, prof))
-    pkg->spans[pkg->nspans++] = (LoadedSpan){lo, hi, prof};
+  const FuncInst *f = cm->in->funcs[x];
+  if (monitor_map_code(lo, hi, f))
+    pkg->spans[pkg->nspans++] = (LoadedSpan){lo, hi, f->prof};
 }
 
 /* Tells the sampler whose code each function symbol of the package is, so

@@ -8,7 +8,8 @@
  * uses, and the handler adds one sample to the function the thread runs
  * (Thread.running) and to its innermost loop. Compiled code does not keep
  * Thread.running current: a sample whose interrupted instruction lies in a
- * mapped package is attributed by address instead (the code map, below).
+ * mapped package is attributed by address instead (the code map, below),
+ * and to the loop the code last said it entered (Thread.compiled_loop).
  * Nothing leaves the process but the aggregated heat map.
  *
  * Process-wide state, on purpose: a signal handler is process-wide. It is
@@ -42,14 +43,17 @@ struct Monitor {
 typedef struct {
   _Atomic uintptr_t lo, hi; /* hi == 0: free */
   FuncProfile *_Atomic prof;
+  const InterpCode *_Atomic code; /* its loops, by offset */
+  _Atomic uint32_t index;
 } CodeSpan;
 
 #define CODE_SPANS 8192
 static CodeSpan spans[CODE_SPANS];
 static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
 
-bool monitor_map_code(uintptr_t lo, uintptr_t hi, FuncProfile *prof) {
-  if (lo >= hi || !prof)
+bool monitor_map_code(uintptr_t lo, uintptr_t hi, const FuncInst *f) {
+  FuncProfile *prof = f->prof;
+  if (lo >= hi || !prof || !f->code)
     return false;
   pthread_mutex_lock(&map_lock);
   bool done = false;
@@ -58,6 +62,8 @@ bool monitor_map_code(uintptr_t lo, uintptr_t hi, FuncProfile *prof) {
       continue;
     atomic_store_explicit(&spans[i].lo, lo, memory_order_relaxed);
     atomic_store_explicit(&spans[i].prof, prof, memory_order_relaxed);
+    atomic_store_explicit(&spans[i].code, f->code, memory_order_relaxed);
+    atomic_store_explicit(&spans[i].index, f->index, memory_order_relaxed);
     atomic_store_explicit(&spans[i].hi, hi, memory_order_release);
     done = true;
   }
@@ -90,13 +96,31 @@ void monitor_unmap_profiles(const FuncProfile *first, size_t n) {
   pthread_mutex_unlock(&map_lock);
 }
 
-static FuncProfile *code_owner(uintptr_t pc) {
+static const CodeSpan *code_owner(uintptr_t pc) {
   for (size_t i = 0; i < CODE_SPANS; i++) {
     uintptr_t hi = atomic_load_explicit(&spans[i].hi, memory_order_acquire);
     if (hi && pc < hi && pc >= atomic_load_explicit(&spans[i].lo, memory_order_relaxed))
-      return atomic_load_explicit(&spans[i].prof, memory_order_relaxed);
+      return &spans[i];
   }
   return NULL;
+}
+
+/* The loop of span's function that compiled code says it runs, by its
+ * offset among the loops (sorted: body order), or NO_LOOP. The code may
+ * be another function's, inlined here: then its loop is not this one's. */
+static uint32_t compiled_loop(const CodeSpan *span, uint64_t at) {
+  const InterpCode *c = atomic_load_explicit(&span->code, memory_order_relaxed);
+  if ((uint32_t)(at >> 32) != atomic_load_explicit(&span->index, memory_order_relaxed))
+    return NO_LOOP;
+  uint32_t offset = (uint32_t)at, lo = 0, hi = c->nloops;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (c->loops[mid].offset < offset)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < c->nloops && c->loops[lo].offset == offset ? lo : NO_LOOP;
 }
 
 /* --- the signal --------------------------------------------------------- */
@@ -122,10 +146,14 @@ static void on_sample(int sig, siginfo_t *si, void *uctx) {
    * may stand for several periods: si_overrun counts the others. */
   uint64_t w = 1 + (uint64_t)(si->si_overrun > 0 ? si->si_overrun : 0);
   t->samples += w;
-  FuncProfile *p = code_owner(signal_pc(uctx));
-  if (p) {
+  const CodeSpan *span = code_owner(signal_pc(uctx));
+  if (span) {
+    FuncProfile *p = atomic_load_explicit(&span->prof, memory_order_relaxed);
     p->self += w;
     p->self_compiled += w;
+    uint32_t l = compiled_loop(span, t->compiled_loop);
+    if (l < p->nloops)
+      p->loops[l].self += w;
     return;
   }
   FuncInst *f = t->running;

@@ -24,9 +24,10 @@ Monitor *monitor_start(Thread *t, unsigned sample_us, char *err, size_t n);
 void monitor_stop(Monitor *mon);
 /* It counts into t->samples and sets t->sample_us. */
 
-/* Machine code in [lo, hi) is prof's function: samples there count for it.
+/* Machine code in [lo, hi) is f's: samples there count for its profile,
+ * and for the loop of it the code says it runs (Thread.compiled_loop).
  * False when the map is full (the samples then go to its caller). */
-bool monitor_map_code(uintptr_t lo, uintptr_t hi, FuncProfile *prof);
+bool monitor_map_code(uintptr_t lo, uintptr_t hi, const FuncInst *f);
 /* Forgets one range monitor_map_code made, before its code is unmapped. */
 void monitor_unmap_code(uintptr_t lo, uintptr_t hi, const FuncProfile *prof);
 /* Forgets every range of the n profiles from first (a module's), before

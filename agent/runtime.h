@@ -169,6 +169,10 @@ struct Thread {
    * interpreter would, inlining or not. */
   Instance *guard_inst;
   uint32_t guard_func;
+  /* The loop compiled code is in, KILN_ABI_COMPILED_LOOP(function, loop
+   * offset), kept by the code at function entry, loop entry, loop exit and
+   * after calls: compiled code's samples go to loops by it (monitor.c). */
+  volatile uint64_t compiled_loop;
   /* What the interpreter runs right now, for the sampling timer (monitor.c)
    * on this same thread: volatile, so each store happens where it is
    * written. running_loop indexes running->prof->loops, or is NO_LOOP. */

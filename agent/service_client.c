@@ -315,6 +315,18 @@ kiln_status service_partition(ServiceClient *c, const WasmModule *m, Kiln__HeatM
   return KILN_OK;
 }
 
+kiln_status service_send_heat_map(ServiceClient *c, Kiln__HeatMap *hm, char *err, size_t n) {
+  Kiln__Envelope req = KILN__ENVELOPE__INIT;
+  req.body_case = KILN__ENVELOPE__BODY_HEAT_MAP;
+  req.heat_map = hm;
+  req.request_id = ++c->next_id;
+  if (kiln_frame_send(c->sock, &req, 0) != 0) {
+    snprintf(err, n, "cannot send to kilnd at %s: %s", c->endpoint, zmq_strerror(errno));
+    return KILN_UNAVAILABLE;
+  }
+  return KILN_OK;
+}
+
 kiln_status service_compile_each(ServiceClient *c, const WasmModule *m, const ServiceJob *jobs,
                                  size_t njobs, ServiceReady ready, bool (*stop)(void *arg),
                                  void *arg, char *err, size_t n) {

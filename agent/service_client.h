@@ -3,9 +3,9 @@
  *
  * One client per runtime, made on first use: a DEALER socket on kilnd's
  * ROUTER, plus a monitor of that socket so that a kilnd that dies mid-request
- * is noticed at once instead of after the whole timeout. Every call blocks
- * the calling thread (the script's) until its reply, an error, or the
- * timeout. A client belongs to one thread: the tiering thread has its own.
+ * is noticed at once instead of after the whole timeout. Every call but
+ * service_send_heat_map blocks the calling thread until its reply, an
+ * error, or the timeout. A client belongs to one thread: the tiering thread has its own.
  */
 #ifndef KILN_SERVICE_CLIENT_H
 #define KILN_SERVICE_CLIENT_H
@@ -46,6 +46,10 @@ kiln_status service_compile(ServiceClient *c, const WasmModule *m, const uint32_
  * kiln__partition__free_unpacked); otherwise as service_compile. */
 kiln_status service_partition(ServiceClient *c, const WasmModule *m, Kiln__HeatMap *hm,
                               Kiln__Partition **out, char *err, size_t errsize);
+
+/* Sends an interim heat map (HeatMap.interim) of a module kilnd has:
+ * kilnd answers none. KILN_UNAVAILABLE when it cannot be sent. */
+kiln_status service_send_heat_map(ServiceClient *c, Kiln__HeatMap *hm, char *err, size_t errsize);
 
 /* One package to ask for. */
 typedef struct {

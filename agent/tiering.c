@@ -78,6 +78,7 @@ struct Tiering {
   bool asked_for_service;
   double asked_at_s; /* uptime when the heat map (or start request) being applied went out */
   unsigned skip_periods;
+  double due_s; /* now_s() when the next heat map is due; 0 before the warm-up ends */
   char last_problem[120];
 };
 
@@ -262,9 +263,13 @@ typedef struct {
   size_t njobs;
 } Round;
 
+static void send_due_heat_map(Tiering *tg);
+
 /* Whether the tiering is stopping: then no package still to come is of use. */
 static bool stopping(void *arg) {
-  return nap(((Round *)arg)->tg, 0);
+  Tiering *tg = ((Round *)arg)->tg;
+  send_due_heat_map(tg);
+  return nap(tg, 0);
 }
 
 /* One package came (or a job failed): map it, switch its functions. */
@@ -294,6 +299,7 @@ static bool take_package(void *arg, size_t k, const Kiln__PackageReady *pkg, con
         record(tg, j->funcs[i], before[i], tier, ms, reason_of(r->part, j->funcs[i]));
   }
   free(before);
+  send_due_heat_map(tg);
   /* Stopping: the rest may still come, but nobody waits for it. */
   return !nap(tg, 0);
 }
@@ -450,21 +456,38 @@ static bool extras_new(Tiering *tg, const kiln_heatmap *h, HeatMapExtras *x) {
   return true;
 }
 
-/* One heat map out, one partition in and applied. The final one, as the
- * tiering stops, holds the whole run's self time instead of the recent,
- * for kilnd to keep for the next run (which starts from it); its
- * partition is not applied, but kilnd compiles it, for that next run. */
-static void round_trip(Tiering *tg, bool final) {
+/* A heat map to send, made from the module's counters (heat_map_make),
+ * and what its message points into. */
+typedef struct {
+  kiln_heatmap *h;
+  Kiln__Region *regions, **rp;
+  HeatMapExtras x;
+  Kiln__HeatMap hm;
+} HeatMapOut;
+
+static void heat_map_free(HeatMapOut *o) {
+  free(o->regions);
+  free(o->rp);
+  extras_free(&o->x);
+  kiln_heatmap_free(o->h);
+}
+
+/* The heat map now, the recent self time in it; the final one, as the
+ * tiering stops, holds the whole run's instead. False when it is not worth
+ * sending (nothing ran since the last) or cannot be (no memory, no kilnd);
+ * true with o to send and then free with heat_map_free. */
+static bool heat_map_make(Tiering *tg, bool final, HeatMapOut *o) {
   Instance *in = tg->in;
-  kiln_heatmap *h = kiln_instance_heatmap(in);
+  memset(o, 0, sizeof *o);
+  kiln_heatmap *h = o->h = kiln_instance_heatmap(in);
   if (!h)
-    return;
+    return false;
   uint64_t module_samples = 0;
   for (size_t i = 0; i < h->nregions; i++)
     if (h->regions[i].loop == KILN_NO_LOOP)
       module_samples += h->regions[i].self_samples;
-  /* Self samples since the last round, decayed into the recent ones: the
-   * heat map that leaves names what runs now. */
+  /* Self samples since the last heat map, decayed into the recent ones:
+   * the heat map that leaves names what runs now. */
   const WasmModule *wm = in->module->wasm;
   double recent_total = 0;
   for (uint32_t i = 0; i < wm->nfuncs - wm->nfunc_imports; i++) {
@@ -480,19 +503,15 @@ static void round_trip(Tiering *tg, bool final) {
     if (tg->recent_self[2 * i] >= 0.5)
       tg->active_s[i] = runtime_uptime_s(in->rt);
   }
-  /* Worth sending: self time at all, and some of it since the last round
-   * (else nothing ran, and nothing is to decide), or, the final one, a
+  /* Worth sending: self time at all, and some of it since the last heat
+   * map (else nothing ran, and nothing is to decide), or, the final one, a
    * kilnd already there to tell. */
   bool worth = module_samples > 0 && (final ? tg->client != NULL : recent_total >= 1);
-  Kiln__Region *regions = calloc(h->nregions + 1, sizeof *regions);
-  Kiln__Region **rp = calloc(h->nregions + 1, sizeof *rp);
-  HeatMapExtras x = {0};
-  if (!worth || !regions || !rp || !extras_new(tg, h, &x) || !connect_service(tg)) {
-    free(regions);
-    free(rp);
-    extras_free(&x);
-    kiln_heatmap_free(h);
-    return;
+  Kiln__Region *regions = o->regions = calloc(h->nregions + 1, sizeof *regions);
+  Kiln__Region **rp = o->rp = calloc(h->nregions + 1, sizeof *rp);
+  if (!worth || !regions || !rp || !extras_new(tg, h, &o->x) || !connect_service(tg)) {
+    heat_map_free(o);
+    return false;
   }
   for (size_t i = 0; i < h->nregions; i++) {
     const kiln_region *r = &h->regions[i];
@@ -526,31 +545,41 @@ static void round_trip(Tiering *tg, bool final) {
   for (size_t i = 0; i < h->nregions; i++)
     if (!regions[i].is_loop)
       regions[i].heat = hottest ? (double)regions[i].self_samples / (double)hottest : 0;
-  Kiln__HeatMap hm = KILN__HEAT_MAP__INIT;
-  hm.module_hash.data = (uint8_t *)in->module->wasm->hash;
-  hm.module_hash.len = 32;
-  hm.samples = h->samples;
-  hm.sample_us = h->sample_us;
-  hm.uptime_ms = (uint64_t)(runtime_uptime_s(in->rt) * 1000);
-  hm.n_regions = h->nregions;
-  hm.regions = rp;
-  hm.final = final;
-  hm.n_edges = h->nedges;
-  hm.edges = x.ep;
-  hm.n_tier_changes = x.nchanges;
-  hm.tier_changes = x.cp;
-  hm.memory_pages = h->memory_pages;
-  hm.memory_grows = h->memory_grows;
-  hm.n_branches = h->nbranches;
-  hm.branches = x.bp;
+  Kiln__HeatMap *hm = &o->hm;
+  kiln__heat_map__init(hm);
+  hm->module_hash.data = (uint8_t *)in->module->wasm->hash;
+  hm->module_hash.len = 32;
+  hm->samples = h->samples;
+  hm->sample_us = h->sample_us;
+  hm->uptime_ms = (uint64_t)(runtime_uptime_s(in->rt) * 1000);
+  hm->n_regions = h->nregions;
+  hm->regions = rp;
+  hm->final = final;
+  hm->n_edges = h->nedges;
+  hm->edges = o->x.ep;
+  hm->n_tier_changes = o->x.nchanges;
+  hm->tier_changes = o->x.cp;
+  hm->memory_pages = h->memory_pages;
+  hm->memory_grows = h->memory_grows;
+  hm->n_branches = h->nbranches;
+  hm->branches = o->x.bp;
+  return true;
+}
+
+/* One heat map out, one partition in and applied. The final one's
+ * partition is not applied, but kilnd keeps the heat map and compiles
+ * what it asks for, for the next run (which starts from it). */
+static void round_trip(Tiering *tg, bool final) {
+  HeatMapOut o;
+  if (!heat_map_make(tg, final, &o))
+    return;
   char err[480];
   Kiln__Partition *part = NULL;
-  tg->asked_at_s = runtime_uptime_s(in->rt);
-  kiln_status st = service_partition(tg->client, in->module->wasm, &hm, &part, err, sizeof err);
-  free(regions);
-  free(rp);
-  extras_free(&x);
-  kiln_heatmap_free(h);
+  tg->asked_at_s = runtime_uptime_s(tg->in->rt);
+  kiln_status st =
+      service_partition(tg->client, tg->in->module->wasm, &o.hm, &part, err, sizeof err);
+  size_t upto = o.x.upto;
+  heat_map_free(&o);
   if (st == KILN_UNAVAILABLE) {
     drop_service(tg, err);
     return;
@@ -559,10 +588,33 @@ static void round_trip(Tiering *tg, bool final) {
     problem(tg, err);
     return;
   }
-  tg->nchanges_sent = x.upto;
+  tg->nchanges_sent = upto;
   if (!final)
     apply(tg, part);
   kiln__partition__free_unpacked(part, NULL);
+}
+
+/* While a round waits for its packages (seconds, for a large function),
+ * the heat maps that fall due go out all the same, as interim ones that
+ * kilnd neither answers nor partitions: its feed, the viewer and kiln
+ * status see the script live. The next round's heat map is partitioned. */
+static void send_due_heat_map(Tiering *tg) {
+  double now = now_s();
+  if (!tg->due_s || now < tg->due_s || !tg->client)
+    return;
+  tg->due_s += tg->cfg.period_ms / 1000.0;
+  if (tg->due_s <= now)
+    tg->due_s = now + tg->cfg.period_ms / 1000.0;
+  HeatMapOut o;
+  if (!heat_map_make(tg, false, &o))
+    return;
+  o.hm.interim = true;
+  char err[480];
+  if (service_send_heat_map(tg->client, &o.hm, err, sizeof err) == KILN_OK)
+    tg->nchanges_sent = o.x.upto;
+  else
+    problem(tg, err); /* the round's own wait sees kilnd gone, and drops it */
+  heat_map_free(&o);
 }
 
 /* Ahead of time: a kilnd that is there already may know the module from
@@ -601,16 +653,18 @@ static void *tiering_main(void *arg) {
   /* Periods keep their cadence from the end of the warm-up: a round trip
    * that waited for its compiles does not push the next heat map back by
    * as long (what it missed is what the next partition should see). */
-  double next = now_s();
+  tg->due_s = now_s();
   for (;;) {
+    /* The next heat map's time, before this round: heat maps that fall
+     * due while it waits for packages go out then (send_due_heat_map). */
+    tg->due_s += tg->cfg.period_ms / 1000.0;
     if (tg->skip_periods)
       tg->skip_periods--;
     else
       round_trip(tg, false);
-    next += tg->cfg.period_ms / 1000.0;
-    double left_ms = (next - now_s()) * 1000;
+    double left_ms = (tg->due_s - now_s()) * 1000;
     if (left_ms < 0)
-      next = now_s(), left_ms = 0;
+      tg->due_s = now_s(), left_ms = 0;
     if (nap(tg, (unsigned)left_ms))
       break;
   }

@@ -783,7 +783,13 @@ void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
   feed_heat_map(b, a->agent, m, hm, false);
   if (hm->final && ag)
     ag->leaving = true;
-  if (hm->final) {
+  if (hm->interim) {
+    /* The agent waits for its packages: this one is for the feed. */
+    char hex[65];
+    kiln_hex(m->hash, 32, hex);
+    kd_log("interim heat map of %.16s from agent %u, %llu samples (it waits for packages)", hex,
+           a->agent, (unsigned long long)hm->samples);
+  } else if (hm->final) {
     /* The run is over: its answer is the next run's start partition,
      * compiled now, while nothing waits for it. */
     Kiln__HeatMap *start = copy_heat_map(hm);

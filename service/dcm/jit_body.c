@@ -172,6 +172,34 @@ static void guard_note(Fn *fn, bool inst_too) {
               rv(fn->inst));
 }
 
+/* The loop the code is in, for the sampler (agent/monitor.c): at = the
+ * loop's offset, or KILN_ABI_NO_LOOP. libgccjit drops a volatile qualifier
+ * reached through a cast pointer, and gcc then keeps only the last of
+ * these stores: an empty volatile asm that reads the field after each one
+ * keeps it, where it is, and touches nothing else. */
+static void store_loop(Fn *fn, uint32_t at) {
+  Dcm *d = fn->d;
+  if (!fn->has_loops || !fn->cur)
+    return;
+  gcc_jit_lvalue *field = ABI_FIELD(fn, fn->t, THREAD_COMPILED_LOOP, d->t_u64);
+  fn_assign(fn, field, dcm_u64(d, KILN_ABI_COMPILED_LOOP(fn->index, at)));
+  gcc_jit_extended_asm *keep = gcc_jit_block_add_extended_asm(fn->cur, NULL, "");
+  gcc_jit_extended_asm_set_volatile_flag(keep, 1);
+  gcc_jit_extended_asm_add_input_operand(keep, NULL, "m", rv(field));
+}
+
+/* Names the innermost loop open here: at entry, on entering a loop, after
+ * the end of a construct with loops inside, after calls (whose loops were
+ * named last). Never at a loop's header: a volatile store in the loop
+ * would keep gcc from vectorising it. */
+static void loop_note(Fn *fn) {
+  uint32_t at = KILN_ABI_NO_LOOP;
+  for (uint32_t i = fn->nctl; i-- > 0 && at == KILN_ABI_NO_LOOP;)
+    if (fn->ctl[i].kind == CTL_LOOP)
+      at = fn->ctl[i].at;
+  store_loop(fn, at);
+}
+
 /* Hot internal functions: t, inst, sp and, with unchecked memory, the
  * memory's base come before the WebAssembly parameters. */
 static uint32_t internal_fixed(const Dcm *d) {
@@ -397,6 +425,10 @@ static void op_block(Fn *fn, CodeReader *r, uint8_t kind) {
   c->results = tmp.results;
   c->height = fn->sh - c->nparams;
   if (kind == CTL_LOOP) {
+    c->at = at;
+    for (uint32_t i = 0; i + 1 < fn->nctl; i++)
+      fn->ctl[i].loops_inside = true;
+    loop_note(fn);
     c->target = fn_block(fn);
     gcc_jit_block_end_with_jump(fn->cur, NULL, c->target);
     fn->cur = c->target;
@@ -454,7 +486,10 @@ static bool op_end(Fn *fn) {
     fn->nctl--;
     return true;
   }
+  bool left_loop = c->kind == CTL_LOOP || c->loops_inside;
   fn->nctl--;
+  if (left_loop)
+    loop_note(fn);
   return false;
 }
 
@@ -509,6 +544,7 @@ static void call_through_entry(Fn *fn, gcc_jit_rvalue *callee, const WasmFuncTyp
   }
   fn_reload_memsize(fn);
   guard_note(fn, true);
+  loop_note(fn);
 }
 
 /* Hot: a call of an internal function, x's (ptr NULL), or the one ptr
@@ -542,6 +578,7 @@ static void call_internal(Fn *fn, uint32_t x, gcc_jit_rvalue *ptr, const WasmFun
   for (uint32_t i = 1; i < nr; i++)
     fn_assign(fn, fn_push(fn, ft->types[np + i]), rv(outs[i]));
   guard_note(fn, false);
+  loop_note(fn);
   free(args);
   free(outs);
 }
@@ -957,6 +994,7 @@ static void emit_stack_checks(Fn *fn) {
                TRAP_STACK_EXHAUSTED);
   }
   guard_note(fn, false);
+  loop_note(fn); /* none: an earlier activation's loop may still be named */
 }
 
 /* The locals' first values: the first `from_slots` from the frame's slots
@@ -1248,6 +1286,7 @@ void jit_define(Dcm *d, uint32_t index) {
     fn.f = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(fn.fn, 1));
   fn.sp = gcc_jit_param_as_rvalue(gcc_jit_function_get_param(fn.fn, 2));
   fn.has_access = body_has_access(&d->m->funcs[index]);
+  fn.has_loops = jit_has_loop(&d->m->funcs[index]);
   gcc_jit_param **params = NULL;
   if (hot) {
     uint32_t np = fn.type->nparams, nr = fn.type->nresults, fixed = internal_fixed(d);
@@ -1321,6 +1360,7 @@ static void emit_osr_prologue(Fn *fn, gcc_jit_rvalue *loop) {
     for (uint32_t h = 0; h < l->height; h++)
       fn_assign(fn, svar(fn, h, l->types[h]),
                 from_slot(fn, rv(slot(fn, fn->sp, base + h)), l->types[h]));
+    store_loop(fn, l->offset);
     gcc_jit_block_end_with_jump(fn->cur, NULL, l->header);
     gcc_jit_rvalue *at = dcm_u32(d, l->offset);
     cases[k] = gcc_jit_context_new_case(d->ctx, at, at, fn->cur);
@@ -1348,6 +1388,7 @@ gcc_jit_function *jit_define_osr(Dcm *d, uint32_t index) {
   fn.f = gcc_jit_param_as_rvalue(ps[1]);
   fn.sp = gcc_jit_param_as_rvalue(ps[2]);
   fn.has_access = body_has_access(&d->m->funcs[index]);
+  fn.has_loops = jit_has_loop(&d->m->funcs[index]);
   frame(&fn);
   if (translate_body(&fn))
     emit_osr_prologue(&fn, gcc_jit_param_as_rvalue(ps[3]));

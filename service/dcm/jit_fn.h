@@ -26,6 +26,8 @@ typedef struct {
   const WasmValType *params, *results;
   gcc_jit_block *target; /* loop: its header; others: the block after end (lazy) */
   gcc_jit_block *else_blk; /* if: where the false branch starts, until `else` */
+  uint32_t at; /* loop: its offset in the body */
+  bool loops_inside; /* a loop opened inside it (the sampler's note follows its end) */
 } Ctl;
 
 /* A loop an OSR entry can start at: its header and the operand stack
@@ -52,6 +54,7 @@ typedef struct Fn {
   gcc_jit_rvalue *t, *f, *sp;
   gcc_jit_rvalue *membase_param;
   bool has_access; /* the body has loads or stores (hot: guard_func stores) */
+  bool has_loops; /* the body has loops (the code keeps compiled_loop current) */
   gcc_jit_param **outs; /* hot internal: results 1.. by pointer */
   gcc_jit_lvalue *inst, *mem0, *membase, *memsize;
   uint32_t nlocals; /* params included */

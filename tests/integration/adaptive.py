@@ -15,6 +15,13 @@ Cases:
   osr       mainloop, whose work is all in loops of main (called once),
             reaches compiled code mid-run: main goes hot, and the
             interpreter counts under half the iterations a cold run does.
+  interim   twophase with a 20 ms period: while the agent waits for its
+            first packages its heat maps go on as interim ones (kilnd's log),
+            and it goes hot all the same, with native's output.
+  compiled-loops
+            mainloop compiled whole before it starts, at warm and at hot:
+            main's samples are its loops' (the code names the loop it is
+            in), in more than one loop, and the output is native's.
   hints     callbacks, whose event loop calls one handler through a table
             nine times in ten: the heat map names that dominant target, kilnd
             compiles hot code with the profile hint, the handler goes hot, and
@@ -175,6 +182,45 @@ def case_osr(e):
     check("the heat map counts the OSR transfers into main's loops", osr, auto.get("regions"))
 
 
+def case_compiled_loops(e):
+    """The sampler charges compiled code's time to its loops too, from
+    where the code says it is: mainloop compiled whole before it starts
+    (--tier warm, hot), so no interpreter frame ever names a loop, and its
+    main still has its samples in its loops."""
+    e.start_kilnd()
+    for tier in ("warm", "hot"):
+        path = os.path.join(e.tmp, f"{tier}.json")
+        p = run_auto(e, "mainloop", [], "--tier", tier, "--heatmap", path, "--service", e.endpoint)
+        same_as_native(e, "mainloop", [], p, f"mainloop, {tier}")
+        regions = [r for r in heat_map(path).get("regions", []) if r.get("name") == "main"]
+        whole = sum(r.get("self_samples", 0) for r in regions if "loop" not in r)
+        loops = sorted((r.get("self_samples", 0), r["loop"]) for r in regions if "loop" in r)
+        print(f"{tier}: main {whole} samples, its loops {loops}")
+        check(f"{tier}: main ran compiled, with samples", whole > 100, regions)
+        # Its loops are nested: each sample is its innermost loop's.
+        check(f"{tier}: most of main's samples are its loops'",
+              sum(n for n, _ in loops) >= 0.8 * whole, (whole, loops))
+        check(f"{tier}: more than one of its loops has samples",
+              sum(1 for n, _ in loops if n) >= 2, loops)
+
+
+def case_interim(e):
+    """While the agent waits for a compile longer than its period, its heat
+    maps go on, as interim ones (kilnd logs them, for the feed, and answers
+    none); the run tiers up all the same, with native's output."""
+    e.start_kilnd()
+    hm_path = os.path.join(e.tmp, "heat.json")
+    # A 20 ms period: twophase's first hot package takes kilnd 150 ms or more.
+    p = run_auto(e, "twophase", ["40"], "--period", "20", "--heatmap", hm_path, "--service",
+                 e.endpoint)
+    same_as_native(e, "twophase", ["40"], p, "twophase, --period 20")
+    log = read(e.log)
+    interim = re.findall(r"interim heat map of \S+ from agent \d+, [1-9]\d* samples", log)
+    print(f"{len(interim)} interim heat maps, {log.count('partition of')} partitions")
+    check("heat maps went out while compiles were awaited", interim, log[-2000:])
+    check("the run went hot all the same", went_hot(heat_map(hm_path)), heat_map(hm_path))
+
+
 def main_index(hm):
     for r in hm.get("regions", []):
         if r.get("name") == "main" and "loop" not in r:
@@ -322,7 +368,7 @@ def main():
         ap.add_argument(flag, required=True)
     ap.add_argument("--sample", action="append", default=[], help="NAME=WASM:NATIVE")
     ap.add_argument("case", choices=["tier-up", "agents", "osr", "hints", "absent", "release",
-                                     "control"])
+                                     "control", "compiled-loops", "interim"])
     opts = ap.parse_args()
     return run_case(opts, globals(), opts.sample)
 

@@ -671,6 +671,43 @@ START_TEST(segment_kept) {
 END_TEST
 #endif
 
+/* An interim heat map (sent while the agent waits for packages) is for the
+ * feed: kilnd neither answers nor partitions it. The same heat map not
+ * interim gets its partition. */
+START_TEST(interim_heat_map) {
+  start((const char *[]){"--workers", "1", NULL});
+  uint8_t hash[32];
+  upload_valid(hash, 7);
+  Kiln__Region region = KILN__REGION__INIT, *regions[] = {&region};
+  region.function_index = 0;
+  region.count = 1000;
+  region.self_samples = 50;
+  region.heat = 1;
+  Kiln__HeatMap hm = KILN__HEAT_MAP__INIT;
+  hm.module_hash = (ProtobufCBinaryData){32, hash};
+  hm.samples = 50;
+  hm.sample_us = 1000;
+  hm.n_regions = 1;
+  hm.regions = regions;
+  hm.interim = true;
+  Kiln__Envelope env = KILN__ENVELOPE__INIT;
+  env.body_case = KILN__ENVELOPE__BODY_HEAT_MAP;
+  env.heat_map = &hm;
+  env.request_id = ++kd.next_id;
+  ck_assert_int_eq(kiln_frame_send(kd.sock, &env, 0), 0);
+  Kiln__Envelope *r = kd_recv(&kd, 500);
+  ck_assert_msg(r == NULL, "kilnd answered an interim heat map (body %d)",
+                r ? (int)r->body_case : 0);
+  assert_alive();
+  ck_assert_int_eq(kd_log_count(&kd, "partition of"), 0);
+  hm.interim = false;
+  r = kd_call(&kd, &env);
+  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PARTITION, "no partition for a heat map");
+  kiln__envelope__free_unpacked(r, NULL);
+  ck_assert(kd_log_has(&kd, "partition of", 2000));
+}
+END_TEST
+
 int main(int argc, char **argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: test_kilnd KILND SAMPLE.wasm\n");
@@ -701,6 +738,7 @@ int main(int argc, char **argv) {
     {"detach", detach},
     {"bad_flags", bad_flags},
     {"joined", joined},
+    {"interim_heat_map", interim_heat_map},
 #if KILND_HAVE_COMPILER
     {"segment_kept", segment_kept},
     {"disk_cache", disk_cache},
