@@ -108,6 +108,20 @@ struct InterpCode {
   InterpWord code[];
 };
 
+/* The index in c->loops of the loop at offset (they are in body order),
+ * or UINT32_MAX (NO_LOOP). Safe in a signal handler. */
+static inline uint32_t interp_loop_at(const InterpCode *c, uint32_t offset) {
+  uint32_t lo = 0, hi = c->nloops;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (c->loops[mid].offset < offset)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < c->nloops && c->loops[lo].offset == offset ? lo : UINT32_MAX;
+}
+
 /* interp.c: the handler address of each OP_*, or NULL when dispatch is a
  * switch (code words then hold OP_* numbers). */
 const void *const *interp_handlers(void);

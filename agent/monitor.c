@@ -105,22 +105,13 @@ static const CodeSpan *code_owner(uintptr_t pc) {
   return NULL;
 }
 
-/* The loop of span's function that compiled code says it runs, by its
- * offset among the loops (sorted: body order), or NO_LOOP. The code may
- * be another function's, inlined here: then its loop is not this one's. */
+/* The loop of span's function that compiled code says it runs, or
+ * NO_LOOP. The code may be another function's, inlined here: then its loop
+ * is not this one's. */
 static uint32_t compiled_loop(const CodeSpan *span, uint64_t at) {
-  const InterpCode *c = atomic_load_explicit(&span->code, memory_order_relaxed);
   if ((uint32_t)(at >> 32) != atomic_load_explicit(&span->index, memory_order_relaxed))
     return NO_LOOP;
-  uint32_t offset = (uint32_t)at, lo = 0, hi = c->nloops;
-  while (lo < hi) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    if (c->loops[mid].offset < offset)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo < c->nloops && c->loops[lo].offset == offset ? lo : NO_LOOP;
+  return interp_loop_at(atomic_load_explicit(&span->code, memory_order_relaxed), (uint32_t)at);
 }
 
 /* --- the signal --------------------------------------------------------- */

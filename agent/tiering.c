@@ -73,6 +73,10 @@ struct Tiering {
    * in compiled code: as counted at the last round, and recent (decayed). */
   uint64_t *seen_self;
   double *recent_self;
+  /* The same for every loop: function i's are from first_loop[i] on. */
+  uint32_t *first_loop;
+  uint64_t *seen_loop;
+  double *recent_loop;
   double *active_s; /* per defined function: uptime when it last ran, or was switched */
   ServiceClient *client;
   bool asked_for_service;
@@ -502,6 +506,12 @@ static bool heat_map_make(Tiering *tg, bool final, HeatMapOut *o) {
     recent_total += tg->recent_self[2 * i];
     if (tg->recent_self[2 * i] >= 0.5)
       tg->active_s[i] = runtime_uptime_s(in->rt);
+    for (uint32_t l = 0; l < p->nloops; l++) {
+      uint32_t k = tg->first_loop[i] + l;
+      uint64_t self = __atomic_load_n(&p->loops[l].self, __ATOMIC_RELAXED);
+      tg->recent_loop[k] = tg->recent_loop[k] * RECENT_DECAY + (double)(self - tg->seen_loop[k]);
+      tg->seen_loop[k] = self;
+    }
   }
   /* Worth sending: self time at all, and some of it since the last heat
    * map (else nothing ran, and nothing is to decide), or, the final one, a
@@ -528,23 +538,26 @@ static bool heat_map_make(Tiering *tg, bool final, HeatMapOut *o) {
       const double *recent = &tg->recent_self[2 * (r->func - wm->nfunc_imports)];
       regions[i].self_samples = (uint64_t)(recent[0] + 0.5);
       regions[i].compiled_samples = (uint64_t)(recent[1] + 0.5);
-    } else {
+    } else if (final) {
       regions[i].self_samples = r->self_samples;
+    } else {
+      uint32_t x = r->func - wm->nfunc_imports;
+      uint32_t l = interp_loop_at(in->module->code[x], r->loop);
+      regions[i].self_samples =
+          l == NO_LOOP ? 0 : (uint64_t)(tg->recent_loop[tg->first_loop[x] + l] + 0.5);
     }
-    regions[i].heat = r->heat;
     regions[i].tier = proto_tier(r->tier);
     regions[i].osr_entries = r->osr_entries;
     rp[i] = &regions[i];
   }
-  /* A function's heat goes with the self time it is sent with (the
-   * recent, but for the final map): relative to the hottest of those. */
+  /* A region's heat goes with the self time it is sent with (the recent,
+   * but for the final map): relative to the hottest function's. */
   uint64_t hottest = 0;
   for (size_t i = 0; i < h->nregions; i++)
     if (!regions[i].is_loop && regions[i].self_samples > hottest)
       hottest = regions[i].self_samples;
   for (size_t i = 0; i < h->nregions; i++)
-    if (!regions[i].is_loop)
-      regions[i].heat = hottest ? (double)regions[i].self_samples / (double)hottest : 0;
+    regions[i].heat = hottest ? (double)regions[i].self_samples / (double)hottest : 0;
   Kiln__HeatMap *hm = &o->hm;
   kiln__heat_map__init(hm);
   hm->module_hash.data = (uint8_t *)in->module->wasm->hash;
@@ -691,12 +704,23 @@ kiln_status kiln_instance_adapt(kiln_instance *in, const kiln_adapt_config *cfg)
   uint64_t *seen = calloc(2 * ndef, sizeof *seen);
   double *recent = calloc(2 * ndef, sizeof *recent);
   double *active = calloc(ndef, sizeof *active);
-  if (!tg || !changes || !seen || !recent || !active) {
+  uint32_t *first_loop = calloc(ndef, sizeof *first_loop);
+  size_t nloops = 0;
+  for (size_t i = 0; first_loop && i + 1 < ndef; i++) {
+    first_loop[i] = (uint32_t)nloops;
+    nloops += in->module->prof[i].nloops;
+  }
+  uint64_t *seen_loop = calloc(nloops + 1, sizeof *seen_loop);
+  double *recent_loop = calloc(nloops + 1, sizeof *recent_loop);
+  if (!tg || !changes || !seen || !recent || !active || !first_loop || !seen_loop || !recent_loop) {
     free(tg);
     free(changes);
     free(seen);
     free(recent);
     free(active);
+    free(first_loop);
+    free(seen_loop);
+    free(recent_loop);
     runtime_error(in->rt, "%s: out of memory", in->name);
     return KILN_ERROR;
   }
@@ -705,6 +729,9 @@ kiln_status kiln_instance_adapt(kiln_instance *in, const kiln_adapt_config *cfg)
   tg->seen_self = seen;
   tg->recent_self = recent;
   tg->active_s = active;
+  tg->first_loop = first_loop;
+  tg->seen_loop = seen_loop;
+  tg->recent_loop = recent_loop;
   if (cfg)
     tg->cfg = *cfg;
   if (!tg->cfg.warmup_ms)
@@ -771,6 +798,9 @@ void tiering_free(Instance *in) {
   free(tg->seen_self);
   free(tg->recent_self);
   free(tg->active_s);
+  free(tg->first_loop);
+  free(tg->seen_loop);
+  free(tg->recent_loop);
   pthread_mutex_destroy(&tg->lock);
   pthread_cond_destroy(&tg->wake);
   free(tg);

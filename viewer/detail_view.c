@@ -18,6 +18,7 @@
 /* Callers and callees listed, heaviest first; branches, busiest first. */
 #define EDGES_SHOWN 5
 #define BRANCHES_SHOWN 3
+#define LOOPS_SHOWN 4
 #define PACKAGES_SHOWN 3 /* newest first */
 
 struct _KvDetailView {
@@ -114,14 +115,18 @@ static void refresh(KvDetailView *self) {
   g_free(t);
 
   GString *s = g_string_new(NULL);
-  for (size_t i = 0; i < f->n_loops; i++) {
-    const KvLoop *l = &f->loops[i];
-    g_string_append_printf(s, "%sat +%u: %llu iterations (back-edges), heat %.2f", i ? "\n" : "",
-                           l->offset, (unsigned long long)l->iterations, l->heat);
+  size_t order[LOOPS_SHOWN], shown = kv_function_busiest_loops(f, order, LOOPS_SHOWN);
+  for (size_t i = 0; i < shown; i++) {
+    const KvLoop *l = &f->loops[order[i]];
+    /* Compiled code counts no iterations: theirs are the interpreter's. */
+    g_string_append_printf(s, "%sat +%u: heat %.2f, %llu iterations interpreted", i ? "\n" : "",
+                           l->offset, l->heat, (unsigned long long)l->iterations);
     if (l->osr_entries)
       g_string_append_printf(s, ", %llu OSR entr%s", (unsigned long long)l->osr_entries,
                              l->osr_entries == 1 ? "y" : "ies");
   }
+  if (f->n_loops > shown)
+    g_string_append_printf(s, "\nand %zu more, less busy", f->n_loops - shown);
   gtk_label_set_text(self->loops, s->len ? s->str : "none ran");
   g_string_truncate(s, 0);
   for (size_t i = 0; i < f->n_branches && i < BRANCHES_SHOWN; i++) {
@@ -155,8 +160,7 @@ static void refresh(KvDetailView *self) {
     if (st->why && *st->why)
       g_string_append_printf(s, " (%s)", st->why);
   }
-  gtk_label_set_text(self->history,
-                     s->len ? s->str : "no change seen (this agent may not report tier changes)");
+  gtk_label_set_text(self->history, s->len ? s->str : "none seen since the viewer started");
   g_string_truncate(s, 0);
   const KvPackage *pkgs[PACKAGES_SHOWN];
   size_t npkgs = kv_heat_model_packages_of(self->model, f->index, pkgs, PACKAGES_SHOWN);

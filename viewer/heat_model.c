@@ -345,3 +345,27 @@ void kv_heat_model_summary(KvHeatModel *self, KvHeatSummary *out) {
 guint64 kv_heat_model_generation(KvHeatModel *self) {
   return self->generation;
 }
+
+static bool busier_loop(const KvLoop *a, const KvLoop *b) {
+  if (a->self_samples != b->self_samples)
+    return a->self_samples > b->self_samples;
+  if (a->iterations != b->iterations)
+    return a->iterations > b->iterations;
+  return a->offset < b->offset;
+}
+
+size_t kv_function_busiest_loops(const KvFunction *f, size_t *order, size_t max) {
+  size_t n = 0;
+  /* An insertion into the first max: a function has a few dozen loops. */
+  for (size_t i = 0; i < f->n_loops; i++) {
+    size_t at = n < max ? n++ : max;
+    while (at > 0 && busier_loop(&f->loops[i], &f->loops[order[at - 1]])) {
+      if (at < max)
+        order[at] = order[at - 1];
+      at--;
+    }
+    if (at < max)
+      order[at] = i;
+  }
+  return n;
+}

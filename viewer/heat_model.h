@@ -119,6 +119,10 @@ const char *kv_heat_model_name(KvHeatModel *self, uint32_t index, char *buf, siz
 
 const KvEdge *kv_heat_model_edges(KvHeatModel *self, size_t *n);
 
+/* Up to max of f's loops, busiest first (self time, then iterations):
+ * their indices in f->loops, in order; returns how many. */
+size_t kv_function_busiest_loops(const KvFunction *f, size_t *order, size_t max);
+
 typedef struct {
   uint64_t samples; /* all CPU-time samples of the run */
   uint32_t sample_us;

@@ -15,6 +15,7 @@
 #include "treemap.h"
 
 #define LEGEND_H 30.0
+#define TIP_LOOPS 3 /* the busiest, in a cell's tooltip */
 /* Below this a cell is too small to point at or label: grouped instead. */
 #define MIN_CELL_AREA (38.0 * 22.0)
 #define BADGE 14.0
@@ -401,9 +402,12 @@ static gboolean on_query_tooltip(GtkWidget *widget, int x, int y, gboolean keybo
                            kv_heat_model_name(self->model, f->index, buf, sizeof buf), f->index,
                            kiln_tier_name(f->tier), f->heat, f->share * 100,
                            (unsigned long long)f->calls);
-    for (size_t i = 0; i < f->n_loops; i++)
-      g_string_append_printf(s, "\nloop at +%u: %llu iterations, heat %.2f", f->loops[i].offset,
-                             (unsigned long long)f->loops[i].iterations, f->loops[i].heat);
+    size_t order[TIP_LOOPS], shown = kv_function_busiest_loops(f, order, TIP_LOOPS);
+    for (size_t i = 0; i < shown; i++)
+      g_string_append_printf(s, "\nloop at +%u: heat %.2f", f->loops[order[i]].offset,
+                             f->loops[order[i]].heat);
+    if (f->n_loops > shown)
+      g_string_append_printf(s, "\nand %zu more loops", f->n_loops - shown);
     if (f->reason)
       g_string_append_printf(s, "\npartition: %s, %s", kiln_tier_name(f->placed), f->reason);
   }

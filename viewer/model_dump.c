@@ -57,6 +57,15 @@ static json_object *agent_json(KvAgent *a) {
     json_object_object_add(e, "share", json_object_new_double(f[k]->share));
     json_object_object_add(e, "calls", json_object_new_uint64(f[k]->calls));
     json_object_object_add(e, "loops", json_object_new_int64((int64_t)f[k]->n_loops));
+    size_t busiest;
+    if (kv_function_busiest_loops(f[k], &busiest, 1)) {
+      const KvLoop *l = &f[k]->loops[busiest];
+      json_object *b = json_object_new_object();
+      json_object_object_add(b, "offset", json_object_new_int64(l->offset));
+      json_object_object_add(b, "self_samples", json_object_new_uint64(l->self_samples));
+      json_object_object_add(b, "heat", json_object_new_double(l->heat));
+      json_object_object_add(e, "busiest_loop", b);
+    }
     json_object_object_add(e, "history", json_object_new_int64((int64_t)f[k]->n_history));
     json_object_object_add(e, "tier_changes", json_object_new_int64((int64_t)f[k]->n_steps));
     json_object_object_add(e, "branches", json_object_new_int64((int64_t)f[k]->n_branches));

@@ -302,6 +302,14 @@ def case_control(e):
     check("compiled functions name the packages that compiled them, of their tier",
           any(f["tier"] == p["tier"] and p["segment"].endswith(".so") for f, p in compiled),
           [(f.get("name"), f["tier"], f.get("packages")) for a in shown for f in a["functions"]])
+    # The sampler charges compiled loops too, and the agent sends their
+    # recent self time with the functions'.
+    looped = [(f.get("name"), f["heat"], f["busiest_loop"]) for a in shown
+              for f in a["functions"] if f["tier"] != "cold" and f.get("busiest_loop")]
+    check("a compiled function's busiest loop has recent self time",
+          any(b["self_samples"] > 0 and b["heat"] > 0 for _, _, b in looped), looped)
+    check("a loop is never hotter than its function (both recent)",
+          all(b["heat"] <= heat + 1e-6 for _, heat, b in looped), looped)
     check("placements carry kilnd's reasons",
           any(f.get("reason") for a in news for f in a["functions"]), news[:1])
     timeline = m.get("timeline", [])

@@ -552,6 +552,31 @@ START_TEST(test_timeline_bounded) {
 }
 END_TEST
 
+/* The detail pane and the tooltip show a function's busiest loops first:
+ * by self time, then iterations (an interpreted loop's only count). */
+START_TEST(test_busiest_loops) {
+  KvLoop loops[] = {
+      {.offset = 10, .iterations = 5, .self_samples = 0},
+      {.offset = 20, .iterations = 900, .self_samples = 40},
+      {.offset = 30, .iterations = 7, .self_samples = 0},
+      {.offset = 40, .iterations = 100, .self_samples = 60},
+      {.offset = 50, .iterations = 1000, .self_samples = 40},
+  };
+  KvFunction f = {.loops = loops, .n_loops = 5};
+  size_t order[5];
+  ck_assert_uint_eq(kv_function_busiest_loops(&f, order, 5), 5);
+  const uint32_t want[] = {40, 50, 20, 30, 10};
+  for (size_t i = 0; i < 5; i++)
+    ck_assert_uint_eq(loops[order[i]].offset, want[i]);
+  ck_assert_uint_eq(kv_function_busiest_loops(&f, order, 2), 2);
+  ck_assert_uint_eq(loops[order[0]].offset, 40);
+  ck_assert_uint_eq(loops[order[1]].offset, 50);
+  ck_assert_uint_eq(kv_function_busiest_loops(&f, order, 0), 0);
+  f.n_loops = 0;
+  ck_assert_uint_eq(kv_function_busiest_loops(&f, order, 5), 0);
+}
+END_TEST
+
 Suite *models_suite(void) {
   Suite *s = suite_create("models");
   TCase *tc = tcase_create("feed");
@@ -561,6 +586,7 @@ Suite *models_suite(void) {
   tcase_add_test(tc, test_agents_come_and_go);
   tcase_add_test(tc, test_compiles_controls_errors);
   tcase_add_test(tc, test_timeline_bounded);
+  tcase_add_test(tc, test_busiest_loops);
   suite_add_tcase(s, tc);
   return s;
 }
