@@ -35,7 +35,8 @@
 
 #include "kilnd.h"
 
-/* Coverage a start partition's warm tier reaches at least. */
+/* Coverage a start partition's hot and warm tiers reach at least. */
+#define START_HOT_COVERAGE 0.95
 #define START_WARM_COVERAGE 0.995
 
 /* Agents' partitions remembered; the oldest is forgotten past this. */
@@ -689,7 +690,13 @@ static void log_partition(const WasmModule *m, uint32_t agent, const Kiln__HeatM
 static void start_settings(const PartConfig *cfg, PartConfig *start_cfg, PartCost *start_cost) {
   part_cost_default(start_cost);
   *start_cfg = *cfg;
-  if (start_cfg->policy == PART_POLICY_COVERAGE && start_cfg->warm < START_WARM_COVERAGE)
+  if (start_cfg->policy != PART_POLICY_COVERAGE)
+    return;
+  /* Hot too: a function a run spends 5% in and that stays warm, called
+   * from hot code and calling it, cost a later twophase a fifth. */
+  if (start_cfg->hot < START_HOT_COVERAGE)
+    start_cfg->hot = START_HOT_COVERAGE;
+  if (start_cfg->warm < START_WARM_COVERAGE)
     start_cfg->warm = START_WARM_COVERAGE;
 }
 
