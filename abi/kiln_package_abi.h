@@ -165,8 +165,9 @@ enum { KILN_ABI_IMPORTS(KILN_IMP_INDEX, ABI_T_CODE) KILN_IMP_COUNT };
 #define KILN_ABI_THREAD_NATIVE_LIMIT 32 /* uintptr_t, read as uint64_t */
 #define KILN_ABI_THREAD_GUARD_INST 568 /* Instance *, written volatile */
 #define KILN_ABI_THREAD_GUARD_FUNC 576 /* uint32_t, written volatile */
-/* uint64_t, written volatile: the loop compiled code runs in, for the
- * sampler, as KILN_ABI_COMPILED_LOOP(function index, the loop's offset). */
+/* uint64_t: the loop compiled code runs in, for the sampler, as
+ * KILN_ABI_COMPILED_LOOP(function index, the loop's offset); each store
+ * is kept where it is written by an empty volatile asm reading it. */
 #define KILN_ABI_THREAD_COMPILED_LOOP 584
 #define KILN_ABI_COMPILED_LOOP(index, offset) ((uint64_t)(index) << 32 | (uint32_t)(offset))
 /* Its offset outside every loop of the function. */

@@ -105,18 +105,25 @@ static kiln_status recv_reply(ServiceClient *c, uint64_t lo, uint64_t hi, uint64
   }
 }
 
-/* Sends req and waits for its reply, which must have body `want` (any body
- * when want is KILN__ENVELOPE__BODY__NOT_SET). */
-static kiln_status call(ServiceClient *c, Kiln__Envelope *req, int want, int timeout_ms,
-                        Kiln__Envelope **out, char *err, size_t n) {
+/* Sends req with the next request id. */
+static kiln_status send_request(ServiceClient *c, Kiln__Envelope *req, char *err, size_t n) {
   req->request_id = ++c->next_id;
   if (kiln_frame_send(c->sock, req, 0) != 0) {
     snprintf(err, n, "cannot send to kilnd at %s: %s", c->endpoint, zmq_strerror(errno));
     return KILN_UNAVAILABLE;
   }
+  return KILN_OK;
+}
+
+/* Sends req and waits for its reply, which must have body `want` (any body
+ * when want is KILN__ENVELOPE__BODY__NOT_SET). */
+static kiln_status call(ServiceClient *c, Kiln__Envelope *req, int want, int timeout_ms,
+                        Kiln__Envelope **out, char *err, size_t n) {
+  kiln_status st = send_request(c, req, err, n);
+  if (st != KILN_OK)
+    return st;
   uint64_t rid;
-  kiln_status st =
-      recv_reply(c, req->request_id, req->request_id, &rid, timeout_ms, NULL, out, err, n);
+  st = recv_reply(c, req->request_id, req->request_id, &rid, timeout_ms, NULL, out, err, n);
   if (st == KILN_OK && want != KILN__ENVELOPE__BODY__NOT_SET && (int)(*out)->body_case != want) {
     snprintf(err, n, "kilnd at %s answered with an unexpected message", c->endpoint);
     kiln__envelope__free_unpacked(*out, NULL);
@@ -319,12 +326,7 @@ kiln_status service_send_heat_map(ServiceClient *c, Kiln__HeatMap *hm, char *err
   Kiln__Envelope req = KILN__ENVELOPE__INIT;
   req.body_case = KILN__ENVELOPE__BODY_HEAT_MAP;
   req.heat_map = hm;
-  req.request_id = ++c->next_id;
-  if (kiln_frame_send(c->sock, &req, 0) != 0) {
-    snprintf(err, n, "cannot send to kilnd at %s: %s", c->endpoint, zmq_strerror(errno));
-    return KILN_UNAVAILABLE;
-  }
-  return KILN_OK;
+  return send_request(c, &req, err, n);
 }
 
 kiln_status service_compile_each(ServiceClient *c, const WasmModule *m, const ServiceJob *jobs,
@@ -354,11 +356,8 @@ kiln_status service_compile_each(ServiceClient *c, const WasmModule *m, const Se
     Kiln__Envelope req = KILN__ENVELOPE__INIT;
     req.body_case = KILN__ENVELOPE__BODY_COMPILE_REQUEST;
     req.compile_request = &cr;
-    req.request_id = ++c->next_id;
-    if (kiln_frame_send(c->sock, &req, 0) != 0) {
-      snprintf(err, n, "cannot send to kilnd at %s: %s", c->endpoint, zmq_strerror(errno));
-      return KILN_UNAVAILABLE;
-    }
+    if ((st = send_request(c, &req, err, n)) != KILN_OK)
+      return st;
   }
   uint64_t last = c->next_id;
   for (size_t left = njobs; left > 0; left--) {

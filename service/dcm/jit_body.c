@@ -190,8 +190,8 @@ static void store_loop(Fn *fn, uint32_t at) {
 
 /* Names the innermost loop open here: at entry, on entering a loop, after
  * the end of a construct with loops inside, after calls (whose loops were
- * named last). Never at a loop's header: a volatile store in the loop
- * would keep gcc from vectorising it. */
+ * named last). Never at a loop's header: the store and its asm in the
+ * loop would keep gcc from vectorising it. */
 static void loop_note(Fn *fn) {
   uint32_t at = KILN_ABI_NO_LOOP;
   for (uint32_t i = fn->nctl; i-- > 0 && at == KILN_ABI_NO_LOOP;)
