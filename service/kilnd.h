@@ -226,6 +226,15 @@ void adapt_on_partition_request(Broker *b, const uint8_t *id, size_t idlen,
                                 const Kiln__Envelope *req);
 void adapt_free(Broker *b);
 
+/* kept.c: each module's kept heat map, for its next run's start; ready:
+ * the last one whose start partition was found all compiled. */
+bool kept_exists(const Broker *b, const uint8_t hash[32]);
+void kept_write(const Broker *b, const Kiln__HeatMap *hm, bool ready);
+Kiln__HeatMap *kept_read(const Broker *b, const uint8_t hash[32], bool ready); /* or NULL */
+/* What hm, a run's final heat map, could not see, from old (kept before;
+ * what is left of it is still old's to free). */
+void kept_carry_unseen(Kiln__HeatMap *hm, Kiln__HeatMap *old, uint32_t nfuncs);
+
 /* feed.c: nothing here waits; without a feed every call is a no-op, but
  * the compile counts behind ServiceStats are kept either way. */
 int feed_open(Broker *b, const char *endpoint); /* -1 after the error line */

@@ -708,6 +708,125 @@ START_TEST(interim_heat_map) {
 }
 END_TEST
 
+/* (module (func (export "f") (result i32) call 1 call 2 i32.add)
+ *         (func (result i32) i32.const 42) (func (result i32) i32.const 7)) */
+static const uint8_t caller_bytes[] = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, /* header */
+    0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, /* type: () -> i32 */
+    0x03, 0x04, 0x03, 0x00, 0x00, 0x00, /* funcs 0, 1, 2: type 0 */
+    0x07, 0x05, 0x01, 0x01, 'f',  0x00, 0x00, /* export "f" */
+    0x0a, 0x13, 0x03, 0x07, 0x00, 0x10, 0x01, 0x10, 0x02, 0x6a, 0x0b, /* call 1, call 2 */
+    0x04, 0x00, 0x41, 0x2a, 0x0b, 0x04, 0x00, 0x41, 0x07, 0x0b, /* 42; 7 */
+};
+
+/* A final heat map of functions 0, 1, 2 (count 0 and no samples: not in
+ * it); edge: 0 calls 1 that many times (0: none). Returns the start
+ * partition kilnd answers with. */
+static Kiln__Envelope *final_heat_map(const uint8_t hash[32], const uint64_t samples[3],
+                                      const uint64_t counts[3], const Kiln__Tier tiers[3],
+                                      uint64_t edge) {
+  Kiln__Region r[3], *regions[3];
+  size_t n = 0;
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < 3; i++) {
+    if (!samples[i] && !counts[i])
+      continue;
+    kiln__region__init(&r[n]);
+    r[n].function_index = i;
+    r[n].count = counts[i];
+    r[n].self_samples = samples[i];
+    r[n].tier = tiers[i];
+    total += samples[i];
+    regions[n] = &r[n];
+    n++;
+  }
+  Kiln__CallEdge e = KILN__CALL_EDGE__INIT, *edges[] = {&e};
+  e.caller = 0, e.callee = 1, e.count = edge;
+  Kiln__HeatMap hm = KILN__HEAT_MAP__INIT;
+  hm.module_hash = (ProtobufCBinaryData){32, (uint8_t *)hash};
+  hm.samples = total;
+  hm.sample_us = 1000;
+  hm.n_regions = n;
+  hm.regions = regions;
+  hm.n_edges = edge ? 1 : 0;
+  hm.edges = edges;
+  hm.final = true;
+  Kiln__Envelope env = KILN__ENVELOPE__INIT;
+  env.body_case = KILN__ENVELOPE__BODY_HEAT_MAP;
+  env.heat_map = &hm;
+  Kiln__Envelope *reply = kd_call(&kd, &env);
+  ck_assert_msg(reply && reply->body_case == KILN__ENVELOPE__BODY_PARTITION,
+                "no start partition for a final heat map");
+  return reply;
+}
+
+/* The placement of func in a partition reply; fails without one. */
+static const Kiln__Placement *placement(const Kiln__Envelope *r, uint32_t func) {
+  for (size_t i = 0; i < r->partition->n_placements; i++)
+    if (r->partition->placements[i]->function_index == func)
+      return r->partition->placements[i];
+  ck_abort_msg("function %u is not in the start partition", func);
+  return NULL;
+}
+
+/* The heat map kilnd keeps for a module's next run keeps what a run could
+ * not see: a callee inlined into hot code from the run's start has no
+ * region of its own and its compiled caller no edge, and it still starts
+ * hot next time (by the edge kept from the run before). And a function
+ * near a threshold keeps the tier the run ended with (hysteresis). */
+START_TEST(kept_heat_map) {
+  start((const char *[]){"--workers", "1", NULL});
+  Kiln__Envelope *r = kd_upload(&kd, caller_bytes, sizeof caller_bytes);
+  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_MODULE_ACK, "no ModuleAck");
+  uint8_t hash[32];
+  memcpy(hash, r->module_ack->module_hash.data, 32);
+  kiln__envelope__free_unpacked(r, NULL);
+  const Kiln__Tier cold = KILN__TIER__TIER_COLD, hot = KILN__TIER__TIER_HOT,
+                   warm = KILN__TIER__TIER_WARM;
+
+  /* A first run, interpreted: 1 is inlined into its hot caller. */
+  r = final_heat_map(hash, (uint64_t[]){95, 5, 0}, (uint64_t[]){10, 100000, 0},
+                     (Kiln__Tier[]){cold, cold, cold}, 100000);
+  ck_assert_int_eq(placement(r, 1)->tier, hot);
+  kiln__envelope__free_unpacked(r, NULL);
+
+  /* A run that started with 1 inlined into 0: no trace of 1. */
+  r = final_heat_map(hash, (uint64_t[]){100, 0, 0}, (uint64_t[]){0, 0, 0},
+                     (Kiln__Tier[]){hot, hot, cold}, 0);
+  ck_assert_int_eq(placement(r, 0)->tier, hot);
+  const Kiln__Placement *p = placement(r, 1);
+  ck_assert_msg(p->tier == hot && strstr(p->reason, "inlined into hot caller 0"),
+                "the unseen callee starts %d (%s)", (int)p->tier, p->reason);
+  kiln__envelope__free_unpacked(r, NULL);
+
+  /* The next run asks for the same start. */
+  Kiln__PartitionRequest pr = KILN__PARTITION_REQUEST__INIT;
+  pr.module_hash = (ProtobufCBinaryData){32, hash};
+  Kiln__Envelope env = KILN__ENVELOPE__INIT;
+  env.body_case = KILN__ENVELOPE__BODY_PARTITION_REQUEST;
+  env.partition_request = &pr;
+  r = kd_call(&kd, &env);
+  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PARTITION, "no start partition");
+  ck_assert_int_eq(placement(r, 1)->tier, hot);
+  kiln__envelope__free_unpacked(r, NULL);
+
+  /* 2 ran warm, 0.4% of the run: under the 0.5% that would make it warm
+   * from scratch, but within hysteresis of it; and cold at the end of
+   * the run, it starts cold. */
+  for (int ran_warm = 1; ran_warm >= 0; ran_warm--) {
+    r = final_heat_map(hash, (uint64_t[]){1000, 0, 4}, (uint64_t[]){0, 0, 0},
+                       (Kiln__Tier[]){hot, hot, ran_warm ? warm : cold}, 0);
+    p = placement(r, 2);
+    if (ran_warm)
+      ck_assert_msg(p->tier == warm && strstr(p->reason, "kept warm"), "2 starts %d (%s)",
+                    (int)p->tier, p->reason);
+    else
+      ck_assert_msg(p->tier == cold, "2 starts %d (%s)", (int)p->tier, p->reason);
+    kiln__envelope__free_unpacked(r, NULL);
+  }
+}
+END_TEST
+
 int main(int argc, char **argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: test_kilnd KILND SAMPLE.wasm\n");
@@ -739,6 +858,7 @@ int main(int argc, char **argv) {
     {"bad_flags", bad_flags},
     {"joined", joined},
     {"interim_heat_map", interim_heat_map},
+    {"kept_heat_map", kept_heat_map},
 #if KILND_HAVE_COMPILER
     {"segment_kept", segment_kept},
     {"disk_cache", disk_cache},
