@@ -21,8 +21,9 @@
 /* The generation of the code this compiler writes. Raised with every change
  * to the generated code. 2: hot code without bounds checks (guard pages).
  * 4: hot call_indirect calls a target of its package natively.
- * 5: an OSR entry entered at KILN_ABI_OSR_TOP is a call (osr_body). */
-#define DCM_CODEGEN_VERSION 5
+ * 5: an OSR entry entered at KILN_ABI_OSR_TOP is a call (osr_body).
+ * 6: linked without the C runtime (libc binds at dlopen). */
+#define DCM_CODEGEN_VERSION 6
 
 typedef enum {
   DCM_WARM, /* -O1: each function calls others through the instance's table */
