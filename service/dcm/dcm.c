@@ -496,8 +496,8 @@ static void set_options(Dcm *d) {
 #endif
   /* No C runtime: a package has no constructors, and the libc functions
    * it calls (memmove, memset) bind to the agent's at dlopen, as libc is
-   * in every process. Linking libc's script and start files cost about
-   * 20 ms of each package's compile, a tenth of twophase's time to hot.
+   * in every process. Linking libc's script and start files took 5 to
+   * 10 ms of each package's compile.
    * libgcc stays, for the helpers gcc may call (__popcountdi2 on baseline
    * x86-64); ceil, floor, trunc and rint are libm calls there. */
   gcc_jit_context_add_driver_option(c, "-nostdlib");
