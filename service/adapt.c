@@ -279,11 +279,10 @@ void adapt_free(Broker *b) {
 }
 
 /* The heat map's functions, for the engine. False: a region names a
- * function the module does not define. */
-/* hm's functions for the engine. A start's (not live) run from the top,
+ * function the module does not define. A start's (not live) run begins
  * interpreted: none has code yet. Its time is the last run's as it came
- * (measured: weighting compiled time as a live partition does leaves more
- * of a later SQLite run interpreted, 3.8 to 5.0 s against 2.8 to 3.6). */
+ * (measured: weighting compiled time as a live partition does left more of
+ * a later SQLite run interpreted, 3.8 to 5.0 s against 2.8 to 3.6). */
 static bool heat_funcs(const WasmModule *m, const Kiln__HeatMap *hm, bool live, PartFunc *out,
                        size_t *n, char *err, size_t errlen) {
   *n = 0;
@@ -666,11 +665,13 @@ static void log_partition(const WasmModule *m, uint32_t agent, const Kiln__HeatM
          p->n_placements - count[KILN__TIER__TIER_HOT] - count[KILN__TIER__TIER_WARM], p->n_jobs);
 }
 
-/* A start partition's settings: a function of the kept heat map alone (no
- * history but the tiers it ended with, no calibration), so that the one kilnd compiles when a run
- * ends is the one the next run asks for, and finds cached. And it reaches further: a whole run's
- * heat map names what a run needs, and compiling it costs the next run nothing (it is done as this
- * one ends); what stays cold costs that run twenty times its native time. */
+/* A start partition's settings: a function of the kept heat map alone
+ * (the tiers its run ended with are in it; no calibration), so that the
+ * one kilnd compiles when a run ends is the one the next run asks for,
+ * and finds cached. And it reaches further: a whole run's heat map names
+ * what a run needs, and compiling it costs the next run nothing (it is
+ * done as this one ends); what stays cold costs that run twenty times its
+ * native time. */
 static void start_settings(const PartConfig *cfg, PartConfig *start_cfg, PartCost *start_cost) {
   part_cost_default(start_cost);
   *start_cfg = *cfg;
