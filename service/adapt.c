@@ -279,10 +279,10 @@ void adapt_free(Broker *b) {
 }
 
 /* The heat map's functions, for the engine. False: a region names a
- * function the module does not define. A start's (not live) run begins
- * interpreted: none has code yet. Its time is the last run's as it came
- * (measured: weighting compiled time as a live partition does left more of
- * a later SQLite run interpreted, 3.8 to 5.0 s against 2.8 to 3.6). */
+ * function the module does not define. A start's (not live) time is the
+ * last run's as it came (measured: weighting compiled time as a live
+ * partition does left more of a later SQLite run interpreted, 3.8 to 5.0 s
+ * against 2.8 to 3.6). */
 static bool heat_funcs(const WasmModule *m, const Kiln__HeatMap *hm, bool live, PartFunc *out,
                        size_t *n, char *err, size_t errlen) {
   *n = 0;
@@ -305,7 +305,7 @@ static bool heat_funcs(const WasmModule *m, const Kiln__HeatMap *hm, bool live, 
         .calls = r->count,
         .self_samples = live ? interpreter_equivalent(r) : r->self_samples,
         .code_bytes = (uint32_t)m->funcs[x].body_len,
-        .current = live ? part_tier(r->tier) : PART_COLD,
+        .current = part_tier(r->tier),
     };
   }
   return true;
@@ -313,11 +313,6 @@ static bool heat_funcs(const WasmModule *m, const Kiln__HeatMap *hm, bool live, 
 
 static int by_func(const void *a, const void *b) {
   uint32_t x = ((const PartFunc *)a)->func, y = ((const PartFunc *)b)->func;
-  return x < y ? -1 : x > y;
-}
-
-static int by_decision(const void *a, const void *b) {
-  uint32_t x = ((const PartDecision *)a)->func, y = ((const PartDecision *)b)->func;
   return x < y ? -1 : x > y;
 }
 
@@ -511,31 +506,26 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
     free(funcs);
     return false;
   }
+  qsort(funcs, n, sizeof *funcs, by_func);
   /* A start's previous partition is the tiers the last run ended with, so
    * that hysteresis keeps a function near a threshold where it was: else
    * one start leaves it out, the run after puts it back, and so on, each
-   * change a new package to compile. */
+   * change a new package to compile. The run itself begins interpreted. */
   Partition ran = {0};
-  if (!live && !(ran.funcs = calloc(n + 1, sizeof *ran.funcs))) {
-    free(funcs);
-    snprintf(err, errlen, "out of memory");
-    return false;
-  }
-  for (size_t i = 0; !live && i < hm->n_regions; i++)
-    if (!hm->regions[i]->is_loop)
-      ran.funcs[ran.nfuncs++] = (PartDecision){.func = hm->regions[i]->function_index,
-                                               .tier = part_tier(hm->regions[i]->tier)};
-  if (!live) {
-    qsort(ran.funcs, ran.nfuncs, sizeof *ran.funcs, by_decision);
-    prev = &ran;
-  }
-  /* Edges as they come: the engine ignores ends it does not know. */
   PartEdge *edges = calloc(hm->n_edges + 1, sizeof *edges);
-  if (!edges) {
+  if (!edges || (!live && !(ran.funcs = calloc(n + 1, sizeof *ran.funcs)))) {
     free(funcs);
+    free(edges);
     snprintf(err, errlen, "out of memory");
     return false;
   }
+  for (size_t i = 0; !live && i < n; i++) {
+    ran.funcs[ran.nfuncs++] = (PartDecision){.func = funcs[i].func, .tier = funcs[i].current};
+    funcs[i].current = PART_COLD;
+  }
+  if (!live)
+    prev = &ran;
+  /* Edges as they come: the engine ignores ends it does not know. */
   for (size_t i = 0; i < hm->n_edges; i++)
     edges[i] = (PartEdge){hm->edges[i]->caller, hm->edges[i]->callee, hm->edges[i]->count};
   PartHeatMap in = {.funcs = funcs, .nfuncs = n, .edges = edges, .nedges = hm->n_edges};
@@ -547,7 +537,6 @@ static bool compute(const WasmModule *m, const Kiln__HeatMap *hm, const PartConf
     snprintf(err, errlen, "the partitioning engine refused the heat map");
     return false;
   }
-  qsort(funcs, n, sizeof *funcs, by_func);
 
   /* The message: placements, then the jobs with their function sets. */
   Kiln__Placement *pl = calloc(part->nfuncs + 1, sizeof *pl);
