@@ -734,19 +734,179 @@ static void send_partition(Broker *b, const uint8_t *id, size_t idlen, uint64_t 
   }
 }
 
-/* Runs the engine on hm for agent module a and answers with the partition. */
+/* Runs the engine on hm, a running program's, for agent module a and
+ * answers with the partition. */
 static void partition_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid,
-                            const WasmModule *m, const Kiln__HeatMap *hm, AgentModule *a,
-                            bool start) {
+                            const WasmModule *m, const Kiln__HeatMap *hm, AgentModule *a) {
   Partition part;
   Kiln__Partition *reply;
   char err[256];
-  if (!partition_of(b, m, hm, a, start, &part, &reply, err, sizeof err)) {
+  if (!partition_of(b, m, hm, a, false, &part, &reply, err, sizeof err)) {
     kd_log("refused a heat map: %s", err);
     broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST, "%s", err);
     return;
   }
-  send_partition(b, id, idlen, rid, m, hm, a, start, part, reply);
+  send_partition(b, id, idlen, rid, m, hm, a, false, part, reply);
+}
+
+/* A start partition: the kept heat map it comes from (NULL: none, so
+ * nothing compiled) and the engine's answer. */
+typedef struct {
+  Kiln__HeatMap *hm;
+  Partition part;
+  Kiln__Partition *reply;
+} Start;
+
+typedef enum { START_COMPILED, START_COMPILING, START_MISSING } StartState;
+
+/* A heat map of m with nothing in it: a start partition compiles nothing. */
+static Kiln__HeatMap empty_heat_map(const WasmModule *m) {
+  Kiln__HeatMap none = KILN__HEAT_MAP__INIT;
+  none.module_hash.data = (uint8_t *)m->hash;
+  none.module_hash.len = 32;
+  return none;
+}
+
+static void start_free(Start *s) {
+  if (s->hm)
+    kiln__heat_map__free_unpacked(s->hm, NULL);
+  if (s->reply) {
+    part_free(&s->part);
+    kiln__partition__free_unpacked(s->reply, NULL);
+  }
+  memset(s, 0, sizeof *s);
+}
+
+/* hm's start partition for a, taking hm (NULL: the empty heat map). False
+ * with the line in err when the engine refuses it. */
+static bool start_of(Broker *b, const WasmModule *m, AgentModule *a, Kiln__HeatMap *hm, Start *s,
+                     char *err, size_t errlen) {
+  Kiln__HeatMap none = empty_heat_map(m);
+  memset(s, 0, sizeof *s);
+  s->hm = hm;
+  if (partition_of(b, m, hm ? hm : &none, a, true, &s->part, &s->reply, err, errlen))
+    return true;
+  s->reply = NULL;
+  start_free(s);
+  return false;
+}
+
+/* Whether all of p's packages are compiled, some still compiling, or one
+ * neither (never asked for, failed, or evicted). */
+static StartState start_state(Broker *b, const WasmModule *m, const Kiln__Partition *p) {
+  StartState st = START_COMPILED;
+  uint8_t key[32];
+  for (size_t k = 0; k < p->n_jobs; k++)
+    if (!job_compiled(b, m, p->jobs[k], key)) {
+      if (!pool_has(b, key))
+        return START_MISSING;
+      st = START_COMPILING;
+    }
+  return st;
+}
+
+/* Answers with s (taken) as a start partition. */
+static void start_send(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid,
+                       const WasmModule *m, AgentModule *a, Start *s) {
+  Kiln__HeatMap none = empty_heat_map(m);
+  send_partition(b, id, idlen, rid, m, s->hm ? s->hm : &none, a, true, s->part, s->reply);
+  s->reply = NULL; /* part and reply are send_partition's now */
+  start_free(s);
+}
+
+/* The pending start partition (compiling for the runs to come) becomes the
+ * ready one once all compiled, and is forgotten when one of its packages
+ * will not come. Whether it still compiles. */
+static bool pending_compiles(Broker *b, const WasmModule *m, AgentModule *a) {
+  Kiln__HeatMap *hm = kept_read(b, m->hash, KEPT_PENDING);
+  if (!hm)
+    return false;
+  Start s;
+  char err[256];
+  StartState st =
+      start_of(b, m, a, hm, &s, err, sizeof err) ? start_state(b, m, s.reply) : START_MISSING;
+  if (st == START_COMPILED)
+    kept_write(b, s.hm, KEPT_READY);
+  if (st != START_COMPILING)
+    kept_remove(b, m->hash, KEPT_PENDING);
+  start_free(&s);
+  return st == START_COMPILING;
+}
+
+/* The ready start partition, if it is all compiled. */
+static bool ready_start(Broker *b, const WasmModule *m, AgentModule *a, Start *s) {
+  char err[256];
+  Kiln__HeatMap *hm = kept_read(b, m->hash, KEPT_READY);
+  if (!hm || !start_of(b, m, a, hm, s, err, sizeof err))
+    return false;
+  if (start_state(b, m, s->reply) == START_COMPILED)
+    return true;
+  start_free(s);
+  return false;
+}
+
+/* What part would save of its heat map's run against other, as a share of
+ * that run's self time: all the time of a function other leaves
+ * interpreted (20 times slower than compiled) and part compiles, a quarter
+ * of one other has warm and part hot (-O1 against -O3 on the samples). */
+static double saved_over(const Partition *part, const Partition *other) {
+  double saved = 0;
+  for (size_t i = 0; i < part->nfuncs; i++) {
+    const PartDecision *f = &part->funcs[i];
+    PartTier was = part_tier_of(other, f->func);
+    if (was < f->tier)
+      saved += was == PART_COLD ? f->share : f->share / 4;
+  }
+  return saved;
+}
+
+/* Answers a run's final heat map, hm (taken; what the run could not see
+ * kept from the runs before), with the next run's start partition, and
+ * starts its compile, as nothing waits for it. Unless that would churn
+ * (SQLite's start partitions change from run to run in a tail of small
+ * functions, each change a new hot package, 15 s of gcc on both cores
+ * while the next runs go on): while one start partition compiles no other
+ * starts (runs back to back, each shorter than that compile, would each
+ * queue one), and the ready one stays while a new one would save less
+ * than --start-saving of the last run; the answer is then the ready one. */
+static void start_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid,
+                        const WasmModule *m, AgentModule *a, Kiln__HeatMap *hm) {
+  double enough = (double)b->cfg->start_saving / 100;
+  bool compiling = enough > 0 && pending_compiles(b, m, a);
+  Start next, ready;
+  char err[256], hex[65];
+  kiln_hex(m->hash, 32, hex);
+  if (!start_of(b, m, a, hm, &next, err, sizeof err)) {
+    kd_log("refused a heat map: %s", err);
+    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST, "%s", err);
+    return;
+  }
+  if (start_state(b, m, next.reply) == START_COMPILED) {
+    start_send(b, id, idlen, rid, m, a, &next);
+    return;
+  }
+  if (enough > 0 && ready_start(b, m, a, &ready)) {
+    double saved = saved_over(&next.part, &ready.part);
+    if (compiling || saved < enough) {
+      if (compiling)
+        kd_log("start partition of %.16s: the last new one still compiles; the ready one stays",
+               hex);
+      else
+        kd_log("start partition of %.16s: a new one would save about %.1f%% of the last run; "
+               "the ready one stays",
+               hex, 100 * saved);
+      start_free(&next);
+      start_send(b, id, idlen, rid, m, a, &ready);
+      return;
+    }
+    kd_log("start partition of %.16s: a new one would save about %.1f%% of the last run; "
+           "compiling it",
+           hex, 100 * saved);
+    start_free(&ready);
+  }
+  if (enough > 0 && !compiling)
+    kept_write(b, next.hm, KEPT_PENDING);
+  start_send(b, id, idlen, rid, m, a, &next);
 }
 
 void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Envelope *req) {
@@ -784,32 +944,22 @@ void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
      * the answer that run's start partition, compiled now, while nothing
      * waits for it. */
     Kiln__HeatMap *start = copy_heat_map(hm);
-    Kiln__HeatMap *before = start ? kept_read(b, m->hash, false) : NULL;
+    Kiln__HeatMap *before = start ? kept_read(b, m->hash, KEPT_LAST) : NULL;
     if (before) {
       kept_carry_unseen(start, before, m->nfuncs);
       kiln__heat_map__free_unpacked(before, NULL);
     }
     if (start) {
-      kept_write(b, start, false);
-      partition_reply(b, id, idlen, rid, m, start, a, true);
-      kiln__heat_map__free_unpacked(start, NULL);
+      kept_write(b, start, KEPT_LAST);
+      start_reply(b, id, idlen, rid, m, a, start);
     }
   } else {
-    partition_reply(b, id, idlen, rid, m, hm, a, false);
+    partition_reply(b, id, idlen, rid, m, hm, a);
   }
   /* One of a run's periodic heat maps (recent time only) stands in while
    * there is no final one, for a first run that never ends cleanly. */
   if (!hm->final && !kept_exists(b, m->hash))
-    kept_write(b, hm, false);
-}
-
-/* Whether every package of p is compiled already. */
-static bool all_compiled(Broker *b, const WasmModule *m, const Kiln__Partition *p) {
-  bool all = true;
-  uint8_t key[32];
-  for (size_t k = 0; all && k < p->n_jobs; k++)
-    all = job_compiled(b, m, p->jobs[k], key);
-  return all;
+    kept_write(b, hm, KEPT_LAST);
 }
 
 void adapt_on_partition_request(Broker *b, const uint8_t *id, size_t idlen,
@@ -823,57 +973,36 @@ void adapt_on_partition_request(Broker *b, const uint8_t *id, size_t idlen,
     return;
   }
   AgentModule *a = agent_module(b, id, idlen, m->hash);
-  Kiln__HeatMap *hm = kept_read(b, m->hash, false);
-  Kiln__HeatMap none = KILN__HEAT_MAP__INIT;
-  none.module_hash = pr->module_hash;
   if (!a) {
     broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_INTERNAL, "out of memory");
-    if (hm)
-      kiln__heat_map__free_unpacked(hm, NULL);
     return;
   }
-  Partition part;
-  Kiln__Partition *reply;
-  char err[256];
-  bool have = partition_of(b, m, hm ? hm : &none, a, true, &part, &reply, err, sizeof err);
-  /* A run that starts while the last one's start partition still compiles
-   * (runs back to back) would wait for it, interpreted: it starts from the
-   * last start partition that was all compiled instead. */
-  if (have && hm && all_compiled(b, m, reply)) {
-    kept_write(b, hm, true);
-  } else if (hm) {
-    Kiln__HeatMap *ready = kept_read(b, m->hash, true);
-    Partition rpart;
-    Kiln__Partition *rreply;
-    if (ready) {
-      if (partition_of(b, m, ready, a, true, &rpart, &rreply, err, sizeof err)) {
-        if (have) {
-          part_free(&part);
-          kiln__partition__free_unpacked(reply, NULL);
-        }
-        part = rpart, reply = rreply, have = true;
-        kiln__heat_map__free_unpacked(hm, NULL);
-        hm = ready, ready = NULL;
-        kd_log("the last start partition still compiles: starting from the last one compiled");
-      }
-    }
-    if (ready)
-      kiln__heat_map__free_unpacked(ready, NULL);
-  }
-  if (!have) {
+  Start s, ready;
+  char err[256], hex[65];
+  kiln_hex(m->hash, 32, hex);
+  if (!start_of(b, m, a, kept_read(b, m->hash, KEPT_LAST), &s, err, sizeof err)) {
     kd_log("refused a heat map: %s", err);
     broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST, "%s", err);
-    if (hm)
-      kiln__heat_map__free_unpacked(hm, NULL);
     return;
   }
-  send_partition(b, id, idlen, rid, m, hm ? hm : &none, a, true, part, reply);
-  if (hm) {
-    char hex[65];
-    kiln_hex(m->hash, 32, hex);
-    kd_log("started %.16s from its last heat map (%zu regions)", hex, hm->n_regions);
-    kiln__heat_map__free_unpacked(hm, NULL);
+  /* A run that starts while its start partition still compiles (runs back
+   * to back) would wait for it, interpreted: it starts from the last start
+   * partition that was all compiled instead. */
+  if (s.hm && start_state(b, m, s.reply) == START_COMPILED) {
+    kept_write(b, s.hm, KEPT_READY);
+  } else if (s.hm) {
+    pending_compiles(b, m, a);
+    if (ready_start(b, m, a, &ready)) {
+      kd_log("the start partition of %.16s's last heat map is not compiled: starting from the "
+             "last one that is",
+             hex);
+      start_free(&s);
+      s = ready;
+    }
   }
+  if (s.hm)
+    kd_log("started %.16s from its last heat map (%zu regions)", hex, s.hm->n_regions);
+  start_send(b, id, idlen, rid, m, a, &s);
 }
 
 /* --- Control ---------------------------------------------------------------- */

@@ -60,6 +60,9 @@ static const Option options[] = {
     {"hot", OPT_LONG, OFF(hot), 1, 100, "PERCENT", "hot threshold (default 80 for either policy)"},
     {"warm", OPT_LONG, OFF(warm), 1, 100, "PERCENT",
      "warm threshold (default 95 for coverage, 20 for share)"},
+    {"start-saving", OPT_LONG, OFF(start_saving), 0, 100, "PERCENT",
+     "a run's start partition is compiled anew only when it would save this share of the last "
+     "run over the one compiled before, and while no other compiles (default 3; 0: always)"},
     {"worker", OPT_STR, OFF(worker), 0, 0, "ENDPOINT", NULL},
     {"worker-id", OPT_LONG, OFF(worker_id), 0, 1000000, "N", NULL},
     {"test-job-delay", OPT_LONG, OFF(test_job_delay), 0, 3600000, "MS", NULL},
@@ -73,6 +76,7 @@ void config_defaults(KilndConfig *cfg) {
       .max_queue = 1024,
       .max_segments_mb = 256,
       .max_cache_mb = 1024,
+      .start_saving = 3,
   };
 }
 

@@ -33,6 +33,7 @@ typedef struct {
   long hot, warm; /* its thresholds in percent; 0: the policy's defaults */
   long max_segments_mb; /* /dev/shm kept for packages no process maps */
   long max_cache_mb; /* the disk cache's size */
+  long start_saving; /* percent of a run a new start partition must save; 0: always compile */
   /* Hidden: how kilnd starts its own workers, and a test hook. Never read
    * from a file. */
   const char *worker; /* the broker's worker endpoint: run as a worker */

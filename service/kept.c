@@ -20,27 +20,29 @@
 
 #include "kilnd.h"
 
-/* Where the module's heat map is kept; ready: the last one whose start
- * partition was found all compiled. */
-static bool kept_path(const Broker *b, const uint8_t hash[32], bool ready, char *path, size_t n) {
+static const char *const kept_suffix[] = {
+    [KEPT_LAST] = "", [KEPT_READY] = ".ready", [KEPT_PENDING] = ".pending"};
+
+/* Where the module's heat map of that kind is kept. */
+static bool kept_path(const Broker *b, const uint8_t hash[32], KeptKind kind, char *path,
+                      size_t n) {
   if (!b->cfg->cache)
     return false;
   char hex[65];
   kiln_hex(hash, 32, hex);
-  return (size_t)snprintf(path, n, "%s/heat-%s%s.pb", b->cfg->cache, hex, ready ? ".ready" : "") <
-         n;
+  return (size_t)snprintf(path, n, "%s/heat-%s%s.pb", b->cfg->cache, hex, kept_suffix[kind]) < n;
 }
 
 bool kept_exists(const Broker *b, const uint8_t hash[32]) {
   char path[4200];
-  return kept_path(b, hash, false, path, sizeof path) && access(path, F_OK) == 0;
+  return kept_path(b, hash, KEPT_LAST, path, sizeof path) && access(path, F_OK) == 0;
 }
 
 /* One write and a rename, so a reader never sees half of one. A failure
  * costs the next run its start. */
-void kept_write(const Broker *b, const Kiln__HeatMap *hm, bool ready) {
+void kept_write(const Broker *b, const Kiln__HeatMap *hm, KeptKind kind) {
   char path[4200];
-  if (hm->module_hash.len != 32 || !kept_path(b, hm->module_hash.data, ready, path, sizeof path))
+  if (hm->module_hash.len != 32 || !kept_path(b, hm->module_hash.data, kind, path, sizeof path))
     return;
   uint8_t *buf = malloc(kiln__heat_map__get_packed_size(hm) + 1);
   if (!buf || !store_write_file(path, buf, kiln__heat_map__pack(hm, buf)))
@@ -48,9 +50,9 @@ void kept_write(const Broker *b, const Kiln__HeatMap *hm, bool ready) {
   free(buf);
 }
 
-Kiln__HeatMap *kept_read(const Broker *b, const uint8_t hash[32], bool ready) {
+Kiln__HeatMap *kept_read(const Broker *b, const uint8_t hash[32], KeptKind kind) {
   char path[4200];
-  if (!kept_path(b, hash, ready, path, sizeof path))
+  if (!kept_path(b, hash, kind, path, sizeof path))
     return NULL;
   size_t len;
   uint8_t *buf = store_read_file(path, (size_t)b->cfg->max_message, &len);
@@ -61,6 +63,12 @@ Kiln__HeatMap *kept_read(const Broker *b, const uint8_t hash[32], bool ready) {
     hm = NULL;
   }
   return hm;
+}
+
+void kept_remove(const Broker *b, const uint8_t hash[32], KeptKind kind) {
+  char path[4200];
+  if (kept_path(b, hash, kind, path, sizeof path) && remove(path) != 0 && errno != ENOENT)
+    kd_log("cannot remove %s: %s", path, strerror(errno));
 }
 
 static bool unseen(const bool *seen, uint32_t nfuncs, uint32_t func) {

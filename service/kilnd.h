@@ -201,6 +201,7 @@ void pool_on_message(Broker *b); /* the worker socket is readable */
 void pool_tick(Broker *b); /* time limits, respawns, dispatch */
 int pool_timeout_ms(const Broker *b); /* until pool_tick has work; -1: none */
 bool pool_busy(const Broker *b); /* jobs queued or running */
+bool pool_has(const Broker *b, const uint8_t key[32]); /* that package queued or running */
 /* Queues a compile (or joins the same one already under way). client NULL:
  * nobody waits yet (a prefetch); the package goes to the index. */
 void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const uint32_t *funcs,
@@ -226,11 +227,16 @@ void adapt_on_partition_request(Broker *b, const uint8_t *id, size_t idlen,
                                 const Kiln__Envelope *req);
 void adapt_free(Broker *b);
 
-/* kept.c: each module's kept heat map, for its next run's start; ready:
- * the last one whose start partition was found all compiled. */
-bool kept_exists(const Broker *b, const uint8_t hash[32]);
-void kept_write(const Broker *b, const Kiln__HeatMap *hm, bool ready);
-Kiln__HeatMap *kept_read(const Broker *b, const uint8_t hash[32], bool ready); /* or NULL */
+/* kept.c: each module's kept heat maps, for its next run's start. */
+typedef enum {
+  KEPT_LAST, /* the last run's, with what it could not see from the runs before */
+  KEPT_READY, /* the last one whose start partition was all compiled */
+  KEPT_PENDING, /* the one whose start partition compiles for the runs to come */
+} KeptKind;
+bool kept_exists(const Broker *b, const uint8_t hash[32]); /* KEPT_LAST */
+void kept_write(const Broker *b, const Kiln__HeatMap *hm, KeptKind kind);
+Kiln__HeatMap *kept_read(const Broker *b, const uint8_t hash[32], KeptKind kind); /* or NULL */
+void kept_remove(const Broker *b, const uint8_t hash[32], KeptKind kind);
 /* What hm, a run's final heat map, could not see, from old (kept before;
  * what is left of it is still old's to free). */
 void kept_carry_unseen(Kiln__HeatMap *hm, Kiln__HeatMap *old, uint32_t nfuncs);

@@ -219,16 +219,16 @@ static size_t find_work(const Work *w, size_t n, uint32_t func) {
   return lo < n && w[lo].f->func == func ? lo : SIZE_MAX;
 }
 
-static PartTier prev_tier(const Partition *prev, uint32_t func) {
-  size_t lo = 0, hi = prev->nfuncs;
+PartTier part_tier_of(const Partition *p, uint32_t func) {
+  size_t lo = 0, hi = p->nfuncs;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (prev->funcs[mid].func < func)
+    if (p->funcs[mid].func < func)
       lo = mid + 1;
     else
       hi = mid;
   }
-  return lo < prev->nfuncs && prev->funcs[lo].func == func ? prev->funcs[lo].tier : PART_COLD;
+  return lo < p->nfuncs && p->funcs[lo].func == func ? p->funcs[lo].tier : PART_COLD;
 }
 
 static uint64_t sat_add(uint64_t a, uint64_t b) {
@@ -414,7 +414,7 @@ bool part_compute(const PartHeatMap *hm, const PartConfig *cfg, const Partition 
       goto done;
     PartTier was = f->current;
     if (prev) {
-      PartTier p = prev_tier(prev, f->func);
+      PartTier p = part_tier_of(prev, f->func);
       if (p > was && p <= PART_HOT)
         was = p;
     }

@@ -165,6 +165,8 @@ typedef struct {
 bool part_compute(const PartHeatMap *hm, const PartConfig *cfg, const Partition *prev,
                   const PartCost *cost, Partition *out);
 void part_free(Partition *p);
+/* The tier p gives func: cold when p does not name it. */
+PartTier part_tier_of(const Partition *p, uint32_t func);
 
 /* One short phrase without figures ("kept hot (hysteresis)"). */
 const char *part_reason_text(PartReason why);

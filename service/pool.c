@@ -403,6 +403,20 @@ bool pool_busy(const Broker *b) {
   return b->queue || b->running;
 }
 
+/* The job compiling key's package, queued or running, or NULL. */
+static Job *job_of(const Broker *b, const uint8_t key[32]) {
+  Job *lists[2] = {b->queue, b->running};
+  for (int l = 0; l < 2; l++)
+    for (Job *j = lists[l]; j; j = j->next)
+      if (memcmp(j->key, key, 32) == 0)
+        return j;
+  return NULL;
+}
+
+bool pool_has(const Broker *b, const uint8_t key[32]) {
+  return job_of(b, key) != NULL;
+}
+
 void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const uint32_t *funcs,
                  size_t nfuncs, Kiln__Tier tier, const PackageProfile *profile,
                  const uint8_t *client, size_t client_len, uint64_t request_id) {
@@ -430,17 +444,15 @@ void pool_submit(Broker *b, const WasmModule *m, const uint8_t key[32], const ui
     return;
   }
   /* The same package already on its way: one compile answers both. */
-  Job *lists[2] = {b->queue, b->running};
-  for (int l = 0; l < 2; l++)
-    for (Job *j = lists[l]; j; j = j->next)
-      if (memcmp(j->key, key, 32) == 0) {
-        if (w) {
-          w->next = j->waiters;
-          j->waiters = w;
-          kd_log("compile joined job %llu", (unsigned long long)j->id);
-        }
-        return;
-      }
+  Job *on_way = job_of(b, key);
+  if (on_way) {
+    if (w) {
+      w->next = on_way->waiters;
+      on_way->waiters = w;
+      kd_log("compile joined job %llu", (unsigned long long)on_way->id);
+    }
+    return;
+  }
   if (b->nqueued >= (size_t)b->cfg->max_queue) {
     free(w);
     broker_send_error(b, client, client_len, request_id, KILN__ERROR_CODE__ERROR_UNAVAILABLE,

@@ -775,7 +775,8 @@ static const Kiln__Placement *placement(const Kiln__Envelope *r, uint32_t func) 
  * hot next time (by the edge kept from the run before). And a function
  * near a threshold keeps the tier the run ended with (hysteresis). */
 START_TEST(kept_heat_map) {
-  start((const char *[]){"--workers", "1", NULL});
+  /* Every run's start partition compiles: each reply is the engine's. */
+  start((const char *[]){"--workers", "1", "--start-saving", "0", NULL});
   Kiln__Envelope *r = kd_upload(&kd, caller_bytes, sizeof caller_bytes);
   ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_MODULE_ACK, "no ModuleAck");
   uint8_t hash[32];
@@ -827,6 +828,90 @@ START_TEST(kept_heat_map) {
 }
 END_TEST
 
+/* The start partition a run starting now gets. */
+static Kiln__Envelope *start_request(const uint8_t hash[32]) {
+  Kiln__PartitionRequest pr = KILN__PARTITION_REQUEST__INIT;
+  pr.module_hash = (ProtobufCBinaryData){32, (uint8_t *)hash};
+  Kiln__Envelope env = KILN__ENVELOPE__INIT;
+  env.body_case = KILN__ENVELOPE__BODY_PARTITION_REQUEST;
+  env.partition_request = &pr;
+  Kiln__Envelope *r = kd_call(&kd, &env);
+  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PARTITION, "no start partition");
+  return r;
+}
+
+static Kiln__Tier tier_in(const Kiln__Envelope *r, uint32_t func) {
+  for (size_t i = 0; i < r->partition->n_placements; i++)
+    if (r->partition->placements[i]->function_index == func)
+      return r->partition->placements[i]->tier;
+  return KILN__TIER__TIER_COLD;
+}
+
+static void wait_compiles(int n) {
+  for (int i = 0; i < 300 && kd_log_count(&kd, "compile done") < n; i++)
+    usleep(20000);
+  ck_assert_int_ge(kd_log_count(&kd, "compile done"), n);
+}
+
+/* Start partitions do not churn: a new one that would save little leaves
+ * the one compiled before in place, none starts while another compiles,
+ * and a run starting meanwhile starts from the last one compiled, then
+ * from the new one once it is. Compiles take a second each here. */
+START_TEST(start_churn) {
+  start((const char *[]){"--workers", "1", "--test-job-delay", "1000", NULL});
+  Kiln__Envelope *r = kd_upload(&kd, caller_bytes, sizeof caller_bytes);
+  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_MODULE_ACK, "no ModuleAck");
+  uint8_t hash[32];
+  memcpy(hash, r->module_ack->module_hash.data, 32);
+  kiln__envelope__free_unpacked(r, NULL);
+  const Kiln__Tier cold = KILN__TIER__TIER_COLD, hot = KILN__TIER__TIER_HOT;
+
+  /* A first run: 0 and 1 hot, compiled as the run ends. */
+  r = final_heat_map(hash, (uint64_t[]){95, 5, 0}, (uint64_t[]){10, 100000, 0},
+                     (Kiln__Tier[]){cold, cold, cold}, 100000);
+  ck_assert_int_eq(tier_in(r, 1), hot);
+  kiln__envelope__free_unpacked(r, NULL);
+  wait_compiles(1);
+
+  /* 2 took 1% of the next run: warm would save under 3% of it. */
+  r = final_heat_map(hash, (uint64_t[]){950, 50, 10}, (uint64_t[]){0, 0, 5},
+                     (Kiln__Tier[]){hot, hot, cold}, 0);
+  ck_assert_int_eq(tier_in(r, 2), cold);
+  kiln__envelope__free_unpacked(r, NULL);
+  ck_assert(kd_log_has(&kd, "the ready one stays", 2000));
+  int queued = kd_log_count(&kd, "compile queued");
+
+  /* 15%: that one compiles. */
+  r = final_heat_map(hash, (uint64_t[]){800, 50, 150}, (uint64_t[]){0, 0, 5},
+                     (Kiln__Tier[]){hot, hot, cold}, 0);
+  ck_assert_int_ne(tier_in(r, 2), cold);
+  kiln__envelope__free_unpacked(r, NULL);
+  ck_assert(kd_log_has(&kd, "compiling it", 2000));
+  ck_assert_int_eq(kd_log_count(&kd, "compile queued"), queued + 1);
+
+  /* While it compiles, another run ends: nothing more compiles, and a run
+   * starting now starts from the first. */
+  r = final_heat_map(hash, (uint64_t[]){700, 50, 250}, (uint64_t[]){0, 0, 5},
+                     (Kiln__Tier[]){hot, hot, cold}, 0);
+  ck_assert_int_eq(tier_in(r, 2), cold);
+  kiln__envelope__free_unpacked(r, NULL);
+  ck_assert(kd_log_has(&kd, "the last new one still compiles", 2000));
+  ck_assert_int_eq(kd_log_count(&kd, "compile queued"), queued + 1);
+  r = start_request(hash);
+  ck_assert_int_eq(tier_in(r, 0), hot);
+  ck_assert_int_eq(tier_in(r, 2), cold);
+  kiln__envelope__free_unpacked(r, NULL);
+  ck_assert(kd_log_has(&kd, "starting from the last one that is", 2000));
+
+  /* Once compiled, the new one is where runs start. */
+  wait_compiles(2);
+  r = start_request(hash);
+  ck_assert_int_ne(tier_in(r, 2), cold);
+  kiln__envelope__free_unpacked(r, NULL);
+  ck_assert_int_eq(kd_log_count(&kd, "compile queued"), queued + 1);
+}
+END_TEST
+
 int main(int argc, char **argv) {
   if (argc != 3) {
     fprintf(stderr, "usage: test_kilnd KILND SAMPLE.wasm\n");
@@ -859,6 +944,7 @@ int main(int argc, char **argv) {
     {"joined", joined},
     {"interim_heat_map", interim_heat_map},
     {"kept_heat_map", kept_heat_map},
+    {"start_churn", start_churn},
 #if KILND_HAVE_COMPILER
     {"segment_kept", segment_kept},
     {"disk_cache", disk_cache},
