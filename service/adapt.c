@@ -833,16 +833,18 @@ static bool pending_compiles(Broker *b, const WasmModule *m, AgentModule *a) {
   return st == START_COMPILING;
 }
 
-/* The ready start partition, if it is all compiled. */
-static bool ready_start(Broker *b, const WasmModule *m, AgentModule *a, Start *s) {
+/* The ready start partition if it is all compiled; else, while compiling,
+ * the pending one, whose packages come first. */
+static bool ready_start(Broker *b, const WasmModule *m, AgentModule *a, bool compiling, Start *s) {
   char err[256];
   Kiln__HeatMap *hm = kept_read(b, m->hash, KEPT_READY);
-  if (!hm || !start_of(b, m, a, hm, s, err, sizeof err))
-    return false;
-  if (start_state(b, m, s->reply) == START_COMPILED)
-    return true;
-  start_free(s);
-  return false;
+  if (hm && start_of(b, m, a, hm, s, err, sizeof err)) {
+    if (start_state(b, m, s->reply) == START_COMPILED)
+      return true;
+    start_free(s);
+  }
+  hm = compiling ? kept_read(b, m->hash, KEPT_PENDING) : NULL;
+  return hm && start_of(b, m, a, hm, s, err, sizeof err);
 }
 
 /* What part would save of its heat map's run against other, as a share of
@@ -885,12 +887,11 @@ static void start_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid
     start_send(b, id, idlen, rid, m, a, &next);
     return;
   }
-  if (enough > 0 && ready_start(b, m, a, &ready)) {
+  if (enough > 0 && ready_start(b, m, a, compiling, &ready)) {
     double saved = saved_over(&next.part, &ready.part);
     if (compiling || saved < enough) {
       if (compiling)
-        kd_log("start partition of %.16s: the last new one still compiles; the ready one stays",
-               hex);
+        kd_log("start partition of %.16s: the last new one still compiles; no other starts", hex);
       else
         kd_log("start partition of %.16s: a new one would save about %.1f%% of the last run; "
                "the ready one stays",
@@ -991,10 +992,9 @@ void adapt_on_partition_request(Broker *b, const uint8_t *id, size_t idlen,
   if (s.hm && start_state(b, m, s.reply) == START_COMPILED) {
     kept_write(b, s.hm, KEPT_READY);
   } else if (s.hm) {
-    pending_compiles(b, m, a);
-    if (ready_start(b, m, a, &ready)) {
+    if (ready_start(b, m, a, pending_compiles(b, m, a), &ready)) {
       kd_log("the start partition of %.16s's last heat map is not compiled: starting from the "
-             "last one that is",
+             "last one that is (or the one compiling)",
              hex);
       start_free(&s);
       s = ready;
