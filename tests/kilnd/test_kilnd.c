@@ -769,6 +769,26 @@ static const Kiln__Placement *placement(const Kiln__Envelope *r, uint32_t func) 
   return NULL;
 }
 
+/* Uploads caller_bytes; its hash in hash. */
+static void upload_caller(uint8_t hash[32]) {
+  Kiln__Envelope *r = kd_upload(&kd, caller_bytes, sizeof caller_bytes);
+  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_MODULE_ACK, "no ModuleAck");
+  memcpy(hash, r->module_ack->module_hash.data, 32);
+  kiln__envelope__free_unpacked(r, NULL);
+}
+
+/* The start partition a run starting now gets. */
+static Kiln__Envelope *start_request(const uint8_t hash[32]) {
+  Kiln__PartitionRequest pr = KILN__PARTITION_REQUEST__INIT;
+  pr.module_hash = (ProtobufCBinaryData){32, (uint8_t *)hash};
+  Kiln__Envelope env = KILN__ENVELOPE__INIT;
+  env.body_case = KILN__ENVELOPE__BODY_PARTITION_REQUEST;
+  env.partition_request = &pr;
+  Kiln__Envelope *r = kd_call(&kd, &env);
+  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PARTITION, "no start partition");
+  return r;
+}
+
 /* The heat map kilnd keeps for a module's next run keeps what a run could
  * not see: a callee inlined into hot code from the run's start has no
  * region of its own and its compiled caller no edge, and it still starts
@@ -777,11 +797,9 @@ static const Kiln__Placement *placement(const Kiln__Envelope *r, uint32_t func) 
 START_TEST(kept_heat_map) {
   /* Every run's start partition compiles: each reply is the engine's. */
   start((const char *[]){"--workers", "1", "--start-saving", "0", NULL});
-  Kiln__Envelope *r = kd_upload(&kd, caller_bytes, sizeof caller_bytes);
-  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_MODULE_ACK, "no ModuleAck");
   uint8_t hash[32];
-  memcpy(hash, r->module_ack->module_hash.data, 32);
-  kiln__envelope__free_unpacked(r, NULL);
+  upload_caller(hash);
+  Kiln__Envelope *r;
   const Kiln__Tier cold = KILN__TIER__TIER_COLD, hot = KILN__TIER__TIER_HOT,
                    warm = KILN__TIER__TIER_WARM;
 
@@ -801,13 +819,7 @@ START_TEST(kept_heat_map) {
   kiln__envelope__free_unpacked(r, NULL);
 
   /* The next run asks for the same start. */
-  Kiln__PartitionRequest pr = KILN__PARTITION_REQUEST__INIT;
-  pr.module_hash = (ProtobufCBinaryData){32, hash};
-  Kiln__Envelope env = KILN__ENVELOPE__INIT;
-  env.body_case = KILN__ENVELOPE__BODY_PARTITION_REQUEST;
-  env.partition_request = &pr;
-  r = kd_call(&kd, &env);
-  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PARTITION, "no start partition");
+  r = start_request(hash);
   ck_assert_int_eq(placement(r, 1)->tier, hot);
   kiln__envelope__free_unpacked(r, NULL);
 
@@ -827,18 +839,6 @@ START_TEST(kept_heat_map) {
   }
 }
 END_TEST
-
-/* The start partition a run starting now gets. */
-static Kiln__Envelope *start_request(const uint8_t hash[32]) {
-  Kiln__PartitionRequest pr = KILN__PARTITION_REQUEST__INIT;
-  pr.module_hash = (ProtobufCBinaryData){32, (uint8_t *)hash};
-  Kiln__Envelope env = KILN__ENVELOPE__INIT;
-  env.body_case = KILN__ENVELOPE__BODY_PARTITION_REQUEST;
-  env.partition_request = &pr;
-  Kiln__Envelope *r = kd_call(&kd, &env);
-  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PARTITION, "no start partition");
-  return r;
-}
 
 static Kiln__Tier tier_in(const Kiln__Envelope *r, uint32_t func) {
   for (size_t i = 0; i < r->partition->n_placements; i++)
@@ -861,11 +861,9 @@ static void wait_count(const char *text, int n) {
  * from the new one once it is. Compiles take a second each here. */
 START_TEST(start_churn) {
   start((const char *[]){"--workers", "1", "--test-job-delay", "1000", NULL});
-  Kiln__Envelope *r = kd_upload(&kd, caller_bytes, sizeof caller_bytes);
-  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_MODULE_ACK, "no ModuleAck");
   uint8_t hash[32];
-  memcpy(hash, r->module_ack->module_hash.data, 32);
-  kiln__envelope__free_unpacked(r, NULL);
+  upload_caller(hash);
+  Kiln__Envelope *r;
   const Kiln__Tier cold = KILN__TIER__TIER_COLD, hot = KILN__TIER__TIER_HOT;
 
   /* A first run: 0 and 1 hot, compiled as the run ends. */
