@@ -816,26 +816,26 @@ static void start_send(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid,
 
 /* The pending start partition (compiling for the runs to come) becomes the
  * ready one once all compiled, and is forgotten when one of its packages
- * will not come. Whether it still compiles. */
-static bool pending_compiles(Broker *b, const WasmModule *m, AgentModule *a) {
+ * will not come. Whether it still compiles; if so, it is in *s. */
+static bool pending_compiles(Broker *b, const WasmModule *m, AgentModule *a, Start *s) {
   Kiln__HeatMap *hm = kept_read(b, m->hash, KEPT_PENDING);
+  char err[256];
   if (!hm)
     return false;
-  Start s;
-  char err[256];
   StartState st =
-      start_of(b, m, a, hm, &s, err, sizeof err) ? start_state(b, m, s.reply) : START_MISSING;
+      start_of(b, m, a, hm, s, err, sizeof err) ? start_state(b, m, s->reply) : START_MISSING;
+  if (st == START_COMPILING)
+    return true;
   if (st == START_COMPILED)
-    kept_write(b, s.hm, KEPT_READY);
-  if (st != START_COMPILING)
-    kept_remove(b, m->hash, KEPT_PENDING);
-  start_free(&s);
-  return st == START_COMPILING;
+    kept_write(b, s->hm, KEPT_READY);
+  kept_remove(b, m->hash, KEPT_PENDING);
+  start_free(s);
+  return false;
 }
 
-/* The ready start partition if it is all compiled; else, while compiling,
- * the pending one, whose packages come first. */
-static bool ready_start(Broker *b, const WasmModule *m, AgentModule *a, bool compiling, Start *s) {
+/* The ready start partition, if it is all compiled; else, when pending
+ * holds one still compiling, that one (taken), whose packages come first. */
+static bool ready_start(Broker *b, const WasmModule *m, AgentModule *a, Start *pending, Start *s) {
   char err[256];
   Kiln__HeatMap *hm = kept_read(b, m->hash, KEPT_READY);
   if (hm && start_of(b, m, a, hm, s, err, sizeof err)) {
@@ -843,8 +843,11 @@ static bool ready_start(Broker *b, const WasmModule *m, AgentModule *a, bool com
       return true;
     start_free(s);
   }
-  hm = compiling ? kept_read(b, m->hash, KEPT_PENDING) : NULL;
-  return hm && start_of(b, m, a, hm, s, err, sizeof err);
+  if (!pending->reply)
+    return false;
+  *s = *pending;
+  memset(pending, 0, sizeof *pending);
+  return true;
 }
 
 /* What part would save of its heat map's run against other, as a share of
@@ -874,20 +877,24 @@ static double saved_over(const Partition *part, const Partition *other) {
 static void start_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid,
                         const WasmModule *m, AgentModule *a, Kiln__HeatMap *hm) {
   double enough = (double)b->cfg->start_saving / 100;
-  bool compiling = enough > 0 && pending_compiles(b, m, a);
-  Start next, ready;
+  Start next, ready, pending = {0};
+  bool compiling = enough > 0 && pending_compiles(b, m, a, &pending);
   char err[256], hex[65];
   kiln_hex(m->hash, 32, hex);
   if (!start_of(b, m, a, hm, &next, err, sizeof err)) {
     kd_log("refused a heat map: %s", err);
     broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST, "%s", err);
+    start_free(&pending);
     return;
   }
   if (start_state(b, m, next.reply) == START_COMPILED) {
+    start_free(&pending);
     start_send(b, id, idlen, rid, m, a, &next);
     return;
   }
-  if (enough > 0 && ready_start(b, m, a, compiling, &ready)) {
+  bool have_ready = enough > 0 && ready_start(b, m, a, &pending, &ready);
+  start_free(&pending);
+  if (have_ready) {
     double saved = saved_over(&next.part, &ready.part);
     if (compiling || saved < enough) {
       if (compiling)
@@ -992,7 +999,11 @@ void adapt_on_partition_request(Broker *b, const uint8_t *id, size_t idlen,
   if (s.hm && start_state(b, m, s.reply) == START_COMPILED) {
     kept_write(b, s.hm, KEPT_READY);
   } else if (s.hm) {
-    if (ready_start(b, m, a, pending_compiles(b, m, a), &ready)) {
+    Start pending = {0};
+    pending_compiles(b, m, a, &pending);
+    bool have_ready = ready_start(b, m, a, &pending, &ready);
+    start_free(&pending);
+    if (have_ready) {
       kd_log("the start partition of %.16s's last heat map is not compiled: starting from the "
              "last one that is (or the one compiling)",
              hex);

@@ -760,13 +760,19 @@ static Kiln__Envelope *final_heat_map(const uint8_t hash[32], const uint64_t sam
   return reply;
 }
 
-/* The placement of func in a partition reply; fails without one. */
-static const Kiln__Placement *placement(const Kiln__Envelope *r, uint32_t func) {
+/* The placement of func in a partition reply, or NULL. */
+static const Kiln__Placement *placement_of(const Kiln__Envelope *r, uint32_t func) {
   for (size_t i = 0; i < r->partition->n_placements; i++)
     if (r->partition->placements[i]->function_index == func)
       return r->partition->placements[i];
-  ck_abort_msg("function %u is not in the start partition", func);
   return NULL;
+}
+
+/* The same; fails without one. */
+static const Kiln__Placement *placement(const Kiln__Envelope *r, uint32_t func) {
+  const Kiln__Placement *p = placement_of(r, func);
+  ck_assert_msg(p, "function %u is not in the start partition", func);
+  return p;
 }
 
 /* Uploads caller_bytes; its hash in hash. */
@@ -840,11 +846,10 @@ START_TEST(kept_heat_map) {
 }
 END_TEST
 
+/* func's tier in a partition reply: cold when it is not in it. */
 static Kiln__Tier tier_in(const Kiln__Envelope *r, uint32_t func) {
-  for (size_t i = 0; i < r->partition->n_placements; i++)
-    if (r->partition->placements[i]->function_index == func)
-      return r->partition->placements[i]->tier;
-  return KILN__TIER__TIER_COLD;
+  const Kiln__Placement *p = placement_of(r, func);
+  return p ? p->tier : KILN__TIER__TIER_COLD;
 }
 
 /* Until kilnd's log has text n times (kilnd answers before it queues the
