@@ -22,8 +22,9 @@
  * to the generated code. 2: hot code without bounds checks (guard pages).
  * 4: hot call_indirect calls a target of its package natively.
  * 5: an OSR entry entered at KILN_ABI_OSR_TOP is a call (osr_body).
- * 6: linked without the C runtime (libc binds at dlopen). */
-#define DCM_CODEGEN_VERSION 6
+ * 6: linked without the C runtime (libc binds at dlopen).
+ * 7: warm code allocates registers in one region (-fira-region=one). */
+#define DCM_CODEGEN_VERSION 7
 
 typedef enum {
   DCM_WARM, /* -O1: each function calls others through the instance's table */
