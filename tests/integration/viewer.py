@@ -26,8 +26,9 @@ Cases:
             second, Escape none, in the layout's order (heaviest first), and
             the detail pane names the selection; from the model's dump, one
             run of the viewer per sequence of keys (skipped without xdotool).
-  bench     --bench-frames: 500 functions changing every frame, p95 of the
-            frame interval and of heat map in to frame painted under 100 ms.
+  bench     --bench-frames: 500 functions changing every frame; the viewer
+            counts the frames asked for and reports consistent percentiles
+            (their size against the 100 ms target: bench/viewer).
   style     the desktop's style, on a session bus of the test's own
             (dbus-run-session) with a fake portal (tests/viewer/fake_portal.c),
             each time over the other style as the user's default: portal dark,
@@ -520,14 +521,24 @@ def case_bench(e):
     v = run_viewer(e, "--bench-frames", "100", timeout=180)
     check("the bench runs", v.returncode == 0, (v.returncode, v.stderr[-800:]))
     print(v.stdout.strip())
-    got = re.search(r"frame interval p50 ([\d.]+) ms, p95 ([\d.]+) ms.*"
-                    r"heat map in to frame painted p50 ([\d.]+) ms, p95 ([\d.]+) ms", v.stdout)
+    got = re.search(r"bench: (\d+) frames .*frame interval p50 ([\d.]+) ms, p95 ([\d.]+) ms, "
+                    r"max ([\d.]+) ms; heat map in to frame painted p50 ([\d.]+) ms, "
+                    r"p95 ([\d.]+) ms, max ([\d.]+) ms; of which the heat map's layout and "
+                    r"drawing p50 ([\d.]+) ms", v.stdout)
     check("it prints frame-time percentiles", got, v.stdout)
-    if got:
-        check("p95 frame interval under 100 ms (at least 10 frames a second)",
-              float(got.group(2)) < 100, got.group(0))
-        check("p95 heat map in to frame painted under 100 ms", float(got.group(4)) < 100,
-              got.group(0))
+    if not got:
+        return
+    frames = int(got.group(1))
+    interval = [float(x) for x in got.group(2, 3, 4)]
+    painted = [float(x) for x in got.group(5, 6, 7)]
+    layout = float(got.group(8))
+    # Its times, not their size: that moves with the machine (bench/viewer
+    # checks the 100 ms target).
+    check("it counted the 100 frames asked for", frames == 100, got.group(0))
+    check("each time is positive and p50 <= p95 <= max",
+          all(0 < a <= b <= c for a, b, c in (interval, painted)), got.group(0))
+    check("the heat map's layout and drawing is part of heat map in to frame painted",
+          0 < layout <= painted[0], got.group(0))
 
 
 def run_with_portal(e, portal_args, *viewer_args):
