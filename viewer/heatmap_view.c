@@ -439,6 +439,11 @@ static gboolean on_key(GtkEventControllerKey *k, guint key, guint code, GdkModif
                        gpointer data) {
   (void)k, (void)code, (void)mods;
   KvHeatmapView *self = data;
+  /* A key acts on the cells the next frame draws: a heat map that came
+   * since the last frame (or before the first) is laid out now. */
+  int w = gtk_widget_get_width(GTK_WIDGET(self)), h = gtk_widget_get_height(GTK_WIDGET(self));
+  if (self->model && kv_heat_model_has_data(self->model) && w > 0 && h > 0)
+    ensure_layout(self, w, h);
   long n = 0;
   for (size_t i = 0; i < self->layout.n_cells; i++)
     n += item_of(self, &self->layout.cells[i]) != NULL;
