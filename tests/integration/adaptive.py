@@ -25,7 +25,7 @@ Cases:
             main's samples are its loops' (the code names the loop it is
             in), in more than one loop, and the output is native's.
   hints     callbacks, whose event loop calls one handler through a table
-            nine times in ten: the heat map names that dominant target, kilnd
+            nine times in ten: an interpreted run's heat map names that dominant target, kilnd
             compiles hot code with the profile hint, the handler goes hot, and
             the output is the native one.
   absent    no kilnd and none can be started: the output is the same, with
@@ -242,14 +242,22 @@ def case_hints(e):
     and the output stays the native one."""
     e.start_kilnd()
     hm_path = os.path.join(e.tmp, "heat.json")
-    p = run_auto(e, "callbacks", ["40"], "--heatmap", hm_path, "--service", e.endpoint)
-    same_as_native(e, "callbacks", ["40"], p, "callbacks, auto")
-    hm = heat_map(hm_path)
+    # The monitor's finding, from an interpreted run: in an auto run the
+    # last heat map may come after the event loop went hot, and compiled
+    # call sites are not counted.
+    cold_path = os.path.join(e.tmp, "heat-cold.json")
+    p = run_auto(e, "callbacks", ["5"], "--tier", "cold", "--heatmap", cold_path)
+    same_as_native(e, "callbacks", ["5"], p, "callbacks, cold")
+    hm = heat_map(cold_path)
     names = {r["func"]: r.get("name") for r in hm.get("regions", []) if "loop" not in r}
     dominant = [x for x in hm.get("edges", []) if x.get("indirect")
                 and names.get(x["callee"]) == "on_add" and 2 * x["votes"] > x["calls"]]
     check("the event loop's call_indirect has on_add as its dominant target", dominant,
           [x for x in hm.get("edges", []) if x.get("indirect")])
+    p = run_auto(e, "callbacks", ["40"], "--heatmap", hm_path, "--service", e.endpoint)
+    same_as_native(e, "callbacks", ["40"], p, "callbacks, auto")
+    hm = heat_map(hm_path)
+    names = {r["func"]: r.get("name") for r in hm.get("regions", []) if "loop" not in r}
     log = read(e.log)
     check("kilnd compiled hot code with a call hint", " call hint" in log, log)
     check("on_add went hot with its caller",
