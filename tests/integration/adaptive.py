@@ -25,9 +25,9 @@ Cases:
             main's samples are its loops' (the code names the loop it is
             in), in more than one loop, and the output is native's.
   hints     callbacks, whose event loop calls one handler through a table
-            nine times in ten: an interpreted run's heat map names that dominant target, kilnd
-            compiles hot code with the profile hint, the handler goes hot, and
-            the output is the native one.
+            nine times in ten: an interpreted run's heat map names that
+            dominant target, kilnd compiles hot code with the profile hint,
+            the handler goes hot, and the output is the native one.
   absent    no kilnd and none can be started: the output is the same, with
             exactly one warning line.
   release   phases (tests/integration/phases.c), whose hot function changes
@@ -229,6 +229,11 @@ def case_interim(e):
     check("the run went hot all the same", went_hot(heat_map(hm_path)), heat_map(hm_path))
 
 
+def function_names(hm):
+    """A heat map's functions (its regions that are not loops): index to name."""
+    return {r["func"]: r.get("name") for r in hm.get("regions", []) if "loop" not in r}
+
+
 def main_index(hm):
     for r in hm.get("regions", []):
         if r.get("name") == "main" and "loop" not in r:
@@ -249,7 +254,7 @@ def case_hints(e):
     p = run_auto(e, "callbacks", ["5"], "--tier", "cold", "--heatmap", cold_path)
     same_as_native(e, "callbacks", ["5"], p, "callbacks, cold")
     hm = heat_map(cold_path)
-    names = {r["func"]: r.get("name") for r in hm.get("regions", []) if "loop" not in r}
+    names = function_names(hm)
     dominant = [x for x in hm.get("edges", []) if x.get("indirect")
                 and names.get(x["callee"]) == "on_add" and 2 * x["votes"] > x["calls"]]
     check("the event loop's call_indirect has on_add as its dominant target", dominant,
@@ -257,7 +262,7 @@ def case_hints(e):
     p = run_auto(e, "callbacks", ["40"], "--heatmap", hm_path, "--service", e.endpoint)
     same_as_native(e, "callbacks", ["40"], p, "callbacks, auto")
     hm = heat_map(hm_path)
-    names = {r["func"]: r.get("name") for r in hm.get("regions", []) if "loop" not in r}
+    names = function_names(hm)
     log = read(e.log)
     check("kilnd compiled hot code with a call hint", " call hint" in log, log)
     check("on_add went hot with its caller",
