@@ -267,6 +267,14 @@ void broker_send_error(Broker *b, const uint8_t *client, size_t client_len, uint
     __attribute__((format(printf, 6, 7)));
 
 /* worker.c */
+/* scratch.c: a worker's directory for the compiler's temporary files,
+ * ${TMPDIR:-/tmp}/kilnd-w<pid>. */
+void scratch_path(pid_t worker, char *buf, size_t size);
+/* The worker makes its own (its path in dir) and points TMPDIR at it. */
+bool scratch_enter(char *dir, size_t size);
+void scratch_clear(const char *dir); /* removes what is in it */
+void scratch_remove(pid_t worker); /* with what is in it: the worker is gone */
+
 int worker_main(const KilndConfig *cfg);
 bool worker_have_compiler(void);
 

@@ -188,6 +188,7 @@ void pool_reap(Broker *b) {
     int slot = slot_of_pid(b, pid);
     if (slot < 0)
       continue;
+    scratch_remove(pid);
     Worker *w = &b->workers[slot];
     char how[64];
     if (WIFSIGNALED(status))
@@ -557,8 +558,10 @@ void pool_stop(Broker *b) {
     int alive = 0;
     for (int i = 0; i < b->nworkers; i++) {
       Worker *w = &b->workers[i];
-      if (w->pid && waitpid(w->pid, NULL, WNOHANG) == w->pid)
+      if (w->pid && waitpid(w->pid, NULL, WNOHANG) == w->pid) {
+        scratch_remove(w->pid);
         w->pid = 0;
+      }
       alive += w->pid != 0;
     }
     if (!alive)
@@ -568,6 +571,7 @@ void pool_stop(Broker *b) {
         if (b->workers[i].pid) {
           kill(b->workers[i].pid, SIGKILL);
           waitpid(b->workers[i].pid, NULL, 0);
+          scratch_remove(b->workers[i].pid);
           b->workers[i].pid = 0;
         }
       break;

@@ -363,7 +363,7 @@ static uint8_t *read_all(int fd, size_t *len) {
 /* Runs compile_job in a child (see the top of the file) and sends on what
  * it answers, or an error saying how it died. */
 static void compile_isolated(void *sock, uint64_t id, const Kiln__CompileJob *job,
-                             const char *cache) {
+                             const char *cache, const char *scratch) {
   Reply direct = {sock, -1, getpid()};
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -388,6 +388,8 @@ static void compile_isolated(void *sock, uint64_t id, const Kiln__CompileJob *jo
   int status = 0;
   while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
     ;
+  if (scratch)
+    scratch_clear(scratch); /* what a compiler that crashed left */
   if (pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && answer && len > 0) {
     if (zmq_send(sock, answer, len, 0) < 0)
       kd_log("worker: cannot reply: %s", zmq_strerror(errno));
@@ -416,6 +418,11 @@ int worker_main(const KilndConfig *cfg) {
   /* Packages are private until chmod'ed read-only (0400): nothing this
    * process creates is for other users. */
   umask(077);
+  char scratch[4096];
+  bool have_scratch = scratch_enter(scratch, sizeof scratch);
+  if (!have_scratch)
+    kd_log("worker: cannot make %s (%s): the compiler's temporary files go to the default place",
+           scratch, strerror(errno));
   void *ctx = zmq_ctx_new();
   void *sock = zmq_socket(ctx, ZMQ_DEALER);
   char ident[32];
@@ -471,7 +478,7 @@ int worker_main(const KilndConfig *cfg) {
         ;
     }
 #ifdef KILN_HAVE_DCM
-    compile_isolated(sock, rid, env->compile_job, cfg->cache);
+    compile_isolated(sock, rid, env->compile_job, cfg->cache, have_scratch ? scratch : NULL);
 #else
     reply_error(&direct, rid, KILN__ERROR_CODE__ERROR_UNAVAILABLE,
                 "compiler not built: this kilnd was built without service/dcm");

@@ -60,6 +60,8 @@ static pid_t spawn(Kd *kd, const char *const *args, bool foreground) {
   if (pid == 0) {
     /* A test that dies must not leave a kilnd behind. */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    /* Its workers' scratch directories too (the compiler's temporary files). */
+    setenv("TMPDIR", kd->runtime, 1);
     int fd = open(kd->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
     if (fd >= 0)
       dup2(fd, STDERR_FILENO);

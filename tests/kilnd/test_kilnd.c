@@ -386,6 +386,38 @@ static pid_t new_worker(pid_t old) {
   return 0;
 }
 
+/* Worker pid's scratch directory (service/scratch.c), in kilnd's TMPDIR. */
+static void scratch_of(pid_t pid, char *dir, size_t size) {
+  snprintf(dir, size, "%s/kilnd-w%d", kd.runtime, (int)pid);
+}
+
+static bool is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* What a compile cut short leaves: libgccjit's directory with a file. */
+static void leave_compiler_files(pid_t pid) {
+  char dir[400], file[450];
+  scratch_of(pid, dir, sizeof dir);
+  ck_assert_msg(is_dir(dir), "worker %d has no scratch directory %s", (int)pid, dir);
+  snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/libgccjit-test");
+  ck_assert_int_eq(mkdir(dir, 0700), 0);
+  snprintf(file, sizeof file, "%s/fake.s", dir);
+  FILE *f = fopen(file, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs("half an assembly\n", f);
+  fclose(f);
+}
+
+static void assert_scratch_gone(pid_t pid) {
+  char dir[400];
+  scratch_of(pid, dir, sizeof dir);
+  for (int i = 0; i < 200 && is_dir(dir); i++)
+    kd_sleep_ms(10);
+  ck_assert_msg(!is_dir(dir), "%s is left after its worker died", dir);
+}
+
 START_TEST(worker_killed) {
   start((const char *[]){"--workers", "1", "--test-job-delay", "30000", NULL});
   ck_assert(kd_log_has(&kd, "worker 0 ready", 5000));
@@ -408,17 +440,23 @@ START_TEST(worker_killed) {
   ck_assert(kd_log_has(&kd, "compile started: job 1 on worker 0", 5000));
   /* The broker keeps serving while the job runs. */
   assert_alive();
+  leave_compiler_files(kids[0]);
   kill(kids[0], SIGKILL);
   Kiln__Envelope *r = kd_recv(&kd, 10000);
   ck_assert_ptr_nonnull(r);
   ck_assert_uint_eq(r->request_id, 9);
   assert_error(r, KILN__ERROR_CODE__ERROR_WORKER_DIED, "signal 9");
   ck_assert(kd_log_has(&kd, "died: killed by signal 9", 2000));
-  ck_assert_int_ne(new_worker(kids[0]), 0);
+  pid_t next = new_worker(kids[0]);
+  ck_assert_int_ne(next, 0);
   ck_assert(kd_log_has(&kd, "worker 0 started", 0));
   for (int i = 0; i < 500 && kd_log_count(&kd, "worker 0 ready") < 2; i++)
     kd_sleep_ms(10);
   ck_assert_int_eq(kd_log_count(&kd, "worker 0 ready"), 2);
+  assert_scratch_gone(kids[0]);
+  char dir[400];
+  scratch_of(next, dir, sizeof dir);
+  ck_assert_msg(is_dir(dir), "the new worker has no scratch directory %s", dir);
   assert_alive();
 }
 END_TEST
@@ -432,10 +470,12 @@ START_TEST(job_timeout) {
   pid_t kids[8];
   ck_assert_int_eq(kd_children(&kd, kids, 8), 1);
   uint32_t f = 0;
+  leave_compiler_files(kids[0]);
   Kiln__Envelope *r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
   assert_error(r, KILN__ERROR_CODE__ERROR_TIMEOUT, "timed out after 1 s");
   ck_assert(kd_log_has(&kd, "exceeded 1 s: killing worker 0", 0));
   ck_assert_int_ne(new_worker(kids[0]), 0);
+  assert_scratch_gone(kids[0]);
   /* Asked again, the package that failed is not compiled again (it would
    * kill a worker every time): the same error comes at once. */
   r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
@@ -454,8 +494,10 @@ START_TEST(sigterm) {
   assert_alive();
   ck_assert_int_eq(kd_stop(&kd, SIGTERM), 0);
   ck_assert_int_ne(access(kd.sock_path, F_OK), 0);
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
     ck_assert_int_ne(kill(kids[i], 0), 0); /* workers gone too */
+    assert_scratch_gone(kids[i]);
+  }
   ck_assert(kd_log_has(&kd, "shutdown on SIGTERM", 0));
   /* Only the lock file is left in the endpoint directory. */
   ck_assert_int_eq(kd_log_count(&kd, "stopped"), 1);
