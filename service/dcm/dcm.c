@@ -445,7 +445,15 @@ static void make_symbol(const WasmModule *m, uint32_t index, char *out, size_t s
 
 /* --- the context -------------------------------------------------------------- */
 
-static void set_options(Dcm *d) {
+static size_t largest_body(const WasmModule *m, const uint32_t *funcs, uint32_t n) {
+  size_t most = 0;
+  for (uint32_t i = 0; i < n; i++)
+    if (m->funcs[funcs[i]].body_len > most)
+      most = m->funcs[funcs[i]].body_len;
+  return most;
+}
+
+static void set_options(Dcm *d, size_t largest) {
   gcc_jit_context *c = d->ctx;
   gcc_jit_context_set_int_option(c, GCC_JIT_INT_OPTION_OPTIMIZATION_LEVEL,
                                  d->tier == DCM_HOT ? 3 : 1);
@@ -469,11 +477,19 @@ static void set_options(Dcm *d) {
    * which on a function with many loops and thousands of values is most of
    * its time: SQLite's sqlite3VdbeExec (50 KB of wasm) took 35 to 46 s
    * warm, 55% of it in IRA, and takes 10 to 13 s with one region. Hot
-   * (-O3) spends 1 s there and keeps gcc's default. */
+   * (-O3) spends 1 s there, and keeps gcc's default but for a big one. */
   if (d->tier == DCM_HOT)
     gcc_jit_context_add_command_line_option(c, "-funroll-loops");
-  else
+  if (d->tier != DCM_HOT || largest >= DCM_BIG_BODY_BYTES)
     gcc_jit_context_add_command_line_option(c, "-fira-region=one");
+  /* Hot, a big function spends a quarter of its compile in RTL's global
+   * CSE (PRE, and load CSE after reload) and more in IRA's regions:
+   * sqlite3VdbeExec took 14 to 15 s at -O3, and takes 8 to 10 s without
+   * them. */
+  if (d->tier == DCM_HOT && largest >= DCM_BIG_BODY_BYTES) {
+    gcc_jit_context_add_command_line_option(c, "-fno-gcse");
+    gcc_jit_context_add_command_line_option(c, "-fno-gcse-after-reload");
+  }
   if (d->unchecked) {
     /* An access without bounds check is the check, so gcc must not drop
      * one whose value is unused ((drop (i32.load ...)) must still trap):
@@ -616,7 +632,7 @@ bool dcm_compile(const WasmModule *m, const uint32_t *funcs, uint32_t nfuncs, Dc
       make_symbol(m, funcs[i], s, sizeof out->funcs[0].symbol);
       d.symbol[funcs[i]] = s;
     }
-    set_options(&d);
+    set_options(&d, largest_body(m, funcs, nfuncs));
     make_types(&d);
     make_imports(&d);
     make_identity(&d);

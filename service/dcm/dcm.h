@@ -26,6 +26,12 @@
  * 7: warm code allocates registers in one region (-fira-region=one). */
 #define DCM_CODEGEN_VERSION 7
 
+/* A request with a function body this large (bytes of wasm) compiles with
+ * the passes whose cost grows fastest with a function's size left out.
+ * Real programs have a few: SQLite's largest, sqlite3VdbeExec, is 50 KB;
+ * our samples' largest is printf's, 9 KB. */
+#define DCM_BIG_BODY_BYTES 16384
+
 typedef enum {
   DCM_WARM, /* -O1: each function calls others through the instance's table */
   DCM_HOT, /* -O3 -funroll-loops: the set in one unit, direct internal calls */

@@ -425,6 +425,54 @@ START_TEST(osr_body_matches_interpreter) {
 }
 END_TEST
 
+/* big.wasm's $big (big_wat.py) is over DCM_BIG_BODY_BYTES, so it compiles
+ * with the options for big functions: in every tier it must give the
+ * interpreter's result, its trap, and the memory it leaves at the trap. */
+typedef struct {
+  char ok[256], trap[256];
+  uint8_t mem[4096];
+} BigRun;
+
+static void run_big(int tier, BigRun *out) {
+  kiln_runtime *rt = kiln_runtime_new(NULL);
+  kiln_module *m = kiln_module_load(rt, BIG_WASM);
+  ck_assert_msg(m != NULL, "%s", kiln_error(rt));
+  const WasmModule *wm = ((Module *)m)->wasm;
+  ck_assert_uint_ge(wm->funcs[export_index(wm, "big")].body_len, DCM_BIG_BODY_BYTES);
+  kiln_instance *in = kiln_instantiate(rt, m, NULL);
+  ck_assert_msg(in != NULL, "%s", kiln_error(rt));
+  char err[256];
+  if (tier >= 0)
+    ck_assert_msg(dcm_switch_instance(in, (DcmTier)tier, err, sizeof err), "%s", err);
+  Case ok = {"big", 2, {I32(7), I32(0)}}, trap = {"big", 2, {I32(3), I32(65536)}};
+  run_case(rt, in, &ok, out->ok, sizeof out->ok);
+  run_case(rt, in, &trap, out->trap, sizeof out->trap);
+  uint64_t size = 0;
+  const uint8_t *mem = kiln_instance_memory(in, "mem", &size);
+  ck_assert(mem != NULL && size >= sizeof out->mem);
+  memcpy(out->mem, mem, sizeof out->mem);
+  kiln_runtime_free(rt);
+}
+
+START_TEST(big_function_matches_interpreter) {
+  BigRun cold, other;
+  run_big(-1, &cold);
+  ck_assert_msg(strstr(cold.trap, "out of bounds") != NULL, "%s", cold.trap);
+  ck_assert_msg(strstr(cold.ok, "i32:") != NULL, "%s", cold.ok);
+  for (int tier = DCM_WARM; tier <= DCM_HOT; tier++) {
+    run_big(tier, &other);
+    const char *name = dcm_tier_name((DcmTier)tier);
+    ck_assert_msg(strcmp(cold.ok, other.ok) == 0, "%s: \"%s\", cold \"%s\"", name, other.ok,
+                  cold.ok);
+    ck_assert_msg(strcmp(cold.trap, other.trap) == 0, "%s: \"%s\", cold \"%s\"", name, other.trap,
+                  cold.trap);
+    ck_assert_msg(memcmp(cold.mem, other.mem, sizeof cold.mem) == 0,
+                  "%s: memory at the trap differs from cold's", name);
+  }
+  dcm_release_all();
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("dcm");
   TCase *tc = tcase_create("tiers");
@@ -437,6 +485,7 @@ int main(void) {
   tcase_add_test(tc, manifest_names_and_sizes);
   tcase_add_test(tc, without_osr_drops_the_entry);
   tcase_add_test(tc, osr_body_matches_interpreter);
+  tcase_add_test(tc, big_function_matches_interpreter);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
