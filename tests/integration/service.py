@@ -70,7 +70,9 @@ class Env:
         self.env = dict(os.environ, XDG_RUNTIME_DIR=self.run_dir,
                         XDG_CACHE_HOME=os.path.join(tmp, "cache"),
                         XDG_CONFIG_HOME=os.path.join(tmp, "config"),
-                        KILN_KILND=opts.kilnd)
+                        # kilnd's workers keep the compiler's files there
+                        # (a kilnd a case kills cannot remove them)
+                        TMPDIR=tmp, KILN_KILND=opts.kilnd)
         self.sock = os.path.join(self.run_dir, "kiln", "kilnd.sock")
         self.endpoint = "ipc://" + self.sock
         self.log = os.path.join(tmp, "kilnd.log")
