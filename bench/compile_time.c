@@ -58,7 +58,12 @@ int main(int argc, char **argv) {
     tier = DCM_HOT;
   else
     return usage();
-  uint32_t *funcs = calloc((size_t)argc, sizeof *funcs);
+  uint32_t *funcs = calloc((size_t)argc, sizeof *funcs),
+           *plain = calloc((size_t)argc, sizeof *plain);
+  if (!funcs || !plain) {
+    fprintf(stderr, "compile-time: out of memory\n");
+    return 1;
+  }
   uint32_t nfuncs = 0;
   long runs = 1;
   for (int i = 3; i < argc; i++) {
@@ -79,7 +84,7 @@ int main(int argc, char **argv) {
     }
     funcs[nfuncs++] = (uint32_t)v;
   }
-  if (!funcs || !nfuncs)
+  if (!nfuncs)
     return usage();
   size_t len = 0;
   uint8_t *bytes = read_module(argv[1], &len);
@@ -104,7 +109,6 @@ int main(int argc, char **argv) {
     }
     body += m->funcs[funcs[i]].body_len;
   }
-  uint32_t *plain = malloc(nfuncs * sizeof *plain);
   memcpy(plain, funcs, nfuncs * sizeof *plain);
   qsort(plain, nfuncs, sizeof *plain, compare_u32);
   DcmProfile profile = {.without_osr = plain, .nwithout_osr = nfuncs};
