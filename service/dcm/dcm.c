@@ -478,15 +478,16 @@ static void set_options(Dcm *d, size_t largest) {
    * its time: SQLite's sqlite3VdbeExec (50 KB of wasm) took 35 to 46 s
    * warm, 55% of it in IRA, and takes 10 to 13 s with one region. Hot
    * (-O3) spends 1 s there, and keeps gcc's default but for a big one. */
+  bool big_hot = d->tier == DCM_HOT && largest >= DCM_BIG_BODY_BYTES;
   if (d->tier == DCM_HOT)
     gcc_jit_context_add_command_line_option(c, "-funroll-loops");
-  if (d->tier != DCM_HOT || largest >= DCM_BIG_BODY_BYTES)
+  if (d->tier != DCM_HOT || big_hot)
     gcc_jit_context_add_command_line_option(c, "-fira-region=one");
   /* Hot, a big function spends a quarter of its compile in RTL's global
    * CSE (PRE, and load CSE after reload) and more in IRA's regions:
    * sqlite3VdbeExec took 14 to 15 s at -O3, and takes 8 to 10 s without
    * them. */
-  if (d->tier == DCM_HOT && largest >= DCM_BIG_BODY_BYTES) {
+  if (big_hot) {
     gcc_jit_context_add_command_line_option(c, "-fno-gcse");
     gcc_jit_context_add_command_line_option(c, "-fno-gcse-after-reload");
   }
