@@ -13,11 +13,13 @@
 #include "app.h"
 
 #include <errno.h>
+#include <glib/gstdio.h>
 #include <gtk/gtk.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -479,6 +481,21 @@ static void prefer_cairo_without_gpu(void) {
     g_setenv("GSK_RENDERER", "cairo", FALSE);
 }
 
+/* Without a session bus (none named, none at $XDG_RUNTIME_DIR/bus: a
+ * server, a container, CI), GTK's accessibility has nothing to register
+ * on and warns at every start; no screen reader could reach the viewer
+ * there, so accessibility is off. GTK_A11Y still chooses. */
+static void no_a11y_without_session_bus(void) {
+  if (g_getenv("GTK_A11Y") || g_getenv("DBUS_SESSION_BUS_ADDRESS"))
+    return;
+  char *bus = g_build_filename(g_get_user_runtime_dir(), "bus", NULL);
+  GStatBuf st;
+  bool there = g_stat(bus, &st) == 0 && S_ISSOCK(st.st_mode);
+  g_free(bus);
+  if (!there)
+    g_setenv("GTK_A11Y", "none", FALSE);
+}
+
 int viewer_app_run(int argc, char **argv) {
   Viewer v = {0};
   int rc = parse(&argc, &argv, &v.o);
@@ -490,6 +507,7 @@ int viewer_app_run(int argc, char **argv) {
     return 0;
   }
   prefer_cairo_without_gpu();
+  no_a11y_without_session_bus();
   if (!gtk_init_check())
     return fail(EXIT_FAILED, "cannot open a display (is DISPLAY or WAYLAND_DISPLAY set?)");
   GtkApplication *app = gtk_application_new("org.kiln.Viewer", G_APPLICATION_NON_UNIQUE);
