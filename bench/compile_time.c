@@ -17,16 +17,12 @@
 #include <unistd.h>
 
 #include "dcm.h"
+#include "u32_set.h"
 #include "wasm.h"
 
 static int usage(void) {
   fprintf(stderr, "usage: compile-time MODULE.wasm warm|hot FUNC... [--runs N]\n");
   return 2;
-}
-
-static int compare_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return (x > y) - (x < y);
 }
 
 static uint8_t *read_module(const char *path, size_t *len) {
@@ -110,7 +106,7 @@ int main(int argc, char **argv) {
     body += m->funcs[funcs[i]].body_len;
   }
   memcpy(plain, funcs, nfuncs * sizeof *plain);
-  qsort(plain, nfuncs, sizeof *plain, compare_u32);
+  u32_set_sort(plain, nfuncs);
   DcmProfile profile = {.without_osr = plain, .nwithout_osr = nfuncs};
   char what[160];
   wasm_describe_func(m, funcs[0], what, sizeof what);

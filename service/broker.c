@@ -28,6 +28,7 @@
 #include <zmq.h>
 
 #include "kilnd.h"
+#include "u32_set.h"
 
 void broker_send(Broker *b, const uint8_t *client, size_t client_len, Kiln__Envelope *env) {
   if (client_len == 0)
@@ -64,25 +65,16 @@ static void sanitize(const char *in, char *out, size_t size) {
   out[j] = '\0';
 }
 
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return (x > y) - (x < y);
-}
-
 /* Hints a request may carry: a large program's hot set has hundreds of
  * call_indirect sites at most. */
 #define MAX_HINTS 4096
-
-static bool in_set(const uint32_t *funcs, size_t n, uint32_t x) {
-  return bsearch(&x, funcs, n, sizeof *funcs, cmp_u32) != NULL;
-}
 
 /* A profile's list of functions: each of the request's set (funcs, n),
  * sorted and unique; NULL, or which of the two reasons it is refused for. */
 static const char *check_list(const uint32_t *list, size_t len, const uint32_t *funcs, size_t n,
                               const char *outside, const char *unsorted) {
   for (size_t i = 0; i < len; i++) {
-    if (!in_set(funcs, n, list[i]))
+    if (!u32_set_has(funcs, n, list[i]))
       return outside;
     if (i > 0 && list[i - 1] >= list[i])
       return unsorted;
@@ -107,7 +99,7 @@ static const char *check_hints(const Kiln__CompileRequest *cr, const uint32_t *f
   qsort(sorted, cr->n_hints, sizeof *sorted, store_hint_order);
   for (size_t i = 0; i < cr->n_hints; i++) {
     const Kiln__CallHint *h = sorted[i];
-    if (!in_set(funcs, n, h->caller) || !in_set(funcs, n, h->callee)) {
+    if (!u32_set_has(funcs, n, h->caller) || !u32_set_has(funcs, n, h->callee)) {
       snprintf(why, size, "hint at function %u site %u names a function outside the request",
                h->caller, h->site);
       return why;
@@ -243,7 +235,7 @@ static void on_compile(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
     return;
   }
   memcpy(funcs, cr->functions, cr->n_functions * sizeof *funcs);
-  qsort(funcs, cr->n_functions, sizeof *funcs, cmp_u32);
+  u32_set_sort(funcs, cr->n_functions);
   size_t n = 0;
   for (size_t i = 0; i < cr->n_functions; i++)
     if (n == 0 || funcs[n - 1] != funcs[i])
@@ -270,7 +262,7 @@ static void on_compile(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
                      "osr_body names a function outside the request",
                      "osr_body must be sorted and unique");
   for (size_t i = 0; !bad && cr->n_without_osr && i < cr->n_osr_body; i++)
-    if (in_set(cr->without_osr, cr->n_without_osr, cr->osr_body[i]))
+    if (u32_set_has(cr->without_osr, cr->n_without_osr, cr->osr_body[i]))
       bad = "a function cannot be both without_osr and osr_body";
   /* Branch hints likewise: hot, in the set, by function and offset. */
   if (cr->n_branch_hints && cr->tier != KILN__TIER__TIER_HOT)
@@ -279,7 +271,7 @@ static void on_compile(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
     bad = "too many branch hints";
   for (size_t i = 0; !bad && i < cr->n_branch_hints; i++) {
     const Kiln__BranchHint *h = cr->branch_hints[i], *p = i ? cr->branch_hints[i - 1] : NULL;
-    if (!in_set(funcs, n, h->function_index))
+    if (!u32_set_has(funcs, n, h->function_index))
       bad = "a branch hint names a function outside the request";
     else if (p && (p->function_index > h->function_index ||
                    (p->function_index == h->function_index && p->offset >= h->offset)))

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "frame.h"
+#include "u32_set.h"
 
 struct _KvHeatModel {
   GObject parent;
@@ -296,17 +297,12 @@ void kv_heat_model_take_package(KvHeatModel *self, const Kiln__CompileEvent *c) 
   g_signal_emit(self, signals[SIGNAL_CHANGED], 0);
 }
 
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return (x > y) - (x < y);
-}
-
 size_t kv_heat_model_packages_of(KvHeatModel *self, uint32_t index, const KvPackage **out,
                                  size_t max) {
   size_t n = 0;
   for (guint i = self->packages->len; i-- > 0 && n < max;) {
     const KvPackage *p = self->packages->pdata[i];
-    if (p->n_functions && bsearch(&index, p->functions, p->n_functions, sizeof index, cmp_u32))
+    if (u32_set_has(p->functions, p->n_functions, index))
       out[n++] = p;
   }
   return n;

@@ -15,6 +15,7 @@
 
 #include "dcm_int.h"
 #include "kiln_package_elf.h"
+#include "u32_set.h"
 
 const char *dcm_tier_name(DcmTier tier) {
   return tier == DCM_HOT ? "hot" : "warm";
@@ -556,20 +557,11 @@ static void fill_manifest(Dcm *d, const uint32_t *funcs, uint32_t n, DcmManifest
   }
 }
 
-static int cmp_u32(const void *a, const void *b) {
-  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  return (x > y) - (x < y);
-}
-
-static bool listed(const uint32_t *set, size_t n, uint32_t x) {
-  return n && bsearch(&x, set, n, sizeof *set, cmp_u32);
-}
-
 /* Whether x is compiled once, as its OSR entry: the profile says so and
  * it has loops (without, it has no OSR entry to be). */
 static bool osr_body(const Dcm *d, uint32_t x) {
   const DcmProfile *p = d->profile;
-  return listed(p->osr_body, p->nosr_body, x) && jit_has_loop(&d->m->funcs[x]);
+  return u32_set_has(p->osr_body, p->nosr_body, x) && jit_has_loop(&d->m->funcs[x]);
 }
 
 static bool translate_all(Dcm *d, const uint32_t *funcs, uint32_t n) {
@@ -591,7 +583,7 @@ static bool translate_all(Dcm *d, const uint32_t *funcs, uint32_t n) {
   for (uint32_t i = 0; i < n && !d->failed; i++) {
     if (once[i])
       jit_define_osr_caller(d, funcs[i], jit_define_osr(d, funcs[i]));
-    else if (!listed(p->without_osr, p->nwithout_osr, funcs[i]))
+    else if (!u32_set_has(p->without_osr, p->nwithout_osr, funcs[i]))
       jit_define_osr(d, funcs[i]);
   }
   free(once);
