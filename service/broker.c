@@ -445,6 +445,21 @@ static bool track_agents(Broker *b) {
  * than unlink and steal the first one's socket (ZeroMQ's ipc bind replaces
  * an existing file). The lock file stays: removing it would let a starting
  * kilnd lock a file that no longer has a name. */
+/* Something may remove the cache directory while kilnd runs (an rm -rf of
+ * ~/.cache, a cleaner of old files); without it every heat map and package
+ * kept from then on would be lost, so it is made again. */
+static void keep_cache_dir(Broker *b) {
+  if (!b->cfg->cache)
+    return;
+  int made = store_keep_cache_dir(b->cfg->cache);
+  if (made > 0)
+    kd_log("cache directory %s was removed: made it again (what it held is lost)", b->cfg->cache);
+  else if (made < 0 && !b->cache_lost)
+    kd_log("cache directory %s was removed and cannot be made again: %s; nothing is kept",
+           b->cfg->cache, strerror(errno));
+  b->cache_lost = made < 0;
+}
+
 static int lock_endpoint(const char *path) {
   char lock[4200];
   snprintf(lock, sizeof lock, "%s.lock", path);
@@ -597,6 +612,7 @@ int broker_run(const KilndConfig *cfg) {
       last_request = kd_now();
     pool_tick(&b);
     if (kd_now() >= b.next_tick) {
+      keep_cache_dir(&b);
       adapt_tick(&b);
       feed_stats(&b);
       b.next_tick = kd_now() + 1;

@@ -76,6 +76,10 @@ Kiln__PackageReady *store_find_package(Store *s, const uint8_t key[32]);
 /* The on-disk package cache: `configured`, else $XDG_CACHE_HOME/kiln, else
  * $HOME/.cache/kiln; created 0700. Returns 0, or -1 with a reason. */
 int store_cache_dir(const char *configured, char *buf, size_t size, char *err, size_t errsize);
+/* Makes the cache directory `dir` again (with its parents, 0700) if it is
+ * gone, as after an rm -rf of ~/.cache while kilnd runs. Returns 1 if it
+ * made it, 0 if it was there, -1 (errno set) if it is gone for good. */
+int store_keep_cache_dir(const char *dir);
 /* Keeps the segments (least recently used first, never one a process
  * maps) and the disk cache under their bounds, logging each eviction. */
 void store_evict(Store *s, uint64_t max_segment_bytes, const char *cache_dir,
@@ -187,6 +191,7 @@ typedef struct Broker {
   uint32_t next_agent_id;
   double started; /* kd_now() at start */
   double next_tick; /* of the once-a-second work: snapshot, stats, silence */
+  bool cache_lost; /* the cache directory is gone and cannot be made again (logged once) */
   /* feed.c */
   void *feed; /* PUB, or NULL: no feed */
   char feed_endpoint[4200];

@@ -285,6 +285,26 @@ static int make_dir(const char *path, char *err, size_t errsize) {
   return -1;
 }
 
+int store_keep_cache_dir(const char *dir) {
+  struct stat st;
+  char path[4096];
+  if (stat(dir, &st) == 0 || errno != ENOENT)
+    return 0;
+  if ((size_t)snprintf(path, sizeof path, "%s", dir) >= sizeof path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  for (char *p = path + 1; *p; p++) {
+    if (*p != '/')
+      continue;
+    *p = '\0';
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+      return -1;
+    *p = '/';
+  }
+  return mkdir(path, 0700) == 0 || errno == EEXIST ? 1 : -1;
+}
+
 int store_cache_dir(const char *configured, char *buf, size_t size, char *err, size_t errsize) {
   const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
   char parent[4096];

@@ -9,6 +9,7 @@
  */
 #include <check.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -687,6 +688,45 @@ START_TEST(disk_cache) {
 }
 END_TEST
 
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+START_TEST(cache_removed) {
+  /* The cache directory and its parent go while kilnd runs (rm -rf
+   * ~/.cache): kilnd makes them again, and what it compiles next is kept. */
+  start((const char *[]){"--workers", "1", NULL});
+  uint8_t hash[32];
+  upload_valid(hash, 8);
+  uint32_t f = 0;
+  Kiln__Envelope *r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
+  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PACKAGE_READY, "no PackageReady");
+  kiln__envelope__free_unpacked(r, NULL);
+  char parent[600], dir[700];
+  snprintf(parent, sizeof parent, "%s/cache", kd.runtime);
+  snprintf(dir, sizeof dir, "%s/kiln", parent);
+  ck_assert_int_eq(nftw(parent, remove_one, 16, FTW_DEPTH | FTW_PHYS), 0);
+  ck_assert_int_ne(access(parent, F_OK), 0);
+
+  ck_assert(kd_log_has(&kd, "was removed: made it again", 3000));
+  struct stat st;
+  ck_assert_int_eq(stat(dir, &st), 0);
+  ck_assert(S_ISDIR(st.st_mode));
+  ck_assert_int_eq(st.st_mode & 0777, 0700);
+  r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_HOT);
+  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PACKAGE_READY, "no PackageReady");
+  ck_assert(!r->package_ready->cached);
+  char hex[65], so[800];
+  kiln_hex(r->package_ready->key.data, 32, hex);
+  snprintf(so, sizeof so, "%s/%s.so", dir, hex);
+  kiln__envelope__free_unpacked(r, NULL);
+  ck_assert_msg(access(so, R_OK) == 0, "%s is not in the cache made again", so);
+  ck_assert(!kd_log_has(&kd, "cannot add", 0));
+  assert_alive();
+}
+END_TEST
+
 START_TEST(segment_kept) {
   /* A segment some process maps survives kilnd's shutdown. */
   start((const char *[]){"--workers", "1", NULL});
@@ -996,6 +1036,7 @@ int main(int argc, char **argv) {
 #if KILND_HAVE_COMPILER
     {"segment_kept", segment_kept},
     {"disk_cache", disk_cache},
+    {"cache_removed", cache_removed},
 #endif
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
