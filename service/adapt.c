@@ -304,6 +304,7 @@ static bool heat_funcs(const WasmModule *m, const Kiln__HeatMap *hm, bool live, 
         .func = x,
         .calls = r->count,
         .self_samples = live ? interpreter_equivalent(r) : r->self_samples,
+        .now_samples = r->self_samples,
         .code_bytes = (uint32_t)m->funcs[x].body_len,
         .current = part_tier(r->tier),
     };

@@ -78,7 +78,11 @@ typedef enum {
 
 typedef struct {
   uint32_t func; /* function index in the module; unique */
-  uint64_t calls, self_samples;
+  /* self_samples: its self time in interpreter time (a live heat map's
+   * compiled samples weighted up), which ranks functions and decides hot;
+   * now_samples: as it runs now, unweighted, which decides warm: a cold
+   * function's share of the time now is what compiling it saves. */
+  uint64_t calls, self_samples, now_samples;
   uint32_t code_bytes; /* size of its body */
   PartTier current; /* the tier it runs in now */
 } PartFunc;

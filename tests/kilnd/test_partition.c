@@ -15,7 +15,11 @@
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static PartFunc fn(uint32_t func, uint64_t samples, uint32_t bytes) {
-  return (PartFunc){.func = func, .calls = samples, .self_samples = samples, .code_bytes = bytes};
+  return (PartFunc){.func = func,
+                    .calls = samples,
+                    .self_samples = samples,
+                    .now_samples = samples,
+                    .code_bytes = bytes};
 }
 
 /* A cost model with round numbers: hot 1 ms/byte, warm 0.1 ms/byte, 10 ms
@@ -180,6 +184,33 @@ END_TEST
  * min_samples 2. coverage a:3 b:1 (4): a covers only 75% of 80%, so b would
  * be needed, but 1 sample is below the minimum. With min_samples 1 both are
  * promoted, so it is the minimum that keeps them out. */
+/* coverage, hot 0.80 warm 0.95, a live heat map: f0 runs hot, 100 samples
+ * now, 400 in interpreter time; f1 and f2 are interpreted, 12 and 8.
+ * Interpreter time (total 420): f0 alone covers 95.2%, so by that f1 and f2
+ * would stay cold. Time now (total 120): before f1, 100 (83%), and before
+ * f2, 112 (93%), both under 95%: both warm. */
+START_TEST(test_coverage_warm_counts_time_now) {
+  PartConfig cfg;
+  PartCost cost;
+  part_config_default(&cfg, PART_POLICY_COVERAGE);
+  part_cost_default(&cost);
+  PartFunc f[] = {fn(0, 400, 100), fn(1, 12, 100), fn(2, 8, 100)};
+  f[0].now_samples = 100, f[0].current = PART_HOT;
+  Partition p = run(f, N(f), NULL, 0, &cfg, NULL, &cost);
+  ck_assert_int_eq(dec(&p, 0)->tier, PART_HOT);
+  ck_assert_int_eq(dec(&p, 1)->tier, PART_WARM);
+  ck_assert_int_eq(dec(&p, 1)->why, PART_WHY_COVERAGE_WARM);
+  ck_assert_int_eq(dec(&p, 2)->tier, PART_WARM);
+  part_free(&p);
+  /* The same times, all in one tier: f0 covers 95.2% and the rest stays cold. */
+  f[0].now_samples = 400;
+  p = run(f, N(f), NULL, 0, &cfg, NULL, &cost);
+  ck_assert_int_eq(dec(&p, 1)->tier, PART_COLD);
+  ck_assert_int_eq(dec(&p, 2)->tier, PART_COLD);
+  part_free(&p);
+}
+END_TEST
+
 START_TEST(test_min_samples) {
   PartConfig cfg;
   PartCost cost;
@@ -760,6 +791,7 @@ static Suite *partition_suite(void) {
   tcase_add_test(tc, test_share_hand_example);
   tcase_add_test(tc, test_share_warm_example);
   tcase_add_test(tc, test_coverage_example);
+  tcase_add_test(tc, test_coverage_warm_counts_time_now);
   tcase_add_test(tc, test_min_samples);
   tcase_add_test(tc, test_hysteresis_share_no_flap);
   tcase_add_test(tc, test_hysteresis_coverage_no_flap);
