@@ -631,14 +631,21 @@ START_TEST(joined) {
 END_TEST
 
 #if KILND_HAVE_COMPILER
+/* Compiles function 0 of the module `hash` at `tier`, which must give a
+ * package: the reply. */
+static Kiln__Envelope *compile_package(const uint8_t hash[32], Kiln__Tier tier) {
+  uint32_t f = 0;
+  Kiln__Envelope *r = kd_compile(&kd, hash, &f, 1, tier);
+  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PACKAGE_READY, "no PackageReady");
+  return r;
+}
+
 START_TEST(disk_cache) {
   /* A package outlives kilnd in $XDG_CACHE_HOME/kiln and is checked on reuse. */
   start((const char *[]){"--workers", "1", NULL});
   uint8_t hash[32];
   upload_valid(hash, 6);
-  uint32_t f = 0;
-  Kiln__Envelope *r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
-  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PACKAGE_READY, "no PackageReady");
+  Kiln__Envelope *r = compile_package(hash, KILN__TIER__TIER_WARM);
   ck_assert(!r->package_ready->cached);
   char path[512], so[600], hex[65];
   snprintf(path, sizeof path, "%s", r->package_ready->path);
@@ -655,8 +662,7 @@ START_TEST(disk_cache) {
   /* A new kilnd: from the cache, no compile. */
   start((const char *[]){"--workers", "1", NULL});
   upload_valid(hash, 6);
-  r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
-  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PACKAGE_READY, "no PackageReady");
+  r = compile_package(hash, KILN__TIER__TIER_WARM);
   ck_assert(r->package_ready->cached);
   ck_assert_str_eq(r->package_ready->path, path);
   ck_assert_mem_eq(r->package_ready->content_hash.data, content, 32);
@@ -679,8 +685,7 @@ START_TEST(disk_cache) {
   fclose(fp);
   start((const char *[]){"--workers", "1", NULL});
   upload_valid(hash, 6);
-  r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
-  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PACKAGE_READY, "no PackageReady");
+  r = compile_package(hash, KILN__TIER__TIER_WARM);
   ck_assert(!r->package_ready->cached);
   ck_assert_mem_eq(r->package_ready->content_hash.data, content, 32);
   kiln__envelope__free_unpacked(r, NULL);
@@ -699,9 +704,7 @@ START_TEST(cache_removed) {
   start((const char *[]){"--workers", "1", NULL});
   uint8_t hash[32];
   upload_valid(hash, 8);
-  uint32_t f = 0;
-  Kiln__Envelope *r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
-  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PACKAGE_READY, "no PackageReady");
+  Kiln__Envelope *r = compile_package(hash, KILN__TIER__TIER_WARM);
   kiln__envelope__free_unpacked(r, NULL);
   char parent[600], dir[700];
   snprintf(parent, sizeof parent, "%s/cache", kd.runtime);
@@ -714,8 +717,7 @@ START_TEST(cache_removed) {
   ck_assert_int_eq(stat(dir, &st), 0);
   ck_assert(S_ISDIR(st.st_mode));
   ck_assert_int_eq(st.st_mode & 0777, 0700);
-  r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_HOT);
-  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PACKAGE_READY, "no PackageReady");
+  r = compile_package(hash, KILN__TIER__TIER_HOT);
   ck_assert(!r->package_ready->cached);
   char hex[65], so[800];
   kiln_hex(r->package_ready->key.data, 32, hex);
@@ -732,9 +734,7 @@ START_TEST(segment_kept) {
   start((const char *[]){"--workers", "1", NULL});
   uint8_t hash[32];
   upload_valid(hash, 7);
-  uint32_t f = 0;
-  Kiln__Envelope *r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_HOT);
-  ck_assert_msg(r && r->body_case == KILN__ENVELOPE__BODY_PACKAGE_READY, "no PackageReady");
+  Kiln__Envelope *r = compile_package(hash, KILN__TIER__TIER_HOT);
   char path[512];
   snprintf(path, sizeof path, "%s", r->package_ready->path);
   size_t size = r->package_ready->size;
