@@ -441,25 +441,25 @@ static bool track_agents(Broker *b) {
   return left;
 }
 
-/* Takes the endpoint's lock file, so a second kilnd refuses to start rather
- * than unlink and steal the first one's socket (ZeroMQ's ipc bind replaces
- * an existing file). The lock file stays: removing it would let a starting
- * kilnd lock a file that no longer has a name. */
 /* Something may remove the cache directory while kilnd runs (an rm -rf of
  * ~/.cache, a cleaner of old files); without it every heat map and package
  * kept from then on would be lost, so it is made again. */
 static void keep_cache_dir(Broker *b) {
   if (!b->cfg->cache)
     return;
-  int made = store_keep_cache_dir(b->cfg->cache);
+  char err[4300];
+  int made = store_keep_cache_dir(b->cfg->cache, err, sizeof err);
   if (made > 0)
     kd_log("cache directory %s was removed: made it again (what it held is lost)", b->cfg->cache);
   else if (made < 0 && !b->cache_lost)
-    kd_log("cache directory %s was removed and cannot be made again: %s; nothing is kept",
-           b->cfg->cache, strerror(errno));
+    kd_log("cache directory %s was removed: %s; nothing is kept", b->cfg->cache, err);
   b->cache_lost = made < 0;
 }
 
+/* Takes the endpoint's lock file, so a second kilnd refuses to start rather
+ * than unlink and steal the first one's socket (ZeroMQ's ipc bind replaces
+ * an existing file). The lock file stays: removing it would let a starting
+ * kilnd lock a file that no longer has a name. */
 static int lock_endpoint(const char *path) {
   char lock[4200];
   snprintf(lock, sizeof lock, "%s.lock", path);

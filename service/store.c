@@ -285,24 +285,25 @@ static int make_dir(const char *path, char *err, size_t errsize) {
   return -1;
 }
 
-int store_keep_cache_dir(const char *dir) {
+int store_keep_cache_dir(const char *dir, char *err, size_t errsize) {
   struct stat st;
   char path[4096];
   if (stat(dir, &st) == 0 || errno != ENOENT)
     return 0;
   if ((size_t)snprintf(path, sizeof path, "%s", dir) >= sizeof path) {
-    errno = ENAMETOOLONG;
+    snprintf(err, errsize, "the cache path is too long");
     return -1;
   }
   for (char *p = path + 1; *p; p++) {
     if (*p != '/')
       continue;
     *p = '\0';
-    if (mkdir(path, 0700) != 0 && errno != EEXIST)
-      return -1;
+    int failed = make_dir(path, err, errsize);
     *p = '/';
+    if (failed)
+      return -1;
   }
-  return mkdir(path, 0700) == 0 || errno == EEXIST ? 1 : -1;
+  return make_dir(path, err, errsize) == 0 ? 1 : -1;
 }
 
 int store_cache_dir(const char *configured, char *buf, size_t size, char *err, size_t errsize) {
