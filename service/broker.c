@@ -445,15 +445,8 @@ static bool track_agents(Broker *b) {
  * ~/.cache, a cleaner of old files); without it every heat map and package
  * kept from then on would be lost, so it is made again. */
 static void keep_cache_dir(Broker *b) {
-  if (!b->cfg->cache)
-    return;
-  char err[4300];
-  int made = store_keep_cache_dir(b->cfg->cache, err, sizeof err);
-  if (made > 0)
-    kd_log("cache directory %s was removed: made it again (what it held is lost)", b->cfg->cache);
-  else if (made < 0 && !b->cache_lost)
-    kd_log("cache directory %s was removed: %s; nothing is kept", b->cfg->cache, err);
-  b->cache_lost = made < 0;
+  if (b->cfg->cache)
+    store_keep_cache_dir(b->cfg->cache, &b->cache_lost);
 }
 
 /* Takes the endpoint's lock file, so a second kilnd refuses to start rather

@@ -77,9 +77,9 @@ Kiln__PackageReady *store_find_package(Store *s, const uint8_t key[32]);
  * $HOME/.cache/kiln; created 0700. Returns 0, or -1 with a reason. */
 int store_cache_dir(const char *configured, char *buf, size_t size, char *err, size_t errsize);
 /* Makes the cache directory `dir` again (with its parents, 0700) if it is
- * gone, as after an rm -rf of ~/.cache while kilnd runs. Returns 1 if it
- * made it, 0 if it was there, -1 with a reason if it cannot. */
-int store_keep_cache_dir(const char *dir, char *err, size_t errsize);
+ * gone, as after an rm -rf of ~/.cache while kilnd runs, and logs it; a
+ * failure is logged once while *lost stays set. Returns true if it made it. */
+bool store_keep_cache_dir(const char *dir, bool *lost);
 /* Keeps the segments (least recently used first, never one a process
  * maps) and the disk cache under their bounds, logging each eviction. */
 void store_evict(Store *s, uint64_t max_segment_bytes, const char *cache_dir,

@@ -285,11 +285,8 @@ static int make_dir(const char *path, char *err, size_t errsize) {
   return -1;
 }
 
-int store_keep_cache_dir(const char *dir, char *err, size_t errsize) {
-  struct stat st;
+static int make_cache_dir(const char *dir, char *err, size_t errsize) {
   char path[4096];
-  if (stat(dir, &st) == 0 || errno != ENOENT)
-    return 0;
   if ((size_t)snprintf(path, sizeof path, "%s", dir) >= sizeof path) {
     snprintf(err, errsize, "the cache path is too long");
     return -1;
@@ -303,7 +300,22 @@ int store_keep_cache_dir(const char *dir, char *err, size_t errsize) {
     if (failed)
       return -1;
   }
-  return make_dir(path, err, errsize) == 0 ? 1 : -1;
+  return make_dir(path, err, errsize);
+}
+
+bool store_keep_cache_dir(const char *dir, bool *lost) {
+  struct stat st;
+  /* ENOTDIR: a file took a parent's place; make_dir then says which. */
+  if (stat(dir, &st) == 0 || (errno != ENOENT && errno != ENOTDIR))
+    return false;
+  char err[4300];
+  bool made = make_cache_dir(dir, err, sizeof err) == 0;
+  if (made)
+    kd_log("cache directory %s was removed: made it again (what it held is lost)", dir);
+  else if (!*lost)
+    kd_log("cache directory %s was removed: %s; nothing is kept", dir, err);
+  *lost = !made;
+  return made;
 }
 
 int store_cache_dir(const char *configured, char *buf, size_t size, char *err, size_t errsize) {
