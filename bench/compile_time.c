@@ -4,11 +4,12 @@
  * compiler's options on real programs (SQLite's largest functions take
  * seconds each) without a service, an agent or a run around it.
  *
- *   build/bench/compile-time MODULE.wasm warm|hot FUNC... [--runs N]
+ *   build/bench/compile-time MODULE.wasm warm|hot FUNC... [--osr-body FUNC]... [--runs N]
  *
  * FUNC is a function index (as kiln run --stats and kilnd's log name them).
  * The functions get no OSR entries, as a function called often gets from
- * the Partitioning Engine. Prints each run's time and the package's size.
+ * the Partitioning Engine; one after --osr-body has only its OSR entry, as
+ * a long-running main gets. Prints each run's time and the package's size.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,7 +22,8 @@
 #include "wasm.h"
 
 static int usage(void) {
-  fprintf(stderr, "usage: compile-time MODULE.wasm warm|hot FUNC... [--runs N]\n");
+  fprintf(stderr,
+          "usage: compile-time MODULE.wasm warm|hot FUNC... [--osr-body FUNC]... [--runs N]\n");
   return 2;
 }
 
@@ -55,12 +57,13 @@ int main(int argc, char **argv) {
   else
     return usage();
   uint32_t *funcs = calloc((size_t)argc, sizeof *funcs),
-           *plain = calloc((size_t)argc, sizeof *plain);
-  if (!funcs || !plain) {
+           *plain = calloc((size_t)argc, sizeof *plain),
+           *osr_body = calloc((size_t)argc, sizeof *osr_body);
+  if (!funcs || !plain || !osr_body) {
     fprintf(stderr, "compile-time: out of memory\n");
     return 1;
   }
-  uint32_t nfuncs = 0;
+  uint32_t nfuncs = 0, nplain = 0, nosr_body = 0;
   long runs = 1;
   for (int i = 3; i < argc; i++) {
     char *end;
@@ -73,12 +76,19 @@ int main(int argc, char **argv) {
       }
       continue;
     }
+    bool whole = strcmp(argv[i], "--osr-body") == 0 && i + 1 < argc;
+    if (whole)
+      i++;
     unsigned long v = strtoul(argv[i], &end, 10);
     if (errno || *end || end == argv[i] || v > UINT32_MAX) {
       fprintf(stderr, "compile-time: %s: expected a function index\n", argv[i]);
       return 2;
     }
     funcs[nfuncs++] = (uint32_t)v;
+    if (whole)
+      osr_body[nosr_body++] = (uint32_t)v;
+    else
+      plain[nplain++] = (uint32_t)v;
   }
   if (!nfuncs)
     return usage();
@@ -105,9 +115,10 @@ int main(int argc, char **argv) {
     }
     body += m->funcs[funcs[i]].body_len;
   }
-  memcpy(plain, funcs, nfuncs * sizeof *plain);
-  u32_set_sort(plain, nfuncs);
-  DcmProfile profile = {.without_osr = plain, .nwithout_osr = nfuncs};
+  u32_set_sort(plain, nplain);
+  u32_set_sort(osr_body, nosr_body);
+  DcmProfile profile = {
+      .without_osr = plain, .nwithout_osr = nplain, .osr_body = osr_body, .nosr_body = nosr_body};
   char what[160];
   wasm_describe_func(m, funcs[0], what, sizeof what);
   if (nfuncs > 1)
@@ -140,5 +151,6 @@ int main(int argc, char **argv) {
   free(bytes);
   free(funcs);
   free(plain);
+  free(osr_body);
   return rc;
 }

@@ -918,20 +918,33 @@ static void start_reply(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid
   start_send(b, id, idlen, rid, m, a, &next);
 }
 
+/* The stored module a request names and the asking agent's record of it;
+ * false once the agent has been answered with why not (`what` names the
+ * request: "heat map", "partition"). */
+static bool module_of_request(Broker *b, const uint8_t *id, size_t idlen, uint64_t rid,
+                              const ProtobufCBinaryData *hash, const char *what,
+                              const WasmModule **m, AgentModule **a) {
+  *m = store_find_module(b->store, hash->data, hash->len);
+  if (!*m) {
+    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST,
+                      "%s of a module kilnd does not have (send HaveModule first)", what);
+    return false;
+  }
+  *a = agent_module(b, id, idlen, (*m)->hash);
+  if (!*a) {
+    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_INTERNAL, "out of memory");
+    return false;
+  }
+  return true;
+}
+
 void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__Envelope *req) {
   const Kiln__HeatMap *hm = req->heat_map;
   uint64_t rid = req->request_id;
-  const WasmModule *m = store_find_module(b->store, hm->module_hash.data, hm->module_hash.len);
-  if (!m) {
-    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST,
-                      "heat map of a module kilnd does not have (send HaveModule first)");
+  const WasmModule *m;
+  AgentModule *a;
+  if (!module_of_request(b, id, idlen, rid, &hm->module_hash, "heat map", &m, &a))
     return;
-  }
-  AgentModule *a = agent_module(b, id, idlen, m->hash);
-  if (!a) {
-    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_INTERNAL, "out of memory");
-    return;
-  }
   Agent *ag = agent_by_id(b, a->agent);
   if (ag) {
     ag->uptime_ms = hm->uptime_ms;
@@ -973,19 +986,12 @@ void adapt_on_heat_map(Broker *b, const uint8_t *id, size_t idlen, const Kiln__E
 
 void adapt_on_partition_request(Broker *b, const uint8_t *id, size_t idlen,
                                 const Kiln__Envelope *req) {
-  const Kiln__PartitionRequest *pr = req->partition_request;
   uint64_t rid = req->request_id;
-  const WasmModule *m = store_find_module(b->store, pr->module_hash.data, pr->module_hash.len);
-  if (!m) {
-    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_BAD_REQUEST,
-                      "partition of a module kilnd does not have (send HaveModule first)");
+  const WasmModule *m;
+  AgentModule *a;
+  if (!module_of_request(b, id, idlen, rid, &req->partition_request->module_hash, "partition", &m,
+                         &a))
     return;
-  }
-  AgentModule *a = agent_module(b, id, idlen, m->hash);
-  if (!a) {
-    broker_send_error(b, id, idlen, rid, KILN__ERROR_CODE__ERROR_INTERNAL, "out of memory");
-    return;
-  }
   Start s, ready;
   char err[256], hex[65];
   kiln_hex(m->hash, 32, hex);

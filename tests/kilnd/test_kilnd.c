@@ -283,6 +283,20 @@ START_TEST(invalid_module) {
   Kiln__Envelope *r = kd_compile(&kd, hash, &f, 1, KILN__TIER__TIER_WARM);
   ck_assert_int_eq(r->body_case, KILN__ENVELOPE__BODY_NEED_MODULE);
   kiln__envelope__free_unpacked(r, NULL);
+  /* A heat map or a start partition of it is refused the same way. */
+  Kiln__HeatMap hm = KILN__HEAT_MAP__INIT;
+  hm.module_hash = (ProtobufCBinaryData){32, hash};
+  Kiln__Envelope env = KILN__ENVELOPE__INIT;
+  env.body_case = KILN__ENVELOPE__BODY_HEAT_MAP;
+  env.heat_map = &hm;
+  assert_error(kd_call(&kd, &env), KILN__ERROR_CODE__ERROR_BAD_REQUEST,
+               "heat map of a module kilnd does not have (send HaveModule first)");
+  Kiln__PartitionRequest pr = KILN__PARTITION_REQUEST__INIT;
+  pr.module_hash = (ProtobufCBinaryData){32, hash};
+  env.body_case = KILN__ENVELOPE__BODY_PARTITION_REQUEST;
+  env.partition_request = &pr;
+  assert_error(kd_call(&kd, &env), KILN__ERROR_CODE__ERROR_BAD_REQUEST,
+               "partition of a module kilnd does not have (send HaveModule first)");
   assert_alive();
 }
 END_TEST
