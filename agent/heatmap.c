@@ -65,28 +65,49 @@ static int busiest_first(const void *a, const void *b) {
 }
 
 /* The calls of function x's sites to functions that ran (ran[] by defined
- * index), appended at e; returns how many. An indirect site counts only
- * for the target its vote kept, and stays an edge of its own. */
+ * index), appended at e; returns how many (at most SITE_TARGETS a site).
+ * An indirect site stays an edge of its own per callee: its busiest callee
+ * with all the site's calls and the margin of its calls over the others'
+ * (votes: over half of them, and it takes more than three in four), each
+ * other callee with its own calls and no votes. */
 static size_t site_edges(const Module *m, uint32_t x, const bool *ran, kiln_edge *e) {
   const WasmModule *w = m->wasm;
   const FuncProfile *p = &m->prof[x - w->nfunc_imports];
   const InterpCode *code = m->code[x - w->nfunc_imports];
   size_t n = 0;
   for (uint32_t s = 0; s < p->nsites; s++) {
-    uint64_t calls = load(&p->sites[s].calls);
-    bool indirect = code->sites[s].callee == INTERP_INDIRECT;
-    uint32_t callee =
-        indirect ? __atomic_load_n(&p->sites[s].target, __ATOMIC_RELAXED) : code->sites[s].callee;
-    if (!calls || callee < w->nfunc_imports || callee >= w->nfuncs ||
-        !ran[callee - w->nfunc_imports])
+    const CallSiteProfile *site = &p->sites[s];
+    uint64_t calls = load(&site->calls);
+    if (!calls)
       continue;
-    e[n++] =
-        (kiln_edge){.caller = x,
-                    .callee = callee,
-                    .count = calls,
-                    .indirect = indirect,
-                    .site = indirect ? code->sites[s].offset : 0,
-                    .votes = indirect ? __atomic_load_n(&p->sites[s].votes, __ATOMIC_RELAXED) : 0};
+    if (code->sites[s].callee != INTERP_INDIRECT) {
+      uint32_t callee = code->sites[s].callee;
+      if (callee >= w->nfunc_imports && callee < w->nfuncs && ran[callee - w->nfunc_imports])
+        e[n++] = (kiln_edge){.caller = x, .callee = callee, .count = calls};
+      continue;
+    }
+    uint32_t targets[SITE_TARGETS];
+    uint64_t counts[SITE_TARGETS];
+    int busiest = 0;
+    for (int k = 0; k < SITE_TARGETS; k++) {
+      targets[k] = __atomic_load_n(&site->targets[k], __ATOMIC_RELAXED);
+      counts[k] = load(&site->target_calls[k]);
+      if (counts[k] > counts[busiest])
+        busiest = k;
+    }
+    for (int k = 0; k < SITE_TARGETS; k++) {
+      uint32_t callee = targets[k];
+      if (!counts[k] || callee < w->nfunc_imports || callee >= w->nfuncs ||
+          !ran[callee - w->nfunc_imports])
+        continue;
+      uint64_t margin = k == busiest && 2 * counts[k] > calls ? 2 * counts[k] - calls : 0;
+      e[n++] = (kiln_edge){.caller = x,
+                           .callee = callee,
+                           .count = k == busiest ? calls : counts[k],
+                           .indirect = 1,
+                           .site = code->sites[s].offset,
+                           .votes = margin < UINT32_MAX ? (uint32_t)margin : UINT32_MAX};
+    }
   }
   return n;
 }
@@ -157,7 +178,10 @@ kiln_heatmap *kiln_instance_heatmap(kiln_instance *in) {
     rank[nfuncs++] = f;
     ran[i] = true;
     most += 1 + f.prof->nloops;
-    nsites += f.prof->nsites;
+    /* An edge a direct site, SITE_TARGETS an indirect one. */
+    const InterpCode *code = m->code[i];
+    for (uint32_t k = 0; k < f.prof->nsites; k++)
+      nsites += code->sites[k].callee == INTERP_INDIRECT ? SITE_TARGETS : 1;
     nbranch_sites += f.prof->nbranches;
     total += f.self;
   }

@@ -218,6 +218,20 @@ const char *interp_op_name(unsigned op) {
  * interp_handlers() asks it for its label table with a Thread that has no
  * runtime and a native stack limit no stack is below, so the request costs
  * ordinary calls nothing; the answer goes to fp[0]. */
+__attribute__((noinline)) void site_count_other(CallSiteProfile *s, uint32_t callee) {
+  int least = 0;
+  for (int k = 0; k < SITE_TARGETS; k++) {
+    if (s->target_calls[k] && s->targets[k] == callee) {
+      s->target_calls[k]++;
+      return;
+    }
+    if (s->target_calls[k] < s->target_calls[least])
+      least = k;
+  }
+  s->targets[least] = callee;
+  s->target_calls[least]++;
+}
+
 void interp_entry(Thread *t, FuncInst *f, uint64_t *fp) {
 #ifdef KILN_COMPUTED_GOTO
   static const void *const handlers[OP_COUNT] = {
@@ -408,14 +422,8 @@ dispatch:
       if (UNLIKELY(callee->sig != (const Sig *)pc[3].ptr))
         TRAP(TRAP_INDIRECT_MISMATCH);
       if (callee->inst == inst) {
-        CallSiteProfile *s = &prof->sites[F3];
-        s->calls++;
-        if (s->target == callee->index)
-          s->votes++;
-        else if (s->votes == 0)
-          s->target = callee->index, s->votes = 1;
-        else
-          s->votes--;
+        prof->sites[F3].calls++;
+        site_count_target(&prof->sites[F3], callee->index);
       }
       CALL_ENTRY(callee, fp + F1);
       RELOAD_MEMSIZE();

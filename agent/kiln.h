@@ -203,9 +203,10 @@ typedef struct {
 } kiln_region;
 
 /* Calls from one function to another, counted in interpreted code. A
- * call_indirect site is an edge of its own: callee is the target a
- * majority vote kept, count all the site's calls, votes the vote's margin
- * (over half of count: callee takes most of them). */
+ * call_indirect site is an edge of its own per callee (its busiest few):
+ * for the busiest, count is all the site's calls and votes the margin of
+ * its calls over the others' (over half of count: it takes more than three
+ * calls in four); for each other callee, count is its own calls, votes 0. */
 typedef struct {
   uint32_t caller, callee;
   uint64_t count;

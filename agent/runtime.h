@@ -59,15 +59,31 @@ typedef struct {
   uint64_t osr_entries; /* interpreted activations that moved into compiled code here */
 } LoopProfile;
 
+/* A call_indirect site's targets kept with their calls. */
+#define SITE_TARGETS 4
+
 /* A call of the body (InterpCode.sites), counted in the interpreter. For
- * call_indirect, target is the callee a majority vote keeps (Boyer-Moore:
- * the callee of most of its calls, if one has more than half), votes its
- * margin: a dominant target without a table of them. */
+ * call_indirect, the SITE_TARGETS busiest callees with their calls, by
+ * Space-Saving (a callee not kept takes the least called one's place and
+ * count, plus one): exact while the site has no more callees than that,
+ * and any callee of more than a SITE_TARGETS-th of the calls is kept.
+ * A table handler's callbacks (one site, several targets) each show up. */
 typedef struct {
   uint64_t calls;
-  uint32_t target; /* function index in the caller's module */
-  uint32_t votes;
+  uint32_t targets[SITE_TARGETS]; /* function indices in the caller's module */
+  uint64_t target_calls[SITE_TARGETS]; /* 0: the slot is free */
 } CallSiteProfile;
+
+/* Counts one call of site s to function `callee` (call_indirect): inline
+ * when it is the site's first target, as most calls of most sites are;
+ * interp.c's site_count_other otherwise. */
+void site_count_other(CallSiteProfile *s, uint32_t callee);
+static inline void site_count_target(CallSiteProfile *s, uint32_t callee) {
+  if (s->targets[0] == callee && s->target_calls[0])
+    s->target_calls[0]++;
+  else
+    site_count_other(s, callee);
+}
 
 typedef struct {
   uint64_t calls; /* entries into the interpreter's code of it */

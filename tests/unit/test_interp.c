@@ -201,6 +201,31 @@ START_TEST(test_indirect) {
 }
 END_TEST
 
+/* A call_indirect site's targets (runtime.h site_count_target): exact
+ * for as many targets as it keeps, and a busy target that comes after the
+ * slots are full takes a quiet one's place. */
+START_TEST(test_site_targets) {
+  CallSiteProfile s = {0};
+  for (uint32_t i = 0; i < 1000; i++)
+    site_count_target(&s, 10 + i % SITE_TARGETS);
+  for (int k = 0; k < SITE_TARGETS; k++) {
+    ck_assert_uint_eq(s.targets[k], 10 + (uint32_t)k);
+    ck_assert_uint_eq(s.target_calls[k], 1000 / SITE_TARGETS);
+  }
+  site_count_target(&s, 10); /* one more for the first */
+  ck_assert_uint_eq(s.target_calls[0], 1000 / SITE_TARGETS + 1);
+  for (int i = 0; i < 2000; i++)
+    site_count_target(&s, 99);
+  int at = -1;
+  for (int k = 0; k < SITE_TARGETS; k++)
+    if (s.targets[k] == 99)
+      at = k;
+  ck_assert_int_ge(at, 0);
+  ck_assert_uint_ge(s.target_calls[at], 2000);
+  ck_assert_uint_eq(s.targets[0], 10); /* the busiest of the first four stays */
+}
+END_TEST
+
 START_TEST(test_stack_exhaustion) {
   kiln_value a[1] = {KILN_I32_VAL(0)};
   traps("deep", a, 1, 1, "call stack exhausted");
@@ -294,6 +319,7 @@ static Suite *interp_suite(void) {
   tcase_add_test(tc, test_bits);
   tcase_add_test(tc, test_control);
   tcase_add_test(tc, test_indirect);
+  tcase_add_test(tc, test_site_targets);
   tcase_add_test(tc, test_stack_exhaustion);
   tcase_add_test(tc, test_memory);
   tcase_add_test(tc, test_memory_bulk);

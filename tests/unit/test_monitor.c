@@ -2,8 +2,8 @@
  * test_monitor.c: the Real-time Execution Monitor (agent/monitor.c,
  * agent/heatmap.c, the interpreter's counters): exact counts of calls and
  * loop iterations, self time charged to the loop that burns it, the heat
- * map's order and shares, call edges (a call_indirect site's dominant
- * target too), branch bias and its end after a function's first runs,
+ * map's order and shares, call edges (a call_indirect site's targets
+ * too), branch bias and its end after a function's first runs,
  * memory growth, and starting and stopping the sampler.
  *
  * The module is tests/unit/monitor/busy.wat, built by wat2wasm into
@@ -181,15 +181,22 @@ START_TEST(test_call_edges) {
   ck_assert_ptr_nonnull(direct);
   ck_assert_uint_eq(direct->count, 13 * 5);
   ck_assert_int_eq(direct->indirect, 0);
-  /* The site's eight calls go to its dominant target; $twice has none. */
+  /* The site's eight calls: its busiest target has them all and the
+   * margin of its six over the other two; $twice its own two, no votes. */
   const kiln_edge *indirect = edge(h, "dispatch", "leaf");
   ck_assert_ptr_nonnull(indirect);
   ck_assert_uint_eq(indirect->count, 8);
   ck_assert_int_eq(indirect->indirect, 1);
-  ck_assert_ptr_null(edge(h, "dispatch", "twice"));
+  ck_assert_uint_eq(indirect->votes, 6 - 2);
+  const kiln_edge *other = edge(h, "dispatch", "twice");
+  ck_assert_ptr_nonnull(other);
+  ck_assert_uint_eq(other->count, 2);
+  ck_assert_int_eq(other->indirect, 1);
+  ck_assert_uint_eq(other->site, indirect->site);
+  ck_assert_uint_eq(other->votes, 0);
   /* Busiest first. */
   ck_assert_ptr_eq(&h->edges[0], direct);
-  ck_assert_uint_eq(h->nedges, 2);
+  ck_assert_uint_eq(h->nedges, 3);
   ck_assert_uint_eq(h->memory_pages, 1);
   ck_assert_uint_eq(h->memory_grows, 0);
   kiln_heatmap_free(h);
