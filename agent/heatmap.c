@@ -66,10 +66,10 @@ static int busiest_first(const void *a, const void *b) {
 
 /* The calls of function x's sites to functions that ran (ran[] by defined
  * index), appended at e; returns how many (at most SITE_TARGETS a site).
- * An indirect site stays an edge of its own per callee: its busiest callee
- * with all the site's calls and the margin of its calls over the others'
- * (votes: over half of them, and it takes more than three in four), each
- * other callee with its own calls and no votes. */
+ * An indirect site is an edge of its own per callee: its busiest with all
+ * the site's calls and, as votes, the margin of its calls over the others'
+ * (votes over half the calls: it takes more than three in four); each other
+ * callee with its own calls and no votes. */
 static size_t site_edges(const Module *m, uint32_t x, const bool *ran, kiln_edge *e) {
   const WasmModule *w = m->wasm;
   const FuncProfile *p = &m->prof[x - w->nfunc_imports];

@@ -214,10 +214,9 @@ const char *interp_op_name(unsigned op) {
 
 #define RELOAD_MEMSIZE() (memsize = mem0 ? mem0->size : 0)
 
-/* interp_entry is the loop itself, so a call costs one C call, not two.
- * interp_handlers() asks it for its label table with a Thread that has no
- * runtime and a native stack limit no stack is below, so the request costs
- * ordinary calls nothing; the answer goes to fp[0]. */
+/* Space-Saving's step (runtime.h CallSiteProfile): the callee's slot, a
+ * free one, or the least called one's place. Out of line: the interpreter's
+ * hot path keeps only site_count_target's first compare. */
 __attribute__((noinline)) void site_count_other(CallSiteProfile *s, uint32_t callee) {
   int least = 0;
   for (int k = 0; k < SITE_TARGETS; k++) {
@@ -232,6 +231,10 @@ __attribute__((noinline)) void site_count_other(CallSiteProfile *s, uint32_t cal
   s->target_calls[least]++;
 }
 
+/* interp_entry is the loop itself, so a call costs one C call, not two.
+ * interp_handlers() asks it for its label table with a Thread that has no
+ * runtime and a native stack limit no stack is below, so the request costs
+ * ordinary calls nothing; the answer goes to fp[0]. */
 void interp_entry(Thread *t, FuncInst *f, uint64_t *fp) {
 #ifdef KILN_COMPUTED_GOTO
   static const void *const handlers[OP_COUNT] = {
