@@ -76,8 +76,8 @@ int main(int argc, char **argv) {
       }
       continue;
     }
-    bool whole = strcmp(argv[i], "--osr-body") == 0 && i + 1 < argc;
-    if (whole)
+    bool osr_only = strcmp(argv[i], "--osr-body") == 0 && i + 1 < argc;
+    if (osr_only)
       i++;
     unsigned long v = strtoul(argv[i], &end, 10);
     if (errno || *end || end == argv[i] || v > UINT32_MAX) {
@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
       return 2;
     }
     funcs[nfuncs++] = (uint32_t)v;
-    if (whole)
+    if (osr_only)
       osr_body[nosr_body++] = (uint32_t)v;
     else
       plain[nplain++] = (uint32_t)v;

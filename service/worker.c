@@ -204,11 +204,15 @@ static void to_cache(const char *cache, const Kiln__CompileJob *job, const char 
   uint64_t size;
   /* The .so goes first: a .pkg is only ever found next to its .so. */
   snprintf(tmp, sizeof tmp, "%s.%d.tmp", sof, (int)getpid());
-  bool lost = false;
   bool copied = copy_file(path, tmp, digest, &size);
   /* Removed since the broker last looked (it looks once a second). */
-  if (!copied && errno == ENOENT && store_keep_cache_dir(cache, &lost))
-    copied = copy_file(path, tmp, digest, &size);
+  if (!copied && errno == ENOENT) {
+    bool lost = false;
+    if (store_keep_cache_dir(cache, &lost))
+      copied = copy_file(path, tmp, digest, &size);
+    else
+      errno = ENOENT; /* the reason below, whatever its log line left in errno */
+  }
   if (!copied || rename(tmp, sof) != 0) {
     unlink(tmp);
     kd_log("worker: cannot add %s to the cache: %s", sof, strerror(errno));
